@@ -1,0 +1,145 @@
+//! The production side of the seam: real sockets, clock, files and randomness.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::{AcceptError, Env, Listener};
+use crate::probe::Probe;
+
+/// The environment of a real process.
+#[derive(Clone)]
+pub struct TokioEnv {
+    rng: Arc<AtomicU64>,
+}
+
+impl TokioEnv {
+    /// A real environment; randomness is seeded from the clock and process id.
+    pub fn new() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let seed = nanos ^ ((std::process::id() as u64) << 32) | 1;
+        TokioEnv { rng: Arc::new(AtomicU64::new(seed)) }
+    }
+}
+
+impl Default for TokioEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A TCP listener whose `close()` drops the socket and wakes a pending accept.
+pub struct TokioListener {
+    inner: Mutex<Option<Arc<TcpListener>>>,
+    closed: CancellationToken,
+    addr: SocketAddr,
+}
+
+impl Listener for TokioListener {
+    type Stream = TcpStream;
+
+    fn accept(&self) -> impl Future<Output = Result<(TcpStream, SocketAddr), AcceptError>> + Send {
+        let listener = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let closed = self.closed.clone();
+        async move {
+            let Some(listener) = listener else { return Err(AcceptError::Closed) };
+            tokio::select! {
+                biased;
+                _ = closed.cancelled() => Err(AcceptError::Closed),
+                r = listener.accept() => r.map_err(AcceptError::Io),
+            }
+        }
+    }
+
+    fn close(&self) {
+        // Our reference goes now; a pending accept drops the last one when it
+        // wakes, which closes the socket so new connects are refused.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.closed.cancel();
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+impl Env for TokioEnv {
+    type Stream = TcpStream;
+    type Listener = TokioListener;
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<TokioListener> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        Ok(TokioListener {
+            inner: Mutex::new(Some(Arc::new(listener))),
+            closed: CancellationToken::new(),
+            addr,
+        })
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn random_u64(&self) -> u64 {
+        // splitmix64: enough for jitter; nothing in the stack needs crypto randomness.
+        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    async fn read_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        match tokio::fs::read(path).await {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let tmp = tmp_path(path);
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        file.write_all(&data).await?;
+        file.sync_all().await?;
+        drop(file);
+        tokio::fs::rename(&tmp, path).await
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        tokio::fs::rename(from, to).await
+    }
+
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        tokio::fs::create_dir_all(path).await
+    }
+
+    fn point(&self, _name: &'static str) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn probe(&self, _event: impl FnOnce() -> Probe) {}
+}

@@ -1,0 +1,305 @@
+//! The mutation logic behind [`Store::apply`](super::Store::apply). Each
+//! function validates first and changes nothing on error.
+
+use serde_json::{json, Map, Value};
+
+use super::{event_body, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType, StoreError, CONFIG_ATTRS};
+
+type Outcome = (Vec<(ObjectType, String)>, Option<String>, Vec<Event>);
+
+pub(super) fn apply(inner: &mut Inner, m: &Mutation, time: f64) -> Result<Outcome, StoreError> {
+    match m {
+        Mutation::Create { otype, name, attrs } => create(inner, *otype, name, attrs, time),
+        Mutation::Modify { otype, name, set, restore } => modify(inner, *otype, name, set, restore, time),
+        Mutation::Delete { otype, name, cascade } => delete(inner, *otype, name, *cascade, time),
+        Mutation::CheckResult { otype, name, cr } => check_result(inner, *otype, name, cr, time),
+        Mutation::Acknowledge { otype, name, author, comment, sticky, expiry } => {
+            acknowledge(inner, *otype, name, author, comment, *sticky, *expiry, time)
+        }
+        Mutation::RemoveAcknowledgement { otype, name } => remove_ack(inner, *otype, name, time),
+        Mutation::AddComment { otype, name, author, text } => add_comment(inner, *otype, name, author, text, time),
+        Mutation::RemoveComment { name } => remove_comment(inner, name, time),
+    }
+}
+
+fn key(otype: ObjectType, name: &str) -> (ObjectType, String) {
+    (otype, name.to_string())
+}
+
+fn get_mut<'a>(inner: &'a mut Inner, otype: ObjectType, name: &str) -> Result<&'a mut Object, StoreError> {
+    inner.objects.get_mut(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))
+}
+
+/// Runtime attributes every new checkable starts with.
+fn defaults(otype: ObjectType, name: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("__name".into(), json!(name));
+    m.insert("name".into(), json!(name));
+    m.insert("type".into(), json!(otype.name()));
+    m.insert("display_name".into(), json!(name));
+    if otype.is_checkable() {
+        for (k, v) in [
+            ("acknowledgement", json!(0)),
+            ("acknowledgement_expiry", json!(0)),
+            ("address", json!("")),
+            ("check_command", json!("")),
+            ("enable_active_checks", json!(true)),
+            ("enable_passive_checks", json!(true)),
+            ("last_check", json!(-1)),
+            ("last_check_result", Value::Null),
+            ("last_hard_state", json!(0)),
+            ("last_state_change", json!(0)),
+            ("max_check_attempts", json!(1)),
+            ("state", json!(0)),
+            ("state_type", json!(1)),
+            ("vars", Value::Null),
+        ] {
+            m.insert(k.into(), v);
+        }
+    }
+    m
+}
+
+fn check_config_attr(key: &str) -> Result<(), StoreError> {
+    let root = key.split('.').next().unwrap_or(key);
+    if CONFIG_ATTRS.contains(&root) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("Attribute '{key}' could not be set: it does not exist or is read-only.")))
+    }
+}
+
+fn create(inner: &mut Inner, otype: ObjectType, name: &str, attrs: &Map<String, Value>, time: f64) -> Outcome2 {
+    if otype == ObjectType::Comment {
+        return Err(StoreError::Invalid("Comments are created with the 'add-comment' action.".into()));
+    }
+    if inner.objects.contains_key(&key(otype, name)) {
+        return Err(StoreError::Exists(name.to_string()));
+    }
+    let mut all = defaults(otype, name);
+    if otype == ObjectType::Service {
+        let (host, short) = split_service_name(name)
+            .ok_or_else(|| StoreError::Invalid(format!("Service name '{name}' is not of the form 'host!service'.")))?;
+        if !inner.objects.contains_key(&key(ObjectType::Host, host)) {
+            return Err(StoreError::Invalid(format!("Host '{host}' of service '{name}' does not exist.")));
+        }
+        all.insert("host_name".into(), json!(host));
+        all.insert("display_name".into(), json!(short));
+        all.insert("name".into(), json!(short));
+    } else if name.is_empty() || name.contains('!') {
+        return Err(StoreError::Invalid(format!("Host name '{name}' is not valid.")));
+    }
+    for (k, v) in attrs {
+        check_config_attr(k)?;
+        if k == "host_name" && otype == ObjectType::Service && all.get("host_name") != Some(v) {
+            return Err(StoreError::Invalid("Attribute 'host_name' must match the service's name.".into()));
+        }
+        all.insert(k.clone(), v.clone());
+    }
+    let obj = Object { otype, name: name.to_string(), attrs: all.into_iter().collect() };
+    let event = event_body("ObjectCreated", &obj, time, json!({"object_type": otype.name(), "object_name": name}));
+    let events = vec![Event { kind: "ObjectCreated", otype, name: name.to_string(), body: event }];
+    inner.objects.insert(key(otype, name), obj);
+    Ok((vec![], None, events))
+}
+
+type Outcome2 = Result<Outcome, StoreError>;
+
+/// Sets `path` (`vars.os`) inside `attrs`, creating dictionaries on the way.
+fn set_path(attrs: &mut std::collections::BTreeMap<String, Value>, path: &str, value: Value) -> Result<(), StoreError> {
+    let mut parts = path.split('.');
+    let root = parts.next().unwrap_or(path);
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        attrs.insert(root.to_string(), value);
+        return Ok(());
+    }
+    let mut cur = attrs.entry(root.to_string()).or_insert(Value::Null);
+    for part in &rest[..rest.len() - 1] {
+        if cur.is_null() {
+            *cur = json!({});
+        }
+        let map = cur.as_object_mut().ok_or_else(|| not_a_dict(path))?;
+        cur = map.entry(part.to_string()).or_insert(Value::Null);
+    }
+    if cur.is_null() {
+        *cur = json!({});
+    }
+    let map = cur.as_object_mut().ok_or_else(|| not_a_dict(path))?;
+    map.insert(rest[rest.len() - 1].to_string(), value);
+    Ok(())
+}
+
+fn not_a_dict(path: &str) -> StoreError {
+    StoreError::Invalid(format!("Attribute '{path}' could not be set: a parent of it is not a dictionary."))
+}
+
+fn modify(inner: &mut Inner, otype: ObjectType, name: &str, set: &[(String, Value)], restore: &[String], time: f64) -> Outcome2 {
+    for (k, _) in set {
+        check_config_attr(k)?;
+        if k == "host_name" {
+            return Err(StoreError::Invalid("Attribute 'host_name' could not be set: it cannot be changed.".into()));
+        }
+    }
+    for k in restore {
+        check_config_attr(k)?;
+    }
+    let obj = get_mut(inner, otype, name)?;
+    // Work on a copy so that a failure halfway leaves the object untouched.
+    let mut attrs = obj.attrs.clone();
+    let base = defaults(otype, name);
+    for k in restore {
+        match base.get(k.as_str()) {
+            Some(v) => attrs.insert(k.clone(), v.clone()),
+            None => attrs.remove(k.as_str()),
+        };
+    }
+    for (k, v) in set {
+        set_path(&mut attrs, k, v.clone())?;
+    }
+    obj.attrs = attrs;
+    let body = event_body("ObjectModified", obj, time, json!({"object_type": otype.name(), "object_name": name}));
+    Ok((vec![], None, vec![Event { kind: "ObjectModified", otype, name: name.to_string(), body }]))
+}
+
+fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time: f64) -> Outcome2 {
+    let obj = inner.objects.get(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    let dependents: Vec<(ObjectType, String)> = match otype {
+        ObjectType::Host => inner
+            .objects
+            .values()
+            .filter(|o| o.otype != ObjectType::Host && o.host_name() == obj.name)
+            .map(|o| (o.otype, o.name.clone()))
+            .collect(),
+        ObjectType::Service => inner
+            .objects
+            .values()
+            .filter(|o| o.otype == ObjectType::Comment && o.attr("service_name") == &json!(name))
+            .map(|o| (o.otype, o.name.clone()))
+            .collect(),
+        ObjectType::Comment => vec![],
+    };
+    if !cascade && dependents.iter().any(|(t, _)| *t == ObjectType::Service) {
+        return Err(StoreError::Invalid(format!(
+            "Object '{name}' has services; delete them first or pass 'cascade'."
+        )));
+    }
+    let mut removed = vec![(otype, name.to_string())];
+    removed.extend(dependents);
+    let mut events = vec![];
+    for (t, n) in &removed {
+        if let Some(o) = inner.objects.remove(&key(*t, n)) {
+            let body = event_body("ObjectDeleted", &o, time, json!({"object_type": t.name(), "object_name": n}));
+            events.push(Event { kind: "ObjectDeleted", otype: *t, name: n.clone(), body });
+        }
+    }
+    Ok((removed, None, events))
+}
+
+fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResult, time: f64) -> Outcome2 {
+    if !otype.is_checkable() {
+        return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
+    }
+    let is_host = otype == ObjectType::Host;
+    let max = if is_host { 1 } else { 3 };
+    if !(0..=max).contains(&cr.exit_status) {
+        return Err(StoreError::Invalid(format!("Invalid 'exit_status' for {} {name}.", otype.name())));
+    }
+    let obj = get_mut(inner, otype, name)?;
+    if obj.attr("enable_passive_checks") == &json!(false) {
+        return Err(StoreError::PassiveDisabled(name.to_string()));
+    }
+    let last_end = obj.attr("last_check_result").get("execution_end").and_then(Value::as_f64);
+    if last_end.is_some_and(|end| end > cr.execution_end) {
+        return Err(StoreError::Outdated(name.to_string()));
+    }
+    let old_state = obj.attr("state").as_i64().unwrap_or(0);
+    let new_state = cr.state(is_host);
+    let previous_hard = obj.attr("last_hard_state").as_i64().unwrap_or(0);
+    let attr = cr.to_attr(is_host, previous_hard);
+    let a = &mut obj.attrs;
+    a.insert("last_check_result".into(), attr.clone());
+    a.insert("last_check".into(), json!(cr.execution_end));
+    a.insert("state".into(), json!(new_state));
+    a.insert("state_type".into(), json!(1));
+    a.insert("last_hard_state".into(), json!(new_state));
+    if old_state != new_state {
+        a.insert("last_state_change".into(), json!(time));
+    }
+    let mut events = vec![Event {
+        kind: "CheckResult",
+        otype,
+        name: name.to_string(),
+        body: event_body("CheckResult", obj, time, json!({"check_result": attr})),
+    }];
+    if old_state != new_state {
+        let extra = json!({"state": new_state, "state_type": 1, "check_result": attr});
+        events.push(Event { kind: "StateChange", otype, name: name.to_string(), body: event_body("StateChange", obj, time, extra) });
+    }
+    // A recovery clears a non-sticky acknowledgement, as Icinga does.
+    if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
+        obj.attrs.insert("acknowledgement".into(), json!(0));
+        obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
+        let body = event_body("AcknowledgementCleared", obj, time, json!({"state": new_state}));
+        events.push(Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body });
+    }
+    Ok((vec![], None, events))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn acknowledge(inner: &mut Inner, otype: ObjectType, name: &str, author: &str, comment: &str, sticky: bool, expiry: f64, time: f64) -> Outcome2 {
+    if !otype.is_checkable() {
+        return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
+    }
+    let obj = get_mut(inner, otype, name)?;
+    if obj.attr("state").as_i64().unwrap_or(0) == 0 {
+        return Err(StoreError::Invalid(format!("The object '{name}' is in an OK/UP state and cannot be acknowledged.")));
+    }
+    if obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
+        return Err(StoreError::Invalid(format!("The object '{name}' is already acknowledged.")));
+    }
+    obj.attrs.insert("acknowledgement".into(), json!(if sticky { 2 } else { 1 }));
+    obj.attrs.insert("acknowledgement_expiry".into(), json!(expiry));
+    let extra = json!({"author": author, "comment": comment, "acknowledgement_type": if sticky { 2 } else { 1 }, "expiry": expiry});
+    let body = event_body("AcknowledgementSet", obj, time, extra);
+    Ok((vec![], None, vec![Event { kind: "AcknowledgementSet", otype, name: name.to_string(), body }]))
+}
+
+fn remove_ack(inner: &mut Inner, otype: ObjectType, name: &str, time: f64) -> Outcome2 {
+    let obj = get_mut(inner, otype, name)?;
+    obj.attrs.insert("acknowledgement".into(), json!(0));
+    obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
+    let body = event_body("AcknowledgementCleared", obj, time, json!({}));
+    Ok((vec![], None, vec![Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body }]))
+}
+
+fn add_comment(inner: &mut Inner, otype: ObjectType, name: &str, author: &str, text: &str, time: f64) -> Outcome2 {
+    if !otype.is_checkable() {
+        return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
+    }
+    let obj = inner.objects.get(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    let host = obj.host_name().to_string();
+    // Numbered, not random, so that a simulated run names comments the same way every time.
+    let comment_name = format!("{name}!{}", inner.next_comment);
+    inner.next_comment += 1;
+    let service_name = if otype == ObjectType::Service { json!(name) } else { json!("") };
+    let mut attrs = defaults(ObjectType::Comment, &comment_name);
+    for (k, v) in [
+        ("author", json!(author)),
+        ("text", json!(text)),
+        ("host_name", json!(host)),
+        ("service_name", service_name),
+        ("entry_time", json!(time)),
+        ("entry_type", json!(1)),
+    ] {
+        attrs.insert(k.into(), v);
+    }
+    let comment = Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
+    inner.objects.insert(key(ObjectType::Comment, &comment_name), comment);
+    Ok((vec![], Some(comment_name), vec![]))
+}
+
+fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Outcome2 {
+    inner.objects.remove(&key(ObjectType::Comment, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    Ok((vec![(ObjectType::Comment, name.to_string())], None, vec![]))
+}

@@ -1,0 +1,69 @@
+//! Check results: what a passive result carries and how it changes a checkable.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A check result as the API and the cluster carry it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The plugin's exit status: host 0-1, service 0-3.
+    pub exit_status: i64,
+    /// The plugin's output.
+    pub output: String,
+    /// Performance data, one entry per label.
+    #[serde(default)]
+    pub performance_data: Vec<String>,
+    /// Where the check ran.
+    #[serde(default)]
+    pub check_source: String,
+    /// The check command, if the sender named one.
+    #[serde(default)]
+    pub command: Value,
+    /// When the check started, seconds since the epoch.
+    pub execution_start: f64,
+    /// When the check ended, seconds since the epoch.
+    pub execution_end: f64,
+    /// How long the result stays fresh, in seconds (0: not set).
+    #[serde(default)]
+    pub ttl: f64,
+}
+
+/// Icinga's state for a host's exit status: 0 and 1 are UP, the rest DOWN.
+pub fn host_state(exit_status: i64) -> i64 {
+    if exit_status <= 1 { 0 } else { 1 }
+}
+
+impl CheckResult {
+    /// The state this result puts its object in.
+    pub fn state(&self, is_host: bool) -> i64 {
+        if is_host {
+            // The API only admits 0 (UP) and 1 (DOWN) for hosts and means them literally.
+            i64::from(self.exit_status != 0)
+        } else {
+            self.exit_status.clamp(0, 3)
+        }
+    }
+
+    /// The `last_check_result` attribute value.
+    pub fn to_attr(&self, is_host: bool, previous_hard_state: i64) -> Value {
+        json!({
+            "type": "CheckResult",
+            "active": false,
+            "check_source": self.check_source,
+            "command": self.command,
+            "execution_start": self.execution_start,
+            "execution_end": self.execution_end,
+            "exit_status": self.exit_status,
+            "output": self.output,
+            "performance_data": self.performance_data,
+            "previous_hard_state": previous_hard_state,
+            "schedule_start": self.execution_start,
+            "schedule_end": self.execution_end,
+            "scheduling_source": self.check_source,
+            "state": self.state(is_host),
+            "ttl": self.ttl,
+            "vars_after": null,
+            "vars_before": null,
+        })
+    }
+}

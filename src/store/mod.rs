@@ -1,0 +1,266 @@
+//! The object store: hosts, services and comments. Every mutation goes through
+//! [`Store::apply`], which records it in the [`Journal`] and publishes an
+//! [`Event`] for event streams.
+
+mod checkresult;
+mod journal;
+mod object;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio::sync::broadcast;
+
+pub use checkresult::{host_state, CheckResult};
+pub use journal::{Journal, JournalEntry, Origin};
+pub use object::{split_service_name, Object, ObjectType, CONFIG_ATTRS};
+
+/// A change to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mutation {
+    /// Creates an object with the given configuration attributes.
+    Create { otype: ObjectType, name: String, attrs: Map<String, Value> },
+    /// Sets attributes (`vars.x` paths allowed) and restores others to their defaults.
+    Modify { otype: ObjectType, name: String, set: Vec<(String, Value)>, restore: Vec<String> },
+    /// Deletes an object; with `cascade`, a host's services and comments go too.
+    Delete { otype: ObjectType, name: String, cascade: bool },
+    /// Processes a passive check result.
+    CheckResult { otype: ObjectType, name: String, cr: CheckResult },
+    /// Acknowledges the current problem.
+    Acknowledge { otype: ObjectType, name: String, author: String, comment: String, sticky: bool, expiry: f64 },
+    /// Clears an acknowledgement.
+    RemoveAcknowledgement { otype: ObjectType, name: String },
+    /// Adds a comment to a checkable; the comment's name is in the outcome.
+    AddComment { otype: ObjectType, name: String, author: String, text: String },
+    /// Removes a comment by its name.
+    RemoveComment { name: String },
+}
+
+impl Mutation {
+    /// The journal's name for the operation.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Mutation::Create { .. } => "create",
+            Mutation::Modify { .. } => "modify",
+            Mutation::Delete { .. } => "delete",
+            Mutation::CheckResult { .. } => "check_result",
+            Mutation::Acknowledge { .. } => "acknowledge",
+            Mutation::RemoveAcknowledgement { .. } => "remove_acknowledgement",
+            Mutation::AddComment { .. } => "add_comment",
+            Mutation::RemoveComment { .. } => "remove_comment",
+        }
+    }
+
+    /// The object the mutation targets.
+    pub fn target(&self) -> (ObjectType, &str) {
+        match self {
+            Mutation::Create { otype, name, .. }
+            | Mutation::Modify { otype, name, .. }
+            | Mutation::Delete { otype, name, .. }
+            | Mutation::CheckResult { otype, name, .. }
+            | Mutation::Acknowledge { otype, name, .. }
+            | Mutation::RemoveAcknowledgement { otype, name }
+            | Mutation::AddComment { otype, name, .. } => (*otype, name),
+            Mutation::RemoveComment { name } => (ObjectType::Comment, name),
+        }
+    }
+}
+
+/// Why a mutation was not applied. Nothing was changed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist.
+    #[error("Object '{0}' does not exist.")]
+    NotFound(String),
+    /// An object of that name already exists.
+    #[error("Object '{0}' already exists.")]
+    Exists(String),
+    /// The request is not valid for this object.
+    #[error("{0}")]
+    Invalid(String),
+    /// Passive checks are disabled for the object.
+    #[error("Passive checks are disabled for object '{0}'.")]
+    PassiveDisabled(String),
+    /// The result is older than the one the object has.
+    #[error("Newer check result already present. Check result for '{0}' was discarded.")]
+    Outdated(String),
+}
+
+/// What an applied mutation did, for the response and for the cluster relay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// The journal's sequence number of the (first) entry.
+    pub seq: u64,
+    /// Names of every object removed (delete with cascade removes several).
+    pub removed: Vec<(ObjectType, String)>,
+    /// The name of a comment that was created.
+    pub comment: Option<String>,
+}
+
+/// An event for `/v1/events` subscribers, already in the API's JSON shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// `CheckResult`, `StateChange`, `ObjectCreated`, ...
+    pub kind: &'static str,
+    /// The object it concerns.
+    pub otype: ObjectType,
+    /// The object's name.
+    pub name: String,
+    /// The JSON line sent to subscribers.
+    pub body: Value,
+}
+
+/// Everything the state directory keeps of the store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreSnapshot {
+    /// Every object, hosts first, each type by name.
+    pub objects: Vec<Object>,
+    /// The number the next comment gets.
+    pub next_comment: u64,
+}
+
+struct Inner {
+    objects: BTreeMap<(ObjectType, String), Object>,
+    journal: Journal,
+    sealed: bool,
+    next_comment: u64,
+}
+
+/// The shared object store. Clones share the same objects.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+    events: broadcast::Sender<Event>,
+}
+
+mod apply;
+
+/// How many events a slow subscriber may fall behind before it misses some.
+const EVENT_BACKLOG: usize = 4096;
+
+impl Store {
+    /// An empty store whose journal keeps `journal_capacity` entries (`None`: all).
+    pub fn new(journal_capacity: Option<usize>) -> Self {
+        let inner = Inner {
+            objects: BTreeMap::new(),
+            journal: Journal::new(journal_capacity),
+            sealed: false,
+            next_comment: 1,
+        };
+        Store { inner: Arc::new(Mutex::new(inner)), events: broadcast::channel(EVENT_BACKLOG).0 }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Mutations are applied on a copy-free path that cannot panic halfway
+        // through an object, so a poisoned lock still guards consistent data.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies one mutation, journals it and publishes its events. The only
+    /// way the store changes.
+    pub fn apply(&self, m: Mutation, origin: Origin, now: SystemTime) -> Result<Applied, StoreError> {
+        let time = unix_seconds(now);
+        let (applied, events) = {
+            let mut inner = self.lock();
+            let (otype, name) = m.target();
+            let (otype, name) = (otype, name.to_string());
+            let (removed, comment, events) = apply::apply(&mut inner, &m, time)?;
+            let after_seal = inner.sealed;
+            let seq = inner.journal.record(time, origin, m.op(), otype, &name, after_seal);
+            (Applied { seq, removed, comment }, events)
+        };
+        for event in events {
+            // No subscriber is fine: events are for whoever listens now.
+            let _ = self.events.send(event);
+        }
+        Ok(applied)
+    }
+
+    /// Marks the store as closed to mutation. Later mutations still apply but
+    /// are journaled as violations: Stop has promised there will be none.
+    pub fn seal(&self) {
+        self.lock().sealed = true;
+    }
+
+    /// Whether [`seal`](Store::seal) was called.
+    pub fn is_sealed(&self) -> bool {
+        self.lock().sealed
+    }
+
+    /// A copy of one object.
+    pub fn get(&self, otype: ObjectType, name: &str) -> Option<Object> {
+        self.lock().objects.get(&(otype, name.to_string())).cloned()
+    }
+
+    /// Copies of every object of a type, by name.
+    pub fn list(&self, otype: ObjectType) -> Vec<Object> {
+        let inner = self.lock();
+        inner.objects.range((otype, String::new())..).take_while(|((t, _), _)| *t == otype).map(|(_, o)| o.clone()).collect()
+    }
+
+    /// How many objects of a type exist.
+    pub fn count(&self, otype: ObjectType) -> usize {
+        let inner = self.lock();
+        inner.objects.keys().filter(|(t, _)| *t == otype).count()
+    }
+
+    /// A copy of the journal entries kept.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.lock().journal.entries().cloned().collect()
+    }
+
+    /// How many mutations were journaled after the seal.
+    pub fn seal_violations(&self) -> u64 {
+        self.lock().journal.violations()
+    }
+
+    /// Subscribes to events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Everything to persist.
+    pub fn snapshot(&self) -> StoreSnapshot {
+        let inner = self.lock();
+        StoreSnapshot { objects: inner.objects.values().cloned().collect(), next_comment: inner.next_comment }
+    }
+
+    /// Replaces the contents with a loaded snapshot (at start, before serving).
+    pub fn restore(&self, snapshot: StoreSnapshot) {
+        let mut inner = self.lock();
+        inner.objects = snapshot.objects.into_iter().map(|o| ((o.otype, o.name.clone()), o)).collect();
+        inner.next_comment = snapshot.next_comment.max(1);
+    }
+}
+
+/// Seconds since the epoch as a float, as Icinga timestamps are.
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// The JSON for an event of `kind` about `obj`, in `/v1/events` shape.
+fn event_body(kind: &'static str, obj: &Object, time: f64, extra: Value) -> Value {
+    let mut body = json!({ "type": kind, "timestamp": time });
+    let map = body.as_object_mut().expect("json! object");
+    match obj.otype {
+        ObjectType::Service => {
+            let service = obj.name.split_once('!').map(|(_, s)| s).unwrap_or(&obj.name);
+            map.insert("host".into(), json!(obj.host_name()));
+            map.insert("service".into(), json!(service));
+        }
+        ObjectType::Host => {
+            map.insert("host".into(), json!(obj.name));
+        }
+        ObjectType::Comment => {}
+    }
+    if let Value::Object(extra) = extra {
+        map.extend(extra);
+    }
+    body
+}
