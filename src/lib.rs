@@ -8,3 +8,20 @@ pub mod env;
 pub mod probe;
 pub mod store;
 pub mod waitgroup;
+#[cfg(feature = "bug-zoo")]
+pub mod bugs;
+pub mod config;
+pub mod http;
+pub mod listener;
+
+/// Whether `bug` is on in `config`. Without the feature, never.
+#[macro_export]
+macro_rules! bug {
+    ($config:expr, $bug:ident) => {{
+        #[cfg(feature = "bug-zoo")]
+        let on = $config.bugs.contains(&$crate::bugs::Bug::$bug);
+        #[cfg(not(feature = "bug-zoo"))]
+        let on = false;
+        on
+    }};
+}

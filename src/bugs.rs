@@ -1,0 +1,44 @@
+//! The bug zoo: planted bugs the simulation must find. Compiled only with the
+//! `bug-zoo` feature, which the production build never enables, and each one
+//! is off unless a simulated world switches it on.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// One planted bug, named after its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// Seed PR #10460: an `async_accept` completing after the acceptor was
+    /// closed still registered its connection.
+    AcceptAfterCloseRegistered,
+    /// Icinga's "Cannot accept new connection" floods: the accept loop kept
+    /// going after its acceptor was closed.
+    AcceptLoopAfterClose,
+    /// #10460: without the registration gate, a handshake finishing after the
+    /// disconnect sweep registered a connection nobody would close.
+    NoRegistrationGate,
+    /// #10179/#10460: a modifying HTTP handler that never took the work group.
+    HttpHandlerWithoutGate,
+    /// #10460: the group checked once before a multi-object loop, not per object.
+    GateCheckedOnce,
+    /// #10460 MessageHandler: a JSON-RPC message handled without the work group.
+    JsonRpcWithoutGate,
+    /// Review of #10460 (WriteOutgoingMessages): the writer held the work
+    /// group across a socket write.
+    WriterHoldsGate,
+    /// #10210: disconnect waited for the writer without the 5 s timeout.
+    NoWriterTimeout,
+    /// Follow-up d4d46a978: the gate stayed held while the response body was written.
+    GateHeldWhileWriting,
+    /// Note in #10460: modify answered 200 although objects were skipped.
+    ModifyAnswers200WhenSkipped,
+    /// #10179: a message dropped during Stop was still acknowledged.
+    DroppedMessagesAcknowledged,
+    /// Icinga 2.15 gap: idle keep-alive connections were left open by Stop.
+    IdleKeepAliveNotClosed,
+}
+
+/// The bugs switched on in one world.
+pub type BugSet = BTreeSet<Bug>;

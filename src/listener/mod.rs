@@ -1,0 +1,5 @@
+//! The API listener: acceptors, registration, and the deterministic Stop.
+
+mod shared;
+
+pub use shared::Shared;

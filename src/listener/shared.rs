@@ -1,0 +1,133 @@
+//! What every connection of a node shares: the environment, the settings, the
+//! store, the two wait groups and the signals of Stop.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use futures_util::FutureExt;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::env::Env;
+use crate::probe::{ConnId, ConnKind, Probe};
+use crate::store::{CheckResult, ObjectType, Store};
+use crate::waitgroup::WaitGroup;
+
+/// The registered connections, by number.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) conns: std::collections::BTreeMap<ConnId, ConnKind>,
+}
+
+/// The state shared by the listener, its connections and its timers.
+pub struct Shared<E: Env> {
+    /// The world.
+    pub env: E,
+    /// The node's settings.
+    pub config: Arc<Config>,
+    /// The object store.
+    pub store: Store,
+    /// Work that may change state: modifying handlers, message handlers.
+    pub work: WaitGroup,
+    /// Accept loops and client registration.
+    pub listeners: WaitGroup,
+    /// Cancelled at Stop step 4: HTTP connections finish their request and
+    /// close, idle ones close at once, event streams end.
+    pub http_stop: CancellationToken,
+    /// Cancelled at Stop step 2: connections still being sniffed give up,
+    /// since the registration gate would refuse them anyway.
+    pub listener_stop: CancellationToken,
+    /// Every task the node spawned, so that the end of all of them can be awaited.
+    pub tasks: TaskTracker,
+    /// When the node started.
+    pub started: SystemTime,
+    pub(crate) registry: Mutex<Registry>,
+    next_conn: AtomicU64,
+}
+
+impl<E: Env> Shared<E> {
+    pub(crate) fn new(env: E, config: Config) -> Self {
+        let store = Store::new(config.journal_capacity);
+        let started = env.now();
+        Shared {
+            env,
+            config: Arc::new(config),
+            store,
+            work: WaitGroup::new(),
+            listeners: WaitGroup::new(),
+            http_stop: CancellationToken::new(),
+            listener_stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started,
+            registry: Mutex::new(Registry::default()),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh connection number.
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Spawns a tracked task; a panic in it is logged and probed, never lost.
+    pub fn spawn<F>(&self, name: &'static str, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let env = self.env.clone();
+        self.tasks.spawn(async move {
+            if let Err(panic) = std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                let message = panic_message(&panic);
+                tracing::error!("Task '{name}' panicked: {message}");
+                env.probe(|| Probe::Panic { task: name.to_string(), message });
+            }
+        });
+    }
+
+    /// How many connections of each kind are registered now.
+    pub fn connection_counts(&self) -> (usize, usize, usize) {
+        let reg = self.registry();
+        let count = |k| reg.conns.values().filter(|&&c| c == k).count();
+        (count(ConnKind::Http), count(ConnKind::Endpoint), count(ConnKind::Anonymous))
+    }
+
+    /// The `status` object of `/v1/status/ApiListener`.
+    pub fn api_listener_status(&self) -> Value {
+        let (http, endpoints, anonymous) = self.connection_counts();
+        let configured: Vec<&str> = self.config.endpoints.iter().map(|e| e.name.as_str()).collect();
+        json!({
+            "api": {
+                "identity": self.config.node_name,
+                "num_endpoints": configured.len(),
+                "num_conn_endpoints": endpoints,
+                "num_not_conn_endpoints": configured.len().saturating_sub(endpoints),
+                "conn_endpoints": [],
+                "not_conn_endpoints": configured,
+                "http": { "clients": http },
+                "json_rpc": { "anonymous_clients": anonymous, "clients": endpoints },
+            }
+        })
+    }
+
+    /// Sends a check result accepted through the API to every connected
+    /// endpoint. Without cluster support yet, there is nobody to send it to.
+    pub fn relay_check_result(&self, _otype: ObjectType, _name: &str, _cr: &CheckResult) {}
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
