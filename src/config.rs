@@ -28,7 +28,9 @@ impl std::str::FromStr for ApiUser {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut parts = s.splitn(3, ':');
         let name = parts.next().unwrap_or_default();
-        let password = parts.next().ok_or_else(|| format!("API user '{s}' has no password (NAME:PASSWORD[:PERM,..])"))?;
+        let password = parts
+            .next()
+            .ok_or_else(|| format!("API user '{s}' has no password (NAME:PASSWORD[:PERM,..])"))?;
         if name.is_empty() || password.is_empty() {
             return Err(format!("API user '{s}' needs a non-empty name and password"));
         }

@@ -4,15 +4,15 @@
 //! effect on the world goes through the [`env`] seam so the same stack runs
 //! for real on tokio and, unchanged, inside a deterministic simulation.
 
-pub mod env;
-pub mod probe;
-pub mod store;
-pub mod waitgroup;
 #[cfg(feature = "bug-zoo")]
 pub mod bugs;
 pub mod config;
+pub mod env;
 pub mod http;
 pub mod listener;
+pub mod probe;
+pub mod store;
+pub mod waitgroup;
 
 /// Whether `bug` is on in `config`. Without the feature, never.
 #[macro_export]

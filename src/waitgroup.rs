@@ -145,7 +145,9 @@ mod tests {
         assert_eq!(wg.holders(), 2);
         drop(inner);
         drop(outer);
-        tokio::time::timeout(Duration::from_secs(1), wg.join()).await.expect("join of an empty group returns");
+        tokio::time::timeout(Duration::from_secs(1), wg.join())
+            .await
+            .expect("join of an empty group returns");
         tokio::time::timeout(Duration::from_secs(1), wg.join()).await.expect("a second join returns too");
     }
 

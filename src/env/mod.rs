@@ -35,9 +35,7 @@ pub trait Listener: Send + Sync + 'static {
 
     /// Waits for the next connection. After [`close`](Listener::close) it
     /// returns [`AcceptError::Closed`] promptly, also when it was pending.
-    fn accept(
-        &self,
-    ) -> impl Future<Output = Result<(Self::Stream, SocketAddr), AcceptError>> + Send;
+    fn accept(&self) -> impl Future<Output = Result<(Self::Stream, SocketAddr), AcceptError>> + Send;
 
     /// Stops accepting. Unlike dropping, this wakes a pending `accept`.
     fn close(&self);
@@ -61,8 +59,7 @@ pub trait Env: Clone + Send + Sync + 'static {
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
 
     /// Opens a connection to `host:port` (a name the environment can resolve).
-    fn connect(&self, host: &str, port: u16)
-        -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 
     /// Wall-clock time, for timestamps that leave the process (check results, `ts`).
     fn now(&self) -> SystemTime;
@@ -74,8 +71,7 @@ pub trait Env: Clone + Send + Sync + 'static {
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send;
 
     /// Replaces `path` atomically: write a temporary file, flush it, rename it.
-    fn write_file_atomic(&self, path: &Path, data: Vec<u8>)
-        -> impl Future<Output = io::Result<()>> + Send;
+    fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Renames a file (used to keep a corrupt file aside).
     fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send;

@@ -3,7 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{event_body, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType, StoreError, CONFIG_ATTRS};
+use super::{
+    event_body, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType, StoreError,
+    CONFIG_ATTRS,
+};
 
 type Outcome = (Vec<(ObjectType, String)>, Option<String>, Vec<Event>);
 
@@ -17,7 +20,9 @@ pub(super) fn apply(inner: &mut Inner, m: &Mutation, time: f64) -> Result<Outcom
             acknowledge(inner, *otype, name, author, comment, *sticky, *expiry, time)
         }
         Mutation::RemoveAcknowledgement { otype, name } => remove_ack(inner, *otype, name, time),
-        Mutation::AddComment { otype, name, author, text } => add_comment(inner, *otype, name, author, text, time),
+        Mutation::AddComment { otype, name, author, text } => {
+            add_comment(inner, *otype, name, author, text, time)
+        }
         Mutation::RemoveComment { name } => remove_comment(inner, name, time),
     }
 }
@@ -65,11 +70,19 @@ fn check_config_attr(key: &str) -> Result<(), StoreError> {
     if CONFIG_ATTRS.contains(&root) {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!("Attribute '{key}' could not be set: it does not exist or is read-only.")))
+        Err(StoreError::Invalid(format!(
+            "Attribute '{key}' could not be set: it does not exist or is read-only."
+        )))
     }
 }
 
-fn create(inner: &mut Inner, otype: ObjectType, name: &str, attrs: &Map<String, Value>, time: f64) -> Outcome2 {
+fn create(
+    inner: &mut Inner,
+    otype: ObjectType,
+    name: &str,
+    attrs: &Map<String, Value>,
+    time: f64,
+) -> Outcome2 {
     if otype == ObjectType::Comment {
         return Err(StoreError::Invalid("Comments are created with the 'add-comment' action.".into()));
     }
@@ -78,8 +91,9 @@ fn create(inner: &mut Inner, otype: ObjectType, name: &str, attrs: &Map<String, 
     }
     let mut all = defaults(otype, name);
     if otype == ObjectType::Service {
-        let (host, short) = split_service_name(name)
-            .ok_or_else(|| StoreError::Invalid(format!("Service name '{name}' is not of the form 'host!service'.")))?;
+        let (host, short) = split_service_name(name).ok_or_else(|| {
+            StoreError::Invalid(format!("Service name '{name}' is not of the form 'host!service'."))
+        })?;
         if !inner.objects.contains_key(&key(ObjectType::Host, host)) {
             return Err(StoreError::Invalid(format!("Host '{host}' of service '{name}' does not exist.")));
         }
@@ -97,7 +111,8 @@ fn create(inner: &mut Inner, otype: ObjectType, name: &str, attrs: &Map<String, 
         all.insert(k.clone(), v.clone());
     }
     let obj = Object { otype, name: name.to_string(), attrs: all.into_iter().collect() };
-    let event = event_body("ObjectCreated", &obj, time, json!({"object_type": otype.name(), "object_name": name}));
+    let event =
+        event_body("ObjectCreated", &obj, time, json!({"object_type": otype.name(), "object_name": name}));
     let events = vec![Event { kind: "ObjectCreated", otype, name: name.to_string(), body: event }];
     inner.objects.insert(key(otype, name), obj);
     Ok((vec![], None, events))
@@ -106,7 +121,11 @@ fn create(inner: &mut Inner, otype: ObjectType, name: &str, attrs: &Map<String, 
 type Outcome2 = Result<Outcome, StoreError>;
 
 /// Sets `path` (`vars.os`) inside `attrs`, creating dictionaries on the way.
-fn set_path(attrs: &mut std::collections::BTreeMap<String, Value>, path: &str, value: Value) -> Result<(), StoreError> {
+fn set_path(
+    attrs: &mut std::collections::BTreeMap<String, Value>,
+    path: &str,
+    value: Value,
+) -> Result<(), StoreError> {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or(path);
     let rest: Vec<&str> = parts.collect();
@@ -134,11 +153,20 @@ fn not_a_dict(path: &str) -> StoreError {
     StoreError::Invalid(format!("Attribute '{path}' could not be set: a parent of it is not a dictionary."))
 }
 
-fn modify(inner: &mut Inner, otype: ObjectType, name: &str, set: &[(String, Value)], restore: &[String], time: f64) -> Outcome2 {
+fn modify(
+    inner: &mut Inner,
+    otype: ObjectType,
+    name: &str,
+    set: &[(String, Value)],
+    restore: &[String],
+    time: f64,
+) -> Outcome2 {
     for (k, _) in set {
         check_config_attr(k)?;
         if k == "host_name" {
-            return Err(StoreError::Invalid("Attribute 'host_name' could not be set: it cannot be changed.".into()));
+            return Err(StoreError::Invalid(
+                "Attribute 'host_name' could not be set: it cannot be changed.".into(),
+            ));
         }
     }
     for k in restore {
@@ -158,7 +186,8 @@ fn modify(inner: &mut Inner, otype: ObjectType, name: &str, set: &[(String, Valu
         set_path(&mut attrs, k, v.clone())?;
     }
     obj.attrs = attrs;
-    let body = event_body("ObjectModified", obj, time, json!({"object_type": otype.name(), "object_name": name}));
+    let body =
+        event_body("ObjectModified", obj, time, json!({"object_type": otype.name(), "object_name": name}));
     Ok((vec![], None, vec![Event { kind: "ObjectModified", otype, name: name.to_string(), body }]))
 }
 
@@ -189,7 +218,8 @@ fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time:
     let mut events = vec![];
     for (t, n) in &removed {
         if let Some(o) = inner.objects.remove(&key(*t, n)) {
-            let body = event_body("ObjectDeleted", &o, time, json!({"object_type": t.name(), "object_name": n}));
+            let body =
+                event_body("ObjectDeleted", &o, time, json!({"object_type": t.name(), "object_name": n}));
             events.push(Event { kind: "ObjectDeleted", otype: *t, name: n.clone(), body });
         }
     }
@@ -234,7 +264,12 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     }];
     if old_state != new_state {
         let extra = json!({"state": new_state, "state_type": 1, "check_result": attr});
-        events.push(Event { kind: "StateChange", otype, name: name.to_string(), body: event_body("StateChange", obj, time, extra) });
+        events.push(Event {
+            kind: "StateChange",
+            otype,
+            name: name.to_string(),
+            body: event_body("StateChange", obj, time, extra),
+        });
     }
     // A recovery clears a non-sticky acknowledgement, as Icinga does.
     if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
@@ -247,13 +282,24 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
 }
 
 #[allow(clippy::too_many_arguments)]
-fn acknowledge(inner: &mut Inner, otype: ObjectType, name: &str, author: &str, comment: &str, sticky: bool, expiry: f64, time: f64) -> Outcome2 {
+fn acknowledge(
+    inner: &mut Inner,
+    otype: ObjectType,
+    name: &str,
+    author: &str,
+    comment: &str,
+    sticky: bool,
+    expiry: f64,
+    time: f64,
+) -> Outcome2 {
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
     let obj = get_mut(inner, otype, name)?;
     if obj.attr("state").as_i64().unwrap_or(0) == 0 {
-        return Err(StoreError::Invalid(format!("The object '{name}' is in an OK/UP state and cannot be acknowledged.")));
+        return Err(StoreError::Invalid(format!(
+            "The object '{name}' is in an OK/UP state and cannot be acknowledged."
+        )));
     }
     if obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
         return Err(StoreError::Invalid(format!("The object '{name}' is already acknowledged.")));
@@ -273,7 +319,14 @@ fn remove_ack(inner: &mut Inner, otype: ObjectType, name: &str, time: f64) -> Ou
     Ok((vec![], None, vec![Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body }]))
 }
 
-fn add_comment(inner: &mut Inner, otype: ObjectType, name: &str, author: &str, text: &str, time: f64) -> Outcome2 {
+fn add_comment(
+    inner: &mut Inner,
+    otype: ObjectType,
+    name: &str,
+    author: &str,
+    text: &str,
+    time: f64,
+) -> Outcome2 {
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
@@ -294,12 +347,16 @@ fn add_comment(inner: &mut Inner, otype: ObjectType, name: &str, author: &str, t
     ] {
         attrs.insert(k.into(), v);
     }
-    let comment = Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
+    let comment =
+        Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
     inner.objects.insert(key(ObjectType::Comment, &comment_name), comment);
     Ok((vec![], Some(comment_name), vec![]))
 }
 
 fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Outcome2 {
-    inner.objects.remove(&key(ObjectType::Comment, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    inner
+        .objects
+        .remove(&key(ObjectType::Comment, name))
+        .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
     Ok((vec![(ObjectType::Comment, name.to_string())], None, vec![]))
 }

@@ -30,7 +30,11 @@ pub struct CheckResult {
 
 /// Icinga's state for a host's exit status: 0 and 1 are UP, the rest DOWN.
 pub fn host_state(exit_status: i64) -> i64 {
-    if exit_status <= 1 { 0 } else { 1 }
+    if exit_status <= 1 {
+        0
+    } else {
+        1
+    }
 }
 
 impl CheckResult {

@@ -30,7 +30,14 @@ pub enum Mutation {
     /// Processes a passive check result.
     CheckResult { otype: ObjectType, name: String, cr: CheckResult },
     /// Acknowledges the current problem.
-    Acknowledge { otype: ObjectType, name: String, author: String, comment: String, sticky: bool, expiry: f64 },
+    Acknowledge {
+        otype: ObjectType,
+        name: String,
+        author: String,
+        comment: String,
+        sticky: bool,
+        expiry: f64,
+    },
     /// Clears an acknowledgement.
     RemoveAcknowledgement { otype: ObjectType, name: String },
     /// Adds a comment to a checkable; the comment's name is in the outcome.
@@ -198,7 +205,12 @@ impl Store {
     /// Copies of every object of a type, by name.
     pub fn list(&self, otype: ObjectType) -> Vec<Object> {
         let inner = self.lock();
-        inner.objects.range((otype, String::new())..).take_while(|((t, _), _)| *t == otype).map(|(_, o)| o.clone()).collect()
+        inner
+            .objects
+            .range((otype, String::new())..)
+            .take_while(|((t, _), _)| *t == otype)
+            .map(|(_, o)| o.clone())
+            .collect()
     }
 
     /// How many objects of a type exist.
