@@ -6,11 +6,13 @@
 
 #[cfg(feature = "bug-zoo")]
 pub mod bugs;
+pub mod cli;
 pub mod config;
 pub mod env;
 pub mod http;
 pub mod listener;
 pub mod probe;
+pub mod state;
 pub mod store;
 pub mod waitgroup;
 

@@ -1,1 +1,116 @@
-fn main() {}
+//! `quiesce serve`: the API listener as a daemon.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use quiesce::cli::{Cli, Command, ServeArgs};
+use quiesce::env::tokio::TokioEnv;
+use quiesce::listener::ApiListener;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version are not errors.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line, as a supervisor logs it.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("quiesce: {first} (see 'quiesce serve --help')");
+            return ExitCode::from(2);
+        }
+    };
+    let Command::Serve(args) = cli.command;
+    init_logging();
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("quiesce: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quiesce: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(args, config));
+    // Stop has returned and persisted; connections still closing are cut off
+    // by the exit, as their peers would see on any process exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn serve(_args: ServeArgs, config: quiesce::config::Config) -> ExitCode {
+    let listener = match ApiListener::start(TokioEnv::new(), config).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("quiesce: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("quiesce: cannot wait for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    signals.recv().await;
+    tracing::info!("Received request to shut down.");
+    // A second signal means "now": exit without waiting for Stop.
+    tokio::spawn(async move {
+        signals.recv().await;
+        eprintln!("quiesce: second signal, exiting at once");
+        std::process::exit(130);
+    });
+    listener.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM and SIGINT, registered once so that no second signal is missed.
+#[cfg(unix)]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals)
+    }
+
+    async fn recv(&mut self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -61,10 +61,16 @@ impl WaitGroup {
         self.state().holders
     }
 
+    /// Closes the group for good without waiting: every later `try_enter`
+    /// fails. `join` does this first; Stop calls it alone to mark the moment.
+    pub fn close(&self) {
+        self.state().stopped = true;
+    }
+
     /// Closes the group for good and waits until every guard is dropped.
     /// Later calls return as soon as the count is zero.
     pub async fn join(&self) {
-        self.state().stopped = true;
+        self.close();
         loop {
             // Register interest before checking, so a drop between the check
             // and the await cannot be missed.

@@ -1,5 +1,144 @@
-//! The API listener: acceptors, registration, and the deterministic Stop.
+//! The API listener: acceptors, registration, timers and the deterministic
+//! Stop of contract section 3.
 
+mod accept;
+mod rewind;
 mod shared;
+mod timers;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+pub use rewind::Rewind;
 pub use shared::Shared;
+pub use timers::Timers;
+
+use crate::config::Config;
+use crate::env::{Env, Listener};
+use crate::probe::{Probe, StopStep};
+use crate::state::{self, StateError, StateFile};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    /// The state directory could not be loaded.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// A running node's API listener. Cheap to clone; clones control the same node.
+#[derive(Clone)]
+pub struct ApiListener<E: Env> {
+    shared: Arc<Shared<E>>,
+    acceptors: Arc<Vec<Arc<E::Listener>>>,
+    timers: Arc<Timers>,
+    stopped: Arc<OnceCell<()>>,
+}
+
+impl<E: Env> ApiListener<E> {
+    /// Loads the state directory, binds every listen address, starts the
+    /// accept loops and the timers.
+    pub async fn start(env: E, config: Config) -> Result<Self, StartError> {
+        let shared = Arc::new(Shared::new(env, config));
+        if let Some(state) = state::load(&shared.env, &shared.config.state_dir).await? {
+            shared.store.restore(state.store);
+        }
+        let mut acceptors = Vec::new();
+        for &addr in &shared.config.listen {
+            let listener = shared.env.bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+            let local = listener.local_addr().to_string();
+            tracing::info!("Started new listener on '{local}'");
+            shared.env.probe(|| Probe::ListenerStarted { addr: local });
+            acceptors.push(Arc::new(listener));
+        }
+        for listener in &acceptors {
+            let (s, l) = (shared.clone(), listener.clone());
+            shared.spawn("accept loop", accept::accept_loop(s, l));
+        }
+        let timers = Arc::new(Timers::default());
+        start_timers(&shared, &timers);
+        Ok(ApiListener { shared, acceptors: Arc::new(acceptors), timers, stopped: Arc::default() })
+    }
+
+    /// The addresses actually bound, in the order of `config.listen`.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.acceptors.iter().map(|l| l.local_addr()).collect()
+    }
+
+    /// The node's shared state.
+    pub fn shared(&self) -> &Arc<Shared<E>> {
+        &self.shared
+    }
+
+    /// Stops the node as contract section 3 orders. Idempotent: a second call
+    /// waits for the first to finish.
+    pub async fn stop(&self) {
+        self.stopped.get_or_init(|| self.stop_in_order()).await;
+    }
+
+    /// Waits until every task of the node has ended (after [`stop`](Self::stop)).
+    pub async fn wait_for_tasks(&self) {
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    async fn stop_in_order(&self) {
+        let s = &self.shared;
+        step(s, StopStep::Begin);
+        self.timers.stop().await;
+        step(s, StopStep::TimersStopped);
+        self.stop_listener().await;
+        step(s, StopStep::JsonRpcDisconnected);
+        s.http_stop.cancel();
+        step(s, StopStep::HttpClosing);
+        s.work.close();
+        step(s, StopStep::WorkJoinStarted);
+        s.work.join().await;
+        s.store.seal();
+        step(s, StopStep::WorkJoined);
+        persist(s).await;
+        step(s, StopStep::Persisted);
+        tracing::info!("'api' stopped.");
+        step(s, StopStep::Stopped);
+    }
+
+    /// Step 2: close every acceptor explicitly, then wait for accept loops
+    /// and registrations in progress.
+    async fn stop_listener(&self) {
+        let s = &self.shared;
+        s.listener_stop.cancel();
+        for listener in self.acceptors.iter() {
+            listener.close();
+        }
+        step(s, StopStep::AcceptorsClosed);
+        s.listeners.join().await;
+        step(s, StopStep::ListenerJoined);
+    }
+}
+
+fn step<E: Env>(shared: &Shared<E>, step: StopStep) {
+    tracing::debug!("Stop: {step:?}");
+    shared.env.probe(|| Probe::Stop { step });
+}
+
+fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
+    let s = shared.clone();
+    timers.every(shared.config.timings.persist_interval, move || {
+        let s = s.clone();
+        async move { persist(&s).await }
+    });
+}
+
+/// Writes the state directory; a failure is logged, never fatal to Stop.
+async fn persist<E: Env>(shared: &Shared<E>) {
+    let state = StateFile { version: state::FORMAT_VERSION, store: shared.store.snapshot() };
+    let dir = &shared.config.state_dir;
+    if let Err(e) = state::save(&shared.env, dir, &state).await {
+        tracing::error!("Cannot write state directory '{}': {e}", dir.display());
+    }
+}

@@ -1,0 +1,205 @@
+//! The `quiesce` command line: flags and the config file, turned into a [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::config::{ApiUser, Config, EndpointConfig};
+
+/// quiesce: an Icinga-compatible API listener whose shutdown is deterministic.
+#[derive(Debug, Parser)]
+#[command(name = "quiesce", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API until SIGTERM or SIGINT, then stop deterministically.
+    Serve(ServeArgs),
+}
+
+/// Flags of `quiesce serve`. Each one overrides the config file's setting.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (repeatable). Default 127.0.0.1:5665.
+    #[arg(long = "listen", value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+    /// The state directory. Default ./quiesce-state.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// An API user, NAME:PASSWORD[:PERM,PERM..] (repeatable; permissions default to `*`).
+    #[arg(long = "api-user", value_name = "USER")]
+    pub api_users: Vec<ApiUser>,
+    /// This node's name in the cluster. Default localhost.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// A cluster endpoint, NAME@HOST:PORT (repeatable).
+    #[arg(long = "endpoint", value_name = "ENDPOINT")]
+    pub endpoints: Vec<EndpointConfig>,
+    /// A TOML file with the same settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The config file: the flags' settings under the same names, plus intervals.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Addresses to listen on.
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// The state directory.
+    pub state_dir: Option<PathBuf>,
+    /// This node's name.
+    pub node_name: Option<String>,
+    /// API users.
+    #[serde(default)]
+    pub api_user: Vec<ApiUser>,
+    /// Cluster endpoints.
+    #[serde(default)]
+    pub endpoint: Vec<EndpointConfig>,
+    /// Seconds between writes of the state directory.
+    pub persist_interval_secs: Option<u64>,
+    /// Most anonymous JSON-RPC connections at once.
+    pub max_anonymous_clients: Option<usize>,
+    /// Largest JSON-RPC message from an endpoint, in bytes.
+    pub max_message_size_endpoint: Option<usize>,
+    /// Largest JSON-RPC message from an anonymous peer, in bytes.
+    pub max_message_size_anonymous: Option<usize>,
+}
+
+/// Reads and parses a config file; the error is one line naming the file.
+pub fn read_config_file(path: &Path) -> Result<FileConfig, String> {
+    // seam-ok: the CLI reads its config before the stack (and its seam) exists.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file '{}': {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.message().replace('\n', " ");
+        format!("config file '{}' is invalid: {msg}", path.display())
+    })
+}
+
+impl ServeArgs {
+    /// The node's settings: defaults, then the config file, then the flags.
+    pub fn to_config(&self) -> Result<Config, String> {
+        let file = match &self.config {
+            Some(path) => read_config_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut config = Config::default();
+        apply_file(&mut config, file);
+        self.apply_flags(&mut config);
+        validate(&config)?;
+        Ok(config)
+    }
+
+    fn apply_flags(&self, config: &mut Config) {
+        if !self.listen.is_empty() {
+            config.listen = self.listen.clone();
+        }
+        if let Some(dir) = &self.state_dir {
+            config.state_dir = dir.clone();
+        }
+        if !self.api_users.is_empty() {
+            config.api_users = self.api_users.clone();
+        }
+        if let Some(name) = &self.node_name {
+            config.node_name = name.clone();
+        }
+        if !self.endpoints.is_empty() {
+            config.endpoints = self.endpoints.clone();
+        }
+    }
+}
+
+fn apply_file(config: &mut Config, file: FileConfig) {
+    if !file.listen.is_empty() {
+        config.listen = file.listen;
+    }
+    if let Some(dir) = file.state_dir {
+        config.state_dir = dir;
+    }
+    if let Some(name) = file.node_name {
+        config.node_name = name;
+    }
+    config.api_users = file.api_user;
+    config.endpoints = file.endpoint;
+    if let Some(secs) = file.persist_interval_secs {
+        config.timings.persist_interval = Duration::from_secs(secs.max(1));
+    }
+    let limits = &mut config.limits;
+    limits.max_anonymous = file.max_anonymous_clients.unwrap_or(limits.max_anonymous);
+    limits.jsonrpc_endpoint = file.max_message_size_endpoint.unwrap_or(limits.jsonrpc_endpoint);
+    limits.jsonrpc_anonymous = file.max_message_size_anonymous.unwrap_or(limits.jsonrpc_anonymous);
+}
+
+fn validate(config: &Config) -> Result<(), String> {
+    let mut names = std::collections::BTreeSet::new();
+    for user in &config.api_users {
+        if !names.insert(user.name.as_str()) {
+            return Err(format!("API user '{}' is configured twice", user.name));
+        }
+    }
+    let mut endpoints = std::collections::BTreeSet::new();
+    for e in &config.endpoints {
+        if e.name == config.node_name {
+            return Err(format!("endpoint '{}' has this node's own name", e.name));
+        }
+        if !endpoints.insert(e.name.as_str()) {
+            return Err(format!("endpoint '{}' is configured twice", e.name));
+        }
+    }
+    if config.node_name.is_empty() {
+        return Err("the node name must not be empty".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["quiesce", "serve"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Serve(a) => a,
+        })
+    }
+
+    #[test]
+    fn flags_become_config() {
+        let a = serve(&["--api-user", "root:icinga", "--node-name", "a", "--endpoint", "b@127.0.0.1:5666"])
+            .unwrap();
+        let c = a.to_config().unwrap();
+        assert_eq!(c.api_users[0].name, "root");
+        assert_eq!(c.endpoints[0].port, 5666);
+        assert_eq!(c.listen, vec!["127.0.0.1:5665".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        assert!(serve(&["--api-user", "nopass"]).is_err());
+        assert!(serve(&["--listen", "not-an-address"]).is_err());
+        assert!(serve(&["--endpoint", "b@host"]).is_err());
+        let a = serve(&["--node-name", "a", "--endpoint", "a@127.0.0.1:1"]).unwrap();
+        assert!(a.to_config().unwrap_err().contains("own name"));
+    }
+
+    #[test]
+    fn config_file_is_toml_with_unknown_keys_refused() {
+        let f: FileConfig = toml::from_str(
+            "listen = [\"127.0.0.1:0\"]\nnode_name = \"a\"\n[[api_user]]\nname = \"root\"\npassword = \"pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(f.api_user[0].permissions, vec!["*"]);
+        assert!(toml::from_str::<FileConfig>("lisen = []").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Accept loops and the life of a new connection: sniff the first byte, pass
+//! the registration gate, register, serve, deregister.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+
+use super::rewind::Rewind;
+use super::Shared;
+use crate::bug;
+use crate::env::{AcceptError, Env, Listener};
+use crate::probe::{ConnId, ConnKind, Probe};
+
+/// Accepts until the acceptor is closed. Holds the listener group for its
+/// whole life, so Stop's join waits for it to exit.
+pub(crate) async fn accept_loop<E: Env>(shared: Arc<Shared<E>>, listener: Arc<E::Listener>) {
+    let addr = listener.local_addr().to_string();
+    let Some(_guard) = shared.listeners.try_enter() else {
+        tracing::error!("Could not lock the listener wait group.");
+        return;
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => on_accept(&shared, stream, peer),
+            Err(AcceptError::Closed) if bug!(shared.config, AcceptLoopAfterClose) => {
+                accept_failed(&shared, &addr, "listener closed").await;
+            }
+            Err(AcceptError::Closed) => break,
+            Err(AcceptError::Io(e)) => accept_failed(&shared, &addr, &e.to_string()).await,
+        }
+    }
+    shared.env.probe(|| Probe::AcceptLoopExited { addr });
+}
+
+/// An accept error other than "closed": one log line, then a back-off, so a
+/// persistent failure can never become a busy loop.
+async fn accept_failed<E: Env>(shared: &Shared<E>, addr: &str, error: &str) {
+    tracing::error!("Cannot accept new connection: {error}");
+    shared.env.probe(|| Probe::AcceptError { addr: addr.to_string(), error: error.to_string() });
+    tokio::time::sleep(shared.config.timings.accept_backoff).await;
+}
+
+fn on_accept<E: Env>(shared: &Arc<Shared<E>>, stream: E::Stream, peer: SocketAddr) {
+    let conn = shared.next_conn_id();
+    shared.env.probe(|| Probe::Accepted { conn, peer: peer.to_string() });
+    // The seed PR's race: an accept that completes after close was requested.
+    // Stop has begun, so the connection is turned away, never registered.
+    if shared.listener_stop.is_cancelled() {
+        if bug!(shared.config, AcceptAfterCloseRegistered) {
+            register_from_accept_loop(shared, conn, peer, stream);
+            return;
+        }
+        reject(shared, conn, "accepted after the listener was closed");
+        return;
+    }
+    let s = shared.clone();
+    shared.spawn("connection", async move { handle(s, conn, peer, stream).await });
+}
+
+fn reject<E: Env>(shared: &Shared<E>, conn: ConnId, reason: &str) {
+    tracing::debug!("Closing connection {conn}: {reason}");
+    shared.env.probe(|| Probe::Rejected { conn, reason: reason.to_string() });
+    shared.env.probe(|| Probe::Closed { conn });
+}
+
+/// Planted bug: the accept loop registers a late connection itself, under
+/// its own listener-group guard, as the pre-#10460 code effectively did.
+fn register_from_accept_loop<E: Env>(
+    shared: &Arc<Shared<E>>,
+    conn: ConnId,
+    peer: SocketAddr,
+    stream: E::Stream,
+) {
+    register(shared, conn, ConnKind::Http);
+    let s = shared.clone();
+    shared.spawn("connection", async move {
+        crate::http::serve(s.clone(), conn, peer, stream).await;
+        deregister(&s, conn, peer, ConnKind::Http);
+    });
+}
+
+/// Waits for the first byte, bounded by the connect timeout and by Stop.
+async fn sniff<E: Env>(shared: &Shared<E>, stream: &mut E::Stream) -> Result<u8, String> {
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(shared.config.timings.connect_timeout, stream.read(&mut byte));
+    let stopping = shared.listener_stop.cancelled();
+    tokio::select! {
+        biased;
+        _ = stopping, if !bug!(shared.config, NoRegistrationGate) => Err("the listener is stopping".into()),
+        r = read => match r {
+            Err(_) => Err("timed out waiting for the first byte".into()),
+            Ok(Ok(0)) => Err("connection closed before the first byte".into()),
+            Ok(Ok(_)) => Ok(byte[0]),
+            Ok(Err(e)) => Err(e.to_string()),
+        },
+    }
+}
+
+async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, mut stream: E::Stream) {
+    let first = match sniff(&shared, &mut stream).await {
+        Ok(b) => b,
+        Err(why) => {
+            tracing::info!("No data received on new API connection [{peer}]: {why}.");
+            return reject(&shared, conn, &why);
+        }
+    };
+    shared.env.point("listener.before_register").await;
+    let kind = if first.is_ascii_digit() { ConnKind::Anonymous } else { ConnKind::Http };
+    let gate = shared.listeners.try_enter();
+    if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
+        return reject(&shared, conn, "the listener group is closed");
+    }
+    let stream = Rewind::new(Bytes::copy_from_slice(&[first]), stream);
+    match kind {
+        ConnKind::Http => {
+            register(&shared, conn, kind);
+            tracing::debug!("New HTTP client");
+            drop(gate);
+            crate::http::serve(shared.clone(), conn, peer, stream).await;
+            deregister(&shared, conn, peer, kind);
+        }
+        _ => {
+            drop(gate);
+            tracing::warn!(
+                "New JSON-RPC client from [{peer}]: the cluster protocol is not supported by this build; closing the connection."
+            );
+            reject(&shared, conn, "cluster protocol not supported");
+        }
+    }
+}
+
+fn register<E: Env>(shared: &Shared<E>, conn: ConnId, kind: ConnKind) {
+    shared.registry().conns.insert(conn, kind);
+    shared.env.probe(|| Probe::Registered { conn, kind });
+}
+
+fn deregister<E: Env>(shared: &Shared<E>, conn: ConnId, peer: SocketAddr, kind: ConnKind) {
+    shared.registry().conns.remove(&conn);
+    if kind == ConnKind::Http {
+        tracing::info!("HTTP client disconnected (from [{peer}])");
+    }
+    shared.env.probe(|| Probe::Closed { conn });
+}

@@ -1,0 +1,44 @@
+//! Periodic work of the node. Stop step 1 ends every timer and waits for a
+//! callback that is running, so none starts or finishes after that step.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The node's timers.
+#[derive(Default)]
+pub struct Timers {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Timers {
+    /// Runs `tick` every `every` until [`stop`](Timers::stop); a running
+    /// `tick` is never interrupted, only the wait between ticks is.
+    pub fn every<F, Fut>(&self, every: Duration, mut tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                tick().await;
+            }
+        });
+    }
+
+    /// Stops every timer and waits for callbacks in progress.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}

@@ -1,0 +1,81 @@
+//! The state directory: the store's objects (and, with the cluster, log
+//! positions and the replay log), written atomically and loaded at start.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::Env;
+use crate::store::{unix_seconds, StoreSnapshot};
+
+/// The file inside the state directory.
+pub const STATE_FILE: &str = "state.json";
+
+/// The format version written; a newer one is refused rather than misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything a node keeps across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// Format version.
+    pub version: u32,
+    /// The objects.
+    pub store: StoreSnapshot,
+}
+
+/// Why the state directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or creating failed.
+    #[error("cannot use state directory '{path}': {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The file is not a state file; it was moved to `kept`.
+    #[error("state file '{path}' is corrupt ({reason}); it was moved to '{kept}' and nothing was loaded. Restore it, or start again to begin with an empty state")]
+    Corrupt { path: PathBuf, kept: PathBuf, reason: String },
+}
+
+/// The state file's path in `dir`.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join(STATE_FILE)
+}
+
+/// Loads the state directory; `Ok(None)` if it holds no state yet.
+pub async fn load<E: Env>(env: &E, dir: &Path) -> Result<Option<StateFile>, StateError> {
+    env.create_dir_all(dir).await.map_err(|source| StateError::Io { path: dir.into(), source })?;
+    let path = state_path(dir);
+    let Some(bytes) =
+        env.read_file(&path).await.map_err(|source| StateError::Io { path: path.clone(), source })?
+    else {
+        return Ok(None);
+    };
+    match parse(&bytes) {
+        Ok(state) => Ok(Some(state)),
+        Err(reason) => Err(keep_aside(env, &path, reason).await),
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<StateFile, String> {
+    let state: StateFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if state.version != FORMAT_VERSION {
+        return Err(format!("format version {} is not {FORMAT_VERSION}", state.version));
+    }
+    Ok(state)
+}
+
+/// Moves a corrupt file out of the way so that it is never overwritten.
+async fn keep_aside<E: Env>(env: &E, path: &Path, reason: String) -> StateError {
+    let stamp = unix_seconds(env.now()) as u64;
+    let mut kept = path.as_os_str().to_os_string();
+    kept.push(format!(".corrupt-{stamp}"));
+    let kept = PathBuf::from(kept);
+    if let Err(source) = env.rename(path, &kept).await {
+        return StateError::Io { path: path.into(), source };
+    }
+    StateError::Corrupt { path: path.into(), kept, reason }
+}
+
+/// Writes the state file atomically.
+pub async fn save<E: Env>(env: &E, dir: &Path, state: &StateFile) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    env.write_file_atomic(&state_path(dir), bytes).await
+}
