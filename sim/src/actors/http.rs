@@ -1,0 +1,304 @@
+//! HTTP actors: a client with an op mix, and the misbehaving ones (half a
+//! request, a silent connection, an idle keep-alive connection, a slow event
+//! subscriber). Every wait is bounded, so a run always ends.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::TcpStream;
+
+use crate::record::{ConnectionEnd, Outcome, RequestRecord};
+use crate::recorder::{now_ms, Recorder};
+use crate::scenario::Op;
+
+/// The API port every node listens on.
+pub const PORT: u16 = 5665;
+/// Basic auth for `root:icinga`, the user every simulated node has.
+const AUTH: &str = "Basic cm9vdDppY2luZ2E=";
+/// A request gets this long for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connect gets this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sleeps until the simulated time `at_ms`.
+pub async fn sleep_until_ms(at_ms: u64) {
+    let now = now_ms();
+    if at_ms > now {
+        tokio::time::sleep(Duration::from_millis(at_ms - now)).await;
+    }
+}
+
+async fn connect(node: &str) -> Result<TcpStream, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((node, PORT))).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Err(_) => Err("connect: timed out".into()),
+    }
+}
+
+async fn handshake(node: &str) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = connect(node).await?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// A request as the client builds it, with what the oracles need to know.
+struct Planned {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    modifying: bool,
+    objects: Vec<String>,
+}
+
+fn plan(op: &Op, id: &str) -> Planned {
+    let m = |method, path: String, body, objects| Planned { method, path, body, modifying: true, objects };
+    match op {
+        Op::Create { host } => m(
+            "PUT",
+            format!("/v1/objects/hosts/{host}"),
+            Some(json!({"attrs": {"address": "192.0.2.1", "check_command": "dummy"}})),
+            vec![host.clone()],
+        ),
+        Op::Modify { hosts } => m(
+            "POST",
+            "/v1/objects/hosts".into(),
+            Some(json!({"hosts": hosts, "attrs": {"vars.v": id}})),
+            hosts.clone(),
+        ),
+        Op::Delete { host } => m("DELETE", format!("/v1/objects/hosts/{host}?cascade=1"), None, vec![host.clone()]),
+        Op::CheckResult { host, exit_status } => m(
+            "POST",
+            "/v1/actions/process-check-result".into(),
+            Some(json!({"type": "Host", "host": host, "exit_status": exit_status, "plugin_output": id})),
+            vec![host.clone()],
+        ),
+        Op::Query => Planned {
+            method: "GET",
+            path: "/v1/objects/hosts".into(),
+            body: None,
+            modifying: false,
+            objects: vec![],
+        },
+    }
+}
+
+fn build(node: &str, id: &str, p: &Planned) -> Result<Request<Full<Bytes>>, String> {
+    let body = p.body.as_ref().map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    Request::builder()
+        .method(p.method)
+        .uri(&p.path)
+        .header("host", node)
+        .header("authorization", AUTH)
+        .header("accept", "application/json")
+        .header("x-request-id", id)
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())
+}
+
+/// Per-object `(name, code)` of a `results` body; unnamed entries take the
+/// name of the object at the same position.
+fn results(body: &Value, objects: &[String]) -> Vec<(String, u16)> {
+    let Some(list) = body.get("results").and_then(Value::as_array) else { return vec![] };
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let code = r.get("code")?.as_u64()? as u16;
+            let name = r.get("name").and_then(Value::as_str).map(String::from).or_else(|| objects.get(i).cloned())?;
+            Some((name, code))
+        })
+        .collect()
+}
+
+async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>, objects: &[String]) -> Outcome {
+    let exchange = async {
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok::<_, String>((status, bytes))
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        Ok(Ok((status, bytes))) => {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let text = body.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+            Outcome::Response { status, at_ms: now_ms(), results: results(&body, objects), text }
+        }
+        Ok(Err(error)) => Outcome::TransportError { at_ms: now_ms(), error },
+        Err(_) => Outcome::TransportError { at_ms: now_ms(), error: "timed out".into() },
+    }
+}
+
+/// The settings of one HTTP client actor.
+pub struct ClientSpec {
+    /// Actor name.
+    pub name: String,
+    /// Target node.
+    pub node: String,
+    /// One connection for everything.
+    pub keep_alive: bool,
+    /// Start time.
+    pub start_ms: u64,
+    /// Pause between requests.
+    pub interval_ms: u64,
+    /// Rounds over `ops`.
+    pub repeat: u32,
+    /// The ops.
+    pub ops: Vec<Op>,
+}
+
+/// Sends every op in order and records each outcome.
+pub async fn client(rec: Recorder, spec: ClientSpec) {
+    sleep_until_ms(spec.start_ms).await;
+    let mut conn: Option<SendRequest<Full<Bytes>>> = None;
+    let mut n = 0;
+    for _ in 0..spec.repeat {
+        for op in &spec.ops {
+            n += 1;
+            let id = format!("{}#{n}", spec.name);
+            one_request(&rec, &spec, &mut conn, op, &id).await;
+            tokio::time::sleep(Duration::from_millis(spec.interval_ms)).await;
+        }
+    }
+}
+
+async fn one_request(
+    rec: &Recorder,
+    spec: &ClientSpec,
+    conn: &mut Option<SendRequest<Full<Bytes>>>,
+    op: &Op,
+    id: &str,
+) {
+    let p = plan(op, id);
+    let record = RequestRecord {
+        id: id.to_string(),
+        node: spec.node.clone(),
+        method: p.method.to_string(),
+        path: p.path.clone(),
+        modifying: p.modifying,
+        objects: p.objects.clone(),
+        sent_ms: now_ms(),
+        outcome: Outcome::NoAnswer,
+    };
+    let index = rec.sent(&spec.name, record);
+    if !spec.keep_alive || conn.as_ref().is_none_or(|c| c.is_closed()) {
+        *conn = None;
+        match handshake(&spec.node).await {
+            Ok(c) => *conn = Some(c),
+            Err(error) => return rec.finish(&spec.name, index, Outcome::TransportError { at_ms: now_ms(), error }),
+        }
+    }
+    let Some(sender) = conn.as_mut() else { return };
+    let outcome = match build(&spec.node, id, &p) {
+        Ok(req) => send(sender, req, &p.objects).await,
+        Err(error) => Outcome::TransportError { at_ms: now_ms(), error },
+    };
+    if matches!(outcome, Outcome::TransportError { .. }) {
+        *conn = None;
+    }
+    rec.finish(&spec.name, index, outcome);
+}
+
+/// Reads until the server closes the connection or `limit` passes; returns
+/// when it closed.
+async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> Option<u64> {
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return now_ms(),
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_all).await.ok()
+}
+
+/// What a misbehaving actor does before it waits for the server to close.
+#[derive(Clone, Copy, Debug)]
+pub enum Misbehaviour {
+    /// Sends half a request head, then nothing.
+    HalfRequest,
+    /// Sends nothing at all.
+    Silent,
+    /// Sends one complete keep-alive request, then stays idle.
+    IdleKeepAlive,
+}
+
+impl Misbehaviour {
+    fn kind(self) -> &'static str {
+        match self {
+            Misbehaviour::HalfRequest => "half_request",
+            Misbehaviour::Silent => "silent",
+            Misbehaviour::IdleKeepAlive => "idle_keep_alive",
+        }
+    }
+
+    fn bytes(self, node: &str) -> String {
+        match self {
+            Misbehaviour::HalfRequest => format!("POST /v1/objects/hosts HTTP/1.1\r\nHost: {node}\r\nAuthoriz"),
+            Misbehaviour::Silent => String::new(),
+            Misbehaviour::IdleKeepAlive => {
+                format!("GET /v1 HTTP/1.1\r\nHost: {node}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\n\r\n")
+            }
+        }
+    }
+}
+
+/// Connects at `at_ms`, misbehaves, and records when the server closed the connection.
+pub async fn misbehave(rec: Recorder, name: String, node: String, at_ms: u64, how: Misbehaviour, limit_ms: u64) {
+    sleep_until_ms(at_ms).await;
+    let mut stream = match connect(&node).await {
+        Ok(s) => s,
+        Err(e) => return rec.line(&name, format!("{} could not connect: {e}", how.kind())),
+    };
+    rec.line(&name, format!("{} connected", how.kind()));
+    let bytes = how.bytes(&node);
+    if !bytes.is_empty() && stream.write_all(bytes.as_bytes()).await.is_err() {
+        return rec.line(&name, format!("{} write failed", how.kind()));
+    }
+    let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
+    let closed_ms = closed_by_server(&mut stream, limit).await;
+    rec.connection_end(ConnectionEnd { actor: name, kind: how.kind().into(), node, closed_ms });
+}
+
+/// Subscribes to check results and reads one chunk every `read_every_ms`.
+pub async fn event_subscriber(rec: Recorder, name: String, node: String, at_ms: u64, read_every_ms: u64, limit_ms: u64) {
+    sleep_until_ms(at_ms).await;
+    let mut stream = match connect(&node).await {
+        Ok(s) => s,
+        Err(e) => return rec.line(&name, format!("event stream could not connect: {e}")),
+    };
+    let body = r#"{"types":["CheckResult","StateChange"],"queue":"sim"}"#;
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: {node}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return rec.line(&name, "event stream write failed");
+    }
+    rec.line(&name, "event stream subscribed");
+    let mut buf = [0u8; 512];
+    let slow_read = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(read_every_ms.max(1))).await;
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return now_ms(),
+                Ok(_) => {}
+            }
+        }
+    };
+    let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
+    let closed_ms = tokio::time::timeout(limit, slow_read).await.ok();
+    rec.connection_end(ConnectionEnd { actor: name, kind: "event_stream".into(), node, closed_ms });
+}

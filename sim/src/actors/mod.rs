@@ -1,0 +1,4 @@
+//! The actors of harness section 3: clients and peers that talk to nodes.
+
+pub mod http;
+pub mod peer;

@@ -1,0 +1,165 @@
+//! A simulated cluster peer: connects to a node as a configured endpoint,
+//! sends Hello, streams check results with increasing `ts`, reads log
+//! positions, and on reconnect replays what was not acknowledged. Its framing
+//! is written here, independently of the stack's codec, so a codec bug can't
+//! hide itself.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::TcpStream;
+
+use super::http::{sleep_until_ms, PORT};
+use crate::record::PeerMessage;
+use crate::recorder::{now_ms, Recorder};
+
+/// The settings of one peer.
+pub struct PeerSpec {
+    /// Actor name and identity.
+    pub name: String,
+    /// Target node.
+    pub node: String,
+    /// When it first connects.
+    pub start_ms: u64,
+    /// How many results to send.
+    pub results: u32,
+    /// Pause between results.
+    pub interval_ms: u64,
+    /// The host the results are for.
+    pub host: String,
+    /// Whether it reads at all.
+    pub reads: bool,
+    /// When the run ends.
+    pub end_ms: u64,
+}
+
+fn frame(v: &Value) -> Vec<u8> {
+    let payload = v.to_string();
+    format!("{}:{payload},", payload.len()).into_bytes()
+}
+
+/// Pops complete netstrings off the front of `buf`.
+fn frames(buf: &mut Vec<u8>) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let Some(colon) = buf.iter().position(|&b| b == b':') else { break };
+        let Some(len) = std::str::from_utf8(&buf[..colon]).ok().and_then(|s| s.parse::<usize>().ok()) else {
+            buf.clear();
+            break;
+        };
+        if buf.len() < colon + 1 + len + 1 {
+            break;
+        }
+        out.extend(serde_json::from_slice(&buf[colon + 1..colon + 1 + len]).ok());
+        buf.drain(..colon + len + 2);
+    }
+    out
+}
+
+fn check_result(host: &str, ts: f64, n: u32, name: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "method": "event::CheckResult",
+        "ts": ts,
+        "params": {
+            "host": host,
+            "cr": {
+                "exit_status": n % 2,
+                "output": format!("{name} result {n}"),
+                "performance_data": [],
+                "check_source": name,
+                "execution_start": ts,
+                "execution_end": ts,
+                "state": n % 2,
+            }
+        }
+    })
+}
+
+/// Runs the peer until all results are sent and acknowledged or the run ends.
+pub async fn peer(rec: Recorder, spec: PeerSpec) {
+    sleep_until_ms(spec.start_ms).await;
+    let mut sent: Vec<(f64, Value)> = Vec::new();
+    let mut acked = 0.0_f64;
+    while now_ms() + 1_000 < spec.end_ms {
+        match TcpStream::connect((spec.node.as_str(), PORT)).await {
+            Ok(stream) => session(&rec, &spec, stream, &mut sent, &mut acked).await,
+            Err(e) => rec.line(&spec.name, format!("connect failed: {e}")),
+        }
+        let done = sent.len() as u32 >= spec.results && sent.iter().all(|(ts, _)| *ts <= acked);
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `ts` for the next message: simulated epoch seconds, strictly increasing.
+fn next_ts(sent: &[(f64, Value)]) -> f64 {
+    let now = crate::env::EPOCH_SECS as f64 + now_ms() as f64 / 1000.0;
+    let last = sent.last().map(|(ts, _)| *ts).unwrap_or(0.0);
+    if now > last { now } else { last + 0.001 }
+}
+
+async fn session(rec: &Recorder, spec: &PeerSpec, stream: TcpStream, sent: &mut Vec<(f64, Value)>, acked: &mut f64) {
+    rec.line(&spec.name, "connected");
+    let (mut rd, mut wr) = stream.into_split();
+    let hello = json!({"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity": spec.name, "version": 21500, "capabilities": 7}});
+    let backlog: Vec<Value> = sent.iter().filter(|(ts, _)| *ts > *acked).map(|(_, m)| m.clone()).collect();
+    let mut out = frame(&hello);
+    for m in &backlog {
+        out.extend(frame(m));
+    }
+    if wr.write_all(&out).await.is_err() {
+        return rec.line(&spec.name, "hello failed");
+    }
+    if !backlog.is_empty() {
+        rec.line(&spec.name, format!("replayed {} unacknowledged results", backlog.len()));
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut next_send = now_ms();
+    loop {
+        if now_ms() + 1_000 >= spec.end_ms {
+            return;
+        }
+        let all_sent = sent.len() as u32 >= spec.results;
+        if !all_sent && now_ms() >= next_send {
+            let ts = next_ts(sent);
+            let msg = check_result(&spec.host, ts, sent.len() as u32, &spec.name);
+            if wr.write_all(&frame(&msg)).await.is_err() {
+                return rec.line(&spec.name, "disconnected while writing");
+            }
+            sent.push((ts, msg));
+            rec.peer_message(PeerMessage { peer: spec.name.clone(), node: spec.node.clone(), ts, host: spec.host.clone(), acknowledged: false });
+            next_send = now_ms() + spec.interval_ms.max(1);
+        }
+        if !spec.reads {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_millis(100), rd.read(&mut chunk)).await {
+            Err(_) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => return rec.line(&spec.name, "disconnected by node"),
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                for m in frames(&mut buf) {
+                    on_message(rec, spec, &m, acked);
+                }
+            }
+        }
+    }
+}
+
+fn on_message(rec: &Recorder, spec: &PeerSpec, m: &Value, acked: &mut f64) {
+    if m.get("method").and_then(Value::as_str) != Some("log::SetLogPosition") {
+        return;
+    }
+    let Some(pos) = m.pointer("/params/log_position").and_then(Value::as_f64) else { return };
+    if pos > *acked {
+        *acked = pos;
+        rec.acknowledged(&spec.name, pos);
+        rec.line(&spec.name, format!("acknowledged up to ts={pos:.3}"));
+    }
+}

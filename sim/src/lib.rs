@@ -1,0 +1,54 @@
+//! quiesce-sim: the unchanged quiesce stack inside turmoil. A [`Scenario`]
+//! builds a world of nodes and actors; [`replay`] runs it and checks every
+//! oracle; the trace of a run is a function of its seed.
+
+pub mod actors;
+pub mod env;
+pub mod oracles;
+pub mod record;
+pub mod recorder;
+pub mod scenario;
+pub mod trace;
+pub mod world;
+
+pub use oracles::{Invariant, Violation};
+pub use record::RunRecord;
+pub use scenario::{Expect, Scenario};
+
+/// A finished run and what the oracles found.
+pub struct Replay {
+    /// What happened.
+    pub record: RunRecord,
+    /// Every broken invariant.
+    pub violations: Vec<Violation>,
+}
+
+impl Replay {
+    /// Whether the violations are what the scenario expects.
+    pub fn matches(&self, expect: &Expect) -> bool {
+        match expect {
+            Expect::Pass => self.violations.is_empty(),
+            Expect::Fail { invariant } => self.violations.iter().any(|v| v.invariant == *invariant),
+        }
+    }
+
+    /// The verdict as text: `PASS` or each violation in full.
+    pub fn verdict(&self) -> String {
+        if self.violations.is_empty() {
+            return "PASS\n".into();
+        }
+        self.violations.iter().map(|v| v.to_string()).collect()
+    }
+
+    /// The trace followed by the verdict: what snapshots hold.
+    pub fn snapshot(&self) -> String {
+        format!("{}--- verdict\n{}", trace::render(&self.record.trace), self.verdict())
+    }
+}
+
+/// Runs a scenario and checks every oracle.
+pub fn replay(scenario: &Scenario) -> Replay {
+    let record = world::run(scenario);
+    let violations = oracles::check(scenario, &record);
+    Replay { record, violations }
+}

@@ -1,0 +1,212 @@
+//! Oracles on the life of a node: mutations, gates, Stop's duration, tasks, panics.
+
+use std::collections::BTreeMap;
+
+use quiesce::probe::{Probe, StopStep};
+
+use super::{journal_ms, Invariant, Violation};
+use crate::record::{Incarnation, RunRecord};
+use crate::scenario::Scenario;
+
+/// Stop may take this long beyond the longest handler in flight.
+pub const STOP_SLACK_MS: u64 = 1_000;
+
+/// Every task must end this long after Stop returned (5 s writer + 10 s close).
+pub const TASKS_END_MS: u64 = 15_000;
+
+fn incarnations(record: &RunRecord) -> impl Iterator<Item = (&String, &Incarnation)> {
+    record.nodes.iter().flat_map(|(n, incs)| incs.iter().map(move |i| (n, i)))
+}
+
+/// 1. The journal has no entry once the store was sealed or Stop returned.
+pub fn no_mutation_after_stop(record: &RunRecord) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (node, inc) in incarnations(record) {
+        let returned = inc.stop_returned_ms;
+        for e in &inc.journal {
+            let at = journal_ms(e.time);
+            let late = returned.is_some_and(|r| at > r);
+            if e.after_seal || late {
+                out.push(Violation {
+                    invariant: Invariant::NoMutationAfterStop,
+                    at_ms: at,
+                    node: node.clone(),
+                    message: format!(
+                        "no mutation may land after Stop; journal entry {} ({} {}) did",
+                        e.seq, e.op, e.name
+                    ),
+                    evidence: vec![format!("journal: {}", serde_json::to_string(e).unwrap_or_default())],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// 2. Every work item that entered the work group left it before Stop returned.
+pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (node, inc) in incarnations(record) {
+        let Some(end) = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::Stopped })) else {
+            continue;
+        };
+        let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, p) in &inc.probes[..end] {
+            match p {
+                Probe::GateEntered { work } => *open.entry(work).or_default() += 1,
+                Probe::GateReleased { work } => {
+                    if let Some(n) = open.get_mut(work.as_str()) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (work, n) in open.into_iter().filter(|(_, n)| *n > 0) {
+            out.push(Violation {
+                invariant: Invariant::StartedWorkFinishes,
+                at_ms: inc.stop_returned_ms.unwrap_or(0),
+                node: node.clone(),
+                message: format!("work that passed its gate must finish before Stop returns; '{work}' had not"),
+                evidence: vec![format!("{n} guard(s) of '{work}' still held when Stop returned")],
+            });
+        }
+    }
+    out
+}
+
+/// The longest delay the chaos schedule can add to one handler.
+fn longest_handler_ms(scenario: &Scenario) -> u64 {
+    scenario.chaos.iter().map(|r| r.delay_ms()).sum()
+}
+
+/// 3. Stop returned within the longest handler in flight plus a constant.
+pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
+    let bound = longest_handler_ms(scenario) + STOP_SLACK_MS;
+    let mut out = Vec::new();
+    for (node, inc) in incarnations(record) {
+        let Some(called) = inc.stop_called_ms else { continue };
+        let took = inc.stop_returned_ms.map(|r| r - called);
+        if took.is_some_and(|t| t <= bound) || (took.is_none() && record.end_ms < called + bound) {
+            continue;
+        }
+        let message = match took {
+            Some(t) => format!("Stop must return within {bound} ms; it took {t} ms"),
+            None => format!("Stop must return within {bound} ms; it had not returned when the run ended"),
+        };
+        let last_step = inc.probes.iter().rev().find_map(|(at, p)| match p {
+            Probe::Stop { step } => Some(format!("last Stop step reached: {step:?} at {at} ms")),
+            _ => None,
+        });
+        out.push(Violation {
+            invariant: Invariant::StopBounded,
+            at_ms: called + bound,
+            node: node.clone(),
+            message,
+            evidence: last_step.into_iter().collect(),
+        });
+    }
+    out
+}
+
+/// 7. Every task and registered connection of a stopped node ended in time,
+/// and idle connections were closed at once.
+pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (node, inc) in incarnations(record) {
+        let Some(returned) = inc.stop_returned_ms else { continue };
+        let deadline = returned + TASKS_END_MS;
+        if record.end_ms < deadline && inc.tasks_ended_ms.is_none() {
+            continue;
+        }
+        let open = open_connections(inc);
+        if inc.tasks_ended_ms.is_some_and(|t| t <= deadline) && open.is_empty() {
+            continue;
+        }
+        out.push(Violation {
+            invariant: Invariant::AllTasksEnd,
+            at_ms: deadline,
+            node: node.clone(),
+            message: format!("every task must end within {TASKS_END_MS} ms of Stop returning; some had not"),
+            evidence: open.into_iter().map(|c| format!("connection {c} registered and never closed")).collect(),
+        });
+    }
+    out.extend(idle_connections_closed(record));
+    out
+}
+
+fn open_connections(inc: &Incarnation) -> Vec<u64> {
+    let mut open = std::collections::BTreeSet::new();
+    for (_, p) in &inc.probes {
+        match p {
+            Probe::Registered { conn, .. } => {
+                open.insert(*conn);
+            }
+            Probe::Closed { conn } => {
+                open.remove(conn);
+            }
+            _ => {}
+        }
+    }
+    open.into_iter().collect()
+}
+
+/// Slack for an idle connection's close to reach the client.
+const IDLE_CLOSE_MS: u64 = 500;
+
+/// Idle keep-alive connections must be closed at Stop, not by a timeout later.
+fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for end in record.connection_ends.iter().filter(|e| e.kind == "idle_keep_alive") {
+        let Some(inc) = record.nodes.get(&end.node).and_then(|i| i.first()) else { continue };
+        let Some(closing) = inc.probes.iter().find_map(|(at, p)| {
+            matches!(p, Probe::Stop { step: StopStep::HttpClosing }).then_some(*at)
+        }) else {
+            continue;
+        };
+        let deadline = closing + IDLE_CLOSE_MS;
+        if end.closed_ms.is_some_and(|c| c <= deadline) || (end.closed_ms.is_none() && record.end_ms < deadline) {
+            continue;
+        }
+        out.push(Violation {
+            invariant: Invariant::AllTasksEnd,
+            at_ms: deadline,
+            node: end.node.clone(),
+            message: "an idle keep-alive connection must be closed when Stop reaches the HTTP step".into(),
+            evidence: vec![format!(
+                "actor {}: HTTP step at {closing} ms, server closed the connection at {}",
+                end.actor,
+                end.closed_ms.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
+            )],
+        });
+    }
+    out
+}
+
+/// 8. No task panicked, and the simulation itself had no error.
+pub fn no_panic(record: &RunRecord) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (node, inc) in incarnations(record) {
+        for (at, p) in &inc.probes {
+            if let Probe::Panic { task, message } = p {
+                out.push(Violation {
+                    invariant: Invariant::NoPanic,
+                    at_ms: *at,
+                    node: node.clone(),
+                    message: format!("no task may panic; '{task}' did: {message}"),
+                    evidence: vec![],
+                });
+            }
+        }
+    }
+    for e in &record.sim_errors {
+        out.push(Violation {
+            invariant: Invariant::NoPanic,
+            at_ms: record.end_ms,
+            node: String::new(),
+            message: format!("the simulation reported an error: {e}"),
+            evidence: vec![],
+        });
+    }
+    out
+}

@@ -1,0 +1,143 @@
+//! What a run leaves behind: every node incarnation's probes and journal,
+//! every request and peer message with its outcome, and the ordered trace.
+//! Oracles read only this, so they can be tested on hand-made records.
+
+use std::collections::BTreeMap;
+
+use quiesce::probe::Probe;
+use quiesce::store::{JournalEntry, StoreSnapshot};
+use serde::Serialize;
+
+/// One life of a node, from start to stop, crash or the end of the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Incarnation {
+    /// When it started (simulated ms).
+    pub started_ms: u64,
+    /// Its probes in the order they were reported, with their times.
+    pub probes: Vec<(u64, Probe)>,
+    /// Its journal, oldest first.
+    pub journal: Vec<JournalEntry>,
+    /// When Stop was called.
+    pub stop_called_ms: Option<u64>,
+    /// When Stop returned.
+    pub stop_returned_ms: Option<u64>,
+    /// When every task of the node had ended, after Stop.
+    pub tasks_ended_ms: Option<u64>,
+    /// The store right after loading the state directory.
+    pub state_at_start: Option<StoreSnapshot>,
+    /// The store when Stop returned.
+    pub state_at_stop: Option<StoreSnapshot>,
+    /// Whether the incarnation ended in a crash.
+    pub crashed: bool,
+}
+
+impl Incarnation {
+    /// The index of the first probe that matches, in report order.
+    pub fn probe_index(&self, pred: impl Fn(&Probe) -> bool) -> Option<usize> {
+        self.probes.iter().position(|(_, p)| pred(p))
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A complete response.
+    Response {
+        /// HTTP status.
+        status: u16,
+        /// When the response was complete (simulated ms).
+        at_ms: u64,
+        /// Per-object `(name, code)` from `results`, if the body had them.
+        results: Vec<(String, u16)>,
+        /// The body's `status` text for error envelopes.
+        text: String,
+    },
+    /// The connection failed before a complete response.
+    TransportError { at_ms: u64, error: String },
+    /// The run ended first.
+    NoAnswer,
+}
+
+/// One HTTP request an actor sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RequestRecord {
+    /// The `X-Request-Id` it carried (`actor-n`).
+    pub id: String,
+    /// The node it went to.
+    pub node: String,
+    /// Method after override, and path.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Whether it modifies state.
+    pub modifying: bool,
+    /// Objects it targets.
+    pub objects: Vec<String>,
+    /// When it was sent.
+    pub sent_ms: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// A check result a simulated cluster peer sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PeerMessage {
+    /// The peer (actor name and identity).
+    pub peer: String,
+    /// The node it was sent to.
+    pub node: String,
+    /// Its `ts`.
+    pub ts: f64,
+    /// The host it is for.
+    pub host: String,
+    /// Whether the node acknowledged a log position at or past `ts`.
+    pub acknowledged: bool,
+}
+
+/// An actor's connection closed by the server.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnectionEnd {
+    /// The actor.
+    pub actor: String,
+    /// Its kind (`idle_keep_alive`, `half_request`, ...).
+    pub kind: String,
+    /// The node.
+    pub node: String,
+    /// When the server closed it (simulated ms), if it did.
+    pub closed_ms: Option<u64>,
+}
+
+/// One line of the trace: simulated time, host, event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceLine {
+    /// Simulated ms.
+    pub at_ms: u64,
+    /// The host (node or actor).
+    pub host: String,
+    /// The event, one line.
+    pub what: String,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunRecord {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// Node name to its incarnations, in order.
+    pub nodes: BTreeMap<String, Vec<Incarnation>>,
+    /// Every HTTP request of every actor.
+    pub requests: Vec<RequestRecord>,
+    /// Every check result simulated peers sent.
+    pub peer_messages: Vec<PeerMessage>,
+    /// Connections of misbehaving actors and when the server closed them.
+    pub connection_ends: Vec<ConnectionEnd>,
+    /// The ordered trace.
+    pub trace: Vec<TraceLine>,
+    /// Errors of the simulation itself (a host that failed, a time limit).
+    pub sim_errors: Vec<String>,
+    /// When the run ended.
+    pub end_ms: u64,
+}

@@ -1,0 +1,104 @@
+//! The shared, single-threaded log of a run: actors and nodes append to it in
+//! the order things happen, which is deterministic because turmoil runs every
+//! host on one thread.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::record::{ConnectionEnd, Outcome, PeerMessage, RequestRecord, TraceLine};
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<RequestRecord>,
+    peer_messages: Vec<PeerMessage>,
+    connection_ends: Vec<ConnectionEnd>,
+    trace: Vec<TraceLine>,
+}
+
+/// Where actors write what they did. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Simulated milliseconds since the start of the run.
+pub fn now_ms() -> u64 {
+    turmoil::sim_elapsed().map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Recorder {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a trace line at the current simulated time.
+    pub fn line(&self, host: &str, what: impl Into<String>) {
+        self.line_at(now_ms(), host, what);
+    }
+
+    /// Appends a trace line at a given time.
+    pub fn line_at(&self, at_ms: u64, host: &str, what: impl Into<String>) {
+        self.lock().trace.push(TraceLine { at_ms, host: host.to_string(), what: what.into() });
+    }
+
+    /// Records a request as sent; returns its index for [`Recorder::finish`].
+    pub fn sent(&self, actor: &str, r: RequestRecord) -> usize {
+        self.line(actor, format!("send {} {} {}", r.id, r.method, r.path));
+        let mut inner = self.lock();
+        inner.requests.push(r);
+        inner.requests.len() - 1
+    }
+
+    /// Records how a request ended.
+    pub fn finish(&self, actor: &str, index: usize, outcome: Outcome) {
+        let line = {
+            let mut inner = self.lock();
+            let Some(r) = inner.requests.get_mut(index) else { return };
+            r.outcome = outcome;
+            format!("{} -> {}", r.id, outcome_text(&r.outcome))
+        };
+        self.line(actor, line);
+    }
+
+    /// Records a check result a simulated peer wrote to a node.
+    pub fn peer_message(&self, m: PeerMessage) {
+        self.line(&m.peer.clone(), format!("sent check result ts={:.3} for {}", m.ts, m.host));
+        self.lock().peer_messages.push(m);
+    }
+
+    /// Marks every message of `peer` with `ts <= position` as acknowledged.
+    pub fn acknowledged(&self, peer: &str, position: f64) {
+        for m in self.lock().peer_messages.iter_mut().filter(|m| m.peer == peer && m.ts <= position) {
+            m.acknowledged = true;
+        }
+    }
+
+    /// Records when the server closed a misbehaving actor's connection.
+    pub fn connection_end(&self, end: ConnectionEnd) {
+        let when = end.closed_ms.map(|c| format!("closed by server at {c} ms")).unwrap_or("never closed".into());
+        self.line(&end.actor.clone(), format!("{} connection {when}", end.kind));
+        self.lock().connection_ends.push(end);
+    }
+
+    /// Takes everything recorded.
+    pub fn take(&self) -> (Vec<RequestRecord>, Vec<PeerMessage>, Vec<ConnectionEnd>, Vec<TraceLine>) {
+        let mut inner = self.lock();
+        (
+            std::mem::take(&mut inner.requests),
+            std::mem::take(&mut inner.peer_messages),
+            std::mem::take(&mut inner.connection_ends),
+            std::mem::take(&mut inner.trace),
+        )
+    }
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Response { status, results, text, .. } if results.is_empty() => format!("{status} {text}"),
+        Outcome::Response { status, results, .. } => {
+            let codes: Vec<String> = results.iter().map(|(n, c)| format!("{n}:{c}")).collect();
+            format!("{status} [{}]", codes.join(" "))
+        }
+        Outcome::TransportError { error, .. } => format!("transport error: {error}"),
+        Outcome::NoAnswer => "no answer".into(),
+    }
+}

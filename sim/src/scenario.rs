@@ -1,0 +1,268 @@
+//! The scenario file format (version 1): one simulated world, its schedule
+//! and the verdict it must produce. Documented for users in `scenarios/README.md`.
+
+use std::path::Path;
+
+use quiesce::bugs::Bug;
+use serde::{Deserialize, Serialize};
+
+use crate::env::ChaosRule;
+use crate::oracles::Invariant;
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole simulated run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Always [`FORMAT_VERSION`].
+    pub version: u32,
+    /// A short name, used for snapshots.
+    pub name: String,
+    /// What the scenario plays, for people.
+    #[serde(default)]
+    pub description: String,
+    /// Seeds turmoil, tokio's `select!` and every actor.
+    pub seed: u64,
+    /// The simulation's tick in milliseconds.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    /// Simulated time after which the run ends, whatever is still going.
+    pub duration_ms: u64,
+    /// The nodes running the stack.
+    pub nodes: Vec<NodeSpec>,
+    /// Clients and peers.
+    #[serde(default)]
+    pub actors: Vec<Actor>,
+    /// Network and host faults.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Delays and yields at the stack's chaos points.
+    #[serde(default)]
+    pub chaos: Vec<ChaosRule>,
+    /// When Stop is called, and on which node.
+    pub stop: StopSpec,
+    /// Restart of the stopped node on its state directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartSpec>,
+    /// Planted bugs switched on for this run (bug zoo).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<Bug>,
+    /// The verdict the run must produce.
+    pub expect: Expect,
+}
+
+fn default_tick_ms() -> u64 {
+    1
+}
+
+/// One node of the stack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Host name in the simulation, and node name in the cluster.
+    pub name: String,
+    /// Names of other nodes configured as its endpoints.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Hosts present in its state directory before it starts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Whether its listener hands out a connection accepted while close was
+    /// being requested (the seed PR's race), once.
+    #[serde(default)]
+    pub accept_after_close: bool,
+}
+
+/// When to call Stop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopSpec {
+    /// The node.
+    pub node: String,
+    /// Simulated milliseconds from the start.
+    pub at_ms: u64,
+}
+
+/// When to start the stopped node again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartSpec {
+    /// Simulated milliseconds from the start (after Stop returned).
+    pub at_ms: u64,
+}
+
+/// An operation of an HTTP client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// `PUT /v1/objects/hosts/<host>`.
+    Create { host: String },
+    /// `POST /v1/objects/hosts` over several hosts at once, setting `vars.v`.
+    Modify { hosts: Vec<String> },
+    /// `DELETE /v1/objects/hosts/<host>?cascade=1`.
+    Delete { host: String },
+    /// `POST /v1/actions/process-check-result` for a host.
+    CheckResult { host: String, exit_status: i64 },
+    /// `GET /v1/objects/hosts`.
+    Query,
+}
+
+/// Something that talks to a node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Actor {
+    /// Sends `ops` in order (repeated `repeat` times), `interval_ms` apart.
+    HttpClient {
+        /// Unique actor name; request ids start with it.
+        name: String,
+        /// The node it talks to.
+        node: String,
+        /// One connection for all requests, or a new one per request.
+        #[serde(default)]
+        keep_alive: bool,
+        /// When it starts.
+        start_ms: u64,
+        /// Pause between requests.
+        #[serde(default)]
+        interval_ms: u64,
+        /// How many times to go through `ops`.
+        #[serde(default = "one")]
+        repeat: u32,
+        /// What it sends.
+        ops: Vec<Op>,
+    },
+    /// A cluster peer: connects, sends Hello, then check results with `ts`.
+    ClusterPeer {
+        /// Unique actor name, and the identity it presents.
+        name: String,
+        /// The node it connects to.
+        node: String,
+        /// When it connects.
+        start_ms: u64,
+        /// How many check results it sends, `interval_ms` apart.
+        results: u32,
+        /// Pause between results.
+        #[serde(default)]
+        interval_ms: u64,
+        /// The host the results are for.
+        host: String,
+        /// Whether it reads what the node sends; one that doesn't fills the window.
+        #[serde(default = "yes")]
+        reads: bool,
+    },
+    /// Sends half an HTTP request, then nothing.
+    HalfRequest { name: String, node: String, at_ms: u64 },
+    /// Connects and never sends a byte.
+    SilentConnection { name: String, node: String, at_ms: u64 },
+    /// Sends one request on a keep-alive connection, then stays idle.
+    IdleKeepAlive { name: String, node: String, at_ms: u64 },
+    /// Subscribes to `/v1/events` and reads one line every `read_every_ms`.
+    EventSubscriber { name: String, node: String, at_ms: u64, read_every_ms: u64 },
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Actor {
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::HttpClient { name, .. }
+            | Actor::ClusterPeer { name, .. }
+            | Actor::HalfRequest { name, .. }
+            | Actor::SilentConnection { name, .. }
+            | Actor::IdleKeepAlive { name, .. }
+            | Actor::EventSubscriber { name, .. } => name,
+        }
+    }
+}
+
+/// A fault injected at a given time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Holds messages between `a` and `b` from `at_ms` until `until_ms`.
+    Hold { a: String, b: String, at_ms: u64, until_ms: u64 },
+    /// Partitions `a` from `b` from `at_ms` until `until_ms`.
+    Partition { a: String, b: String, at_ms: u64, until_ms: u64 },
+    /// Sets the latency between `a` and `b` from `at_ms` on.
+    Latency { a: String, b: String, at_ms: u64, ms: u64 },
+    /// Crashes `node` at `at_ms` (its sockets drop; its unsynced writes are lost).
+    Crash { node: String, at_ms: u64 },
+}
+
+/// The verdict a scenario must produce.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expect {
+    /// No oracle fires.
+    Pass,
+    /// This invariant (at least) is violated.
+    Fail { invariant: Invariant },
+}
+
+/// Why a scenario file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario '{path}': {source}")]
+    Io { path: String, source: std::io::Error },
+    /// The file is not a valid scenario.
+    #[error("scenario '{path}' is invalid: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: p.clone(), source })?;
+        let invalid = |reason: String| ScenarioError::Invalid { path: p.clone(), reason };
+        let s: Scenario = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        s.validate().map_err(invalid)?;
+        Ok(s)
+    }
+
+    /// The scenario as a pretty JSON file.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// Checks the references between parts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version != FORMAT_VERSION {
+            return Err(format!("version {} is not {FORMAT_VERSION}", self.version));
+        }
+        if self.tick_ms == 0 || self.duration_ms == 0 {
+            return Err("tick_ms and duration_ms must be positive".into());
+        }
+        let node = |n: &str| self.nodes.iter().any(|x| x.name == n);
+        if !node(&self.stop.node) {
+            return Err(format!("stop names unknown node '{}'", self.stop.node));
+        }
+        for n in &self.nodes {
+            if let Some(e) = n.endpoints.iter().find(|e| !node(e) || *e == &n.name) {
+                return Err(format!("node '{}' has unknown endpoint '{e}'", n.name));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for a in &self.actors {
+            if !names.insert(a.name()) || node(a.name()) {
+                return Err(format!("actor name '{}' is not unique", a.name()));
+            }
+        }
+        if let Some(r) = &self.restart {
+            if r.at_ms <= self.stop.at_ms {
+                return Err("restart must come after stop".into());
+            }
+        }
+        Ok(())
+    }
+}

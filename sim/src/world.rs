@@ -1,0 +1,383 @@
+//! The world builder: turns a [`Scenario`] into a turmoil simulation of
+//! nodes running the unchanged stack and of actors talking to them, runs it,
+//! and returns the [`RunRecord`] the oracles read.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use quiesce::config::{ApiUser, Config, EndpointConfig};
+use quiesce::listener::ApiListener;
+use quiesce::probe::Probe;
+use quiesce::state::{self, StateFile};
+use quiesce::store::{Mutation, ObjectType, Origin, Store, StoreSnapshot};
+
+use crate::actors::http::{self as http_actor, sleep_until_ms, ClientSpec, Misbehaviour, PORT};
+use crate::actors::peer::{self, PeerSpec};
+use crate::env::{HostFiles, SimEnv};
+use crate::oracles::lifecycle::TASKS_END_MS;
+use crate::record::{Incarnation, RunRecord, TraceLine};
+use crate::recorder::{now_ms, Recorder};
+use crate::scenario::{Actor, Fault, NodeSpec, Scenario};
+
+/// The state directory inside every simulated node.
+const STATE_DIR: &str = "/var/lib/quiesce";
+
+/// One node's incarnations and the stores behind them.
+#[derive(Default)]
+struct NodeLog {
+    incarnations: Vec<Incarnation>,
+    stores: Vec<Store>,
+    done: bool,
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Everything one node's host closure needs; cloned into each (re)start.
+#[derive(Clone)]
+struct NodeCtx {
+    spec: NodeSpec,
+    scenario: Arc<Scenario>,
+    files: HostFiles,
+    log: Shared<NodeLog>,
+    rec: Recorder,
+}
+
+impl NodeCtx {
+    fn config(&self) -> Config {
+        let s = &self.scenario;
+        let mut endpoints: Vec<EndpointConfig> = self
+            .spec
+            .endpoints
+            .iter()
+            .map(|e| EndpointConfig { name: e.clone(), host: e.clone(), port: PORT })
+            .collect();
+        for a in &s.actors {
+            if let Actor::ClusterPeer { name, node, .. } = a {
+                if node == &self.spec.name {
+                    endpoints.push(EndpointConfig { name: name.clone(), host: name.clone(), port: PORT });
+                }
+            }
+        }
+        Config {
+            listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)],
+            state_dir: PathBuf::from(STATE_DIR),
+            api_users: vec![ApiUser { name: "root".into(), password: "icinga".into(), permissions: vec!["*".into()] }],
+            node_name: self.spec.name.clone(),
+            endpoints,
+            journal_capacity: None,
+            bugs: s.bugs.iter().copied().collect(),
+            ..Config::default()
+        }
+    }
+
+    /// A new environment whose probes go to incarnation `index` and the trace.
+    fn env(&self, index: usize) -> SimEnv {
+        let (log, rec, host) = (self.log.clone(), self.rec.clone(), self.spec.name.clone());
+        let sink = move |p: Probe| {
+            let at = now_ms();
+            rec.line_at(at, &host, crate::trace::probe_line(&p));
+            if let Some(inc) = lock(&log).incarnations.get_mut(index) {
+                inc.probes.push((at, p));
+            }
+        };
+        SimEnv::new(&self.spec.name, self.scenario.seed, &self.scenario.chaos, self.files.clone(), Arc::new(sink))
+            .with_accept_after_close(self.spec.accept_after_close)
+    }
+
+    async fn seed_state(&self, env: &SimEnv) {
+        if self.spec.hosts.is_empty() {
+            return;
+        }
+        let store = Store::new(None);
+        for h in &self.spec.hosts {
+            let m = Mutation::Create { otype: ObjectType::Host, name: h.clone(), attrs: Default::default() };
+            let _ = store.apply(m, Origin::Local, crate::env::EPOCH);
+        }
+        let file = StateFile { store: store.snapshot(), ..StateFile::default() };
+        let file = StateFile { version: state::FORMAT_VERSION, ..file };
+        let _ = state::save(env, &PathBuf::from(STATE_DIR), &file).await;
+    }
+
+    async fn start(&self) -> Option<ApiListener<SimEnv>> {
+        let index = {
+            let mut log = lock(&self.log);
+            log.incarnations.push(Incarnation { started_ms: now_ms(), ..Incarnation::default() });
+            log.incarnations.len() - 1
+        };
+        let env = self.env(index);
+        if index == 0 {
+            self.seed_state(&env).await;
+        }
+        match ApiListener::start(env, self.config()).await {
+            Ok(l) => {
+                let mut log = lock(&self.log);
+                log.stores.push(l.shared().store.clone());
+                if let Some(inc) = log.incarnations.get_mut(index) {
+                    inc.state_at_start = Some(l.shared().store.snapshot());
+                }
+                Some(l)
+            }
+            Err(e) => {
+                self.rec.line(&self.spec.name, format!("start failed: {e}"));
+                None
+            }
+        }
+    }
+
+    fn with_current<R>(&self, f: impl FnOnce(&mut Incarnation) -> R) -> Option<R> {
+        lock(&self.log).incarnations.last_mut().map(f)
+    }
+
+    async fn stop(&self, listener: &ApiListener<SimEnv>) {
+        self.with_current(|i| i.stop_called_ms = Some(now_ms()));
+        listener.stop().await;
+        let snapshot: StoreSnapshot = listener.shared().store.snapshot();
+        self.with_current(|i| {
+            i.stop_returned_ms = Some(now_ms());
+            i.state_at_stop = Some(snapshot);
+        });
+        let limit = Duration::from_millis(TASKS_END_MS + 1_000);
+        if tokio::time::timeout(limit, listener.wait_for_tasks()).await.is_ok() {
+            self.with_current(|i| i.tasks_ended_ms = Some(now_ms()));
+        }
+    }
+
+    /// The node's life: start, Stop if the scenario says so, maybe restart.
+    async fn main(self) {
+        let Some(listener) = self.start().await else { return self.finish() };
+        let s = self.scenario.clone();
+        if s.stop.node != self.spec.name {
+            return self.finish();
+        }
+        sleep_until_ms(s.stop.at_ms).await;
+        self.stop(&listener).await;
+        if let Some(r) = &s.restart {
+            sleep_until_ms(r.at_ms).await;
+            let _second = self.start().await;
+            self.finish();
+            std::future::pending::<()>().await;
+        }
+        self.finish()
+    }
+
+    fn finish(&self) {
+        lock(&self.log).done = true;
+    }
+}
+
+/// Runs a scenario to its end and returns what happened.
+pub fn run(scenario: &Scenario) -> RunRecord {
+    let scenario = Arc::new(scenario.clone());
+    let rec = Recorder::default();
+    let mut sim = build_sim(&scenario);
+    let logs = add_nodes(&mut sim, &scenario, &rec);
+    add_actors(&mut sim, &scenario, &rec);
+    add_faults(&mut sim, &scenario);
+    let mut sim_errors = Vec::new();
+    let end_ms = drive(&mut sim, &scenario, &logs, &mut sim_errors);
+    collect(&scenario, rec, logs, sim_errors, end_ms)
+}
+
+fn build_sim(s: &Scenario) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
+        .rng_seed(s.seed)
+        .tick_duration(Duration::from_millis(s.tick_ms))
+        .simulation_duration(Duration::from_millis(s.duration_ms + 60_000))
+        .epoch(crate::env::EPOCH)
+        .tcp_capacity(256)
+        .build()
+}
+
+fn add_nodes(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder) -> BTreeMap<String, Shared<NodeLog>> {
+    let mut logs = BTreeMap::new();
+    for spec in &s.nodes {
+        let log: Shared<NodeLog> = Arc::default();
+        let ctx = NodeCtx { spec: spec.clone(), scenario: s.clone(), files: HostFiles::default(), log: log.clone(), rec: rec.clone() };
+        sim.host(spec.name.as_str(), move || {
+            let ctx = ctx.clone();
+            async move {
+                ctx.main().await;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        logs.insert(spec.name.clone(), log);
+    }
+    logs
+}
+
+fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder) {
+    let end = s.duration_ms;
+    for a in &s.actors {
+        let rec = rec.clone();
+        let name = a.name().to_string();
+        let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match a.clone() {
+            Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops } => Box::pin(http_actor::client(
+                rec,
+                ClientSpec { name, node, keep_alive, start_ms, interval_ms, repeat, ops },
+            )),
+            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host, reads } => Box::pin(peer::peer(
+                rec,
+                PeerSpec { name, node, start_ms, results, interval_ms, host, reads, end_ms: end },
+            )),
+            Actor::HalfRequest { name, node, at_ms } => {
+                Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::HalfRequest, end))
+            }
+            Actor::SilentConnection { name, node, at_ms } => {
+                Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::Silent, end))
+            }
+            Actor::IdleKeepAlive { name, node, at_ms } => {
+                Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::IdleKeepAlive, end))
+            }
+            Actor::EventSubscriber { name, node, at_ms, read_every_ms } => {
+                Box::pin(http_actor::event_subscriber(rec, name, node, at_ms, read_every_ms, end))
+            }
+        };
+        sim.client(name.as_str(), async move {
+            fut.await;
+            Ok(())
+        });
+    }
+}
+
+/// Network faults run from a client of their own, at their times.
+fn add_faults(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>) {
+    let faults: Vec<Fault> =
+        s.faults.iter().filter(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. })).cloned().collect();
+    if faults.is_empty() {
+        return;
+    }
+    sim.client("faults", async move {
+        let mut events: Vec<(u64, Fault, bool)> = Vec::new();
+        for f in faults {
+            match &f {
+                Fault::Hold { at_ms, until_ms, .. } | Fault::Partition { at_ms, until_ms, .. } => {
+                    events.push((*at_ms, f.clone(), true));
+                    events.push((*until_ms, f.clone(), false));
+                }
+                Fault::Latency { .. } | Fault::Crash { .. } => {}
+            }
+        }
+        events.sort_by_key(|(at, _, _)| *at);
+        for (at, f, begin) in events {
+            sleep_until_ms(at).await;
+            apply_fault(&f, begin);
+        }
+        Ok(())
+    });
+}
+
+fn apply_fault(f: &Fault, begin: bool) {
+    match (f, begin) {
+        (Fault::Hold { a, b, .. }, true) => turmoil::hold(a.as_str(), b.as_str()),
+        (Fault::Hold { a, b, .. }, false) => turmoil::release(a.as_str(), b.as_str()),
+        (Fault::Partition { a, b, .. }, true) => turmoil::partition(a.as_str(), b.as_str()),
+        (Fault::Partition { a, b, .. }, false) => turmoil::repair(a.as_str(), b.as_str()),
+        (Fault::Latency { .. } | Fault::Crash { .. }, _) => {}
+    }
+}
+
+/// Faults the driver applies between steps, because only `Sim` can.
+enum DriverFault {
+    Crash(String),
+    Latency(String, String, u64),
+}
+
+fn driver_faults(s: &Scenario) -> Vec<(u64, DriverFault)> {
+    let mut out: Vec<(u64, DriverFault)> = s
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::Crash { node, at_ms } => Some((*at_ms, DriverFault::Crash(node.clone()))),
+            Fault::Latency { a, b, at_ms, ms } => Some((*at_ms, DriverFault::Latency(a.clone(), b.clone(), *ms))),
+            _ => None,
+        })
+        .collect();
+    out.sort_by_key(|(at, _)| *at);
+    out
+}
+
+fn apply_driver_fault(sim: &mut turmoil::Sim<'static>, f: DriverFault, logs: &BTreeMap<String, Shared<NodeLog>>) {
+    match f {
+        DriverFault::Crash(node) => {
+            sim.crash(node.as_str());
+            if let Some(log) = logs.get(&node) {
+                if let Some(inc) = lock(log).incarnations.last_mut() {
+                    inc.crashed = true;
+                }
+            }
+        }
+        DriverFault::Latency(a, b, ms) => sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms)),
+    }
+}
+
+/// Steps the simulation until its duration (or until everything is done),
+/// applying crashes and latency on schedule. Returns the simulated end in ms.
+fn drive(sim: &mut turmoil::Sim<'static>, s: &Scenario, logs: &BTreeMap<String, Shared<NodeLog>>, errors: &mut Vec<String>) -> u64 {
+    let mut faults = driver_faults(s);
+    let end = Duration::from_millis(s.duration_ms);
+    while sim.elapsed() < end {
+        let now = sim.elapsed().as_millis() as u64;
+        while faults.first().is_some_and(|(at, _)| *at <= now) {
+            let (_, f) = faults.remove(0);
+            apply_driver_fault(sim, f, logs);
+        }
+        match sim.step() {
+            Ok(all_clients_done) => {
+                if all_clients_done && logs.values().all(|l| lock(l).done) {
+                    break;
+                }
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                break;
+            }
+        }
+    }
+    sim.elapsed().as_millis() as u64
+}
+
+fn collect(
+    s: &Scenario,
+    rec: Recorder,
+    logs: BTreeMap<String, Shared<NodeLog>>,
+    sim_errors: Vec<String>,
+    end_ms: u64,
+) -> RunRecord {
+    let (requests, peer_messages, connection_ends, trace) = rec.take();
+    let nodes = logs
+        .into_iter()
+        .map(|(name, log)| {
+            let mut log = lock(&log);
+            let stores = log.stores.clone();
+            for (inc, store) in log.incarnations.iter_mut().zip(stores) {
+                inc.journal = store.journal();
+            }
+            (name, std::mem::take(&mut log.incarnations))
+        })
+        .collect();
+    RunRecord {
+        scenario: s.name.clone(),
+        seed: s.seed,
+        nodes,
+        requests,
+        peer_messages,
+        connection_ends,
+        trace: sorted(trace),
+        sim_errors,
+        end_ms,
+    }
+}
+
+fn sorted(mut trace: Vec<TraceLine>) -> Vec<TraceLine> {
+    // Stable: lines of the same millisecond keep the order they happened in.
+    trace.sort_by_key(|l| l.at_ms);
+    trace
+}
