@@ -923,8 +923,17 @@ impl Env for LatchEnv {
     }
 }
 
-#[tokio::test]
-async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
+/// A modify of hosts a, b and c with Stop starting while the handler is
+/// between a and b. With `stop_waits`, Stop must still be running when the
+/// handler goes on; otherwise Stop is awaited first (a handler without gate).
+struct Latched {
+    status: StatusCode,
+    body: Value,
+    node: Node<LatchEnv>,
+    env: LatchEnv,
+}
+
+async fn modify_three_hosts_across_stop(config: Config, stop_waits: bool) -> Latched {
     let env = LatchEnv {
         inner: TokioEnv::new(),
         seen: Arc::default(),
@@ -932,19 +941,15 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
         go: Arc::default(),
         probes: Arc::default(),
     };
-    let node = Node::start_with(env.clone(), config()).await;
+    let node = Node::start_with(env.clone(), config).await;
     for h in ["a", "b", "c"] {
         create_host(&node, h, json!({})).await;
     }
     env.seen.store(0, Ordering::SeqCst);
     let reached = env.reached.notified();
-    let modify = tokio::spawn(call(
-        node.url("/v1/objects/hosts"),
-        Method::POST,
-        Some(json!({"attrs": {"notes": "x"}})),
-    ));
+    let body = Some(json!({"attrs": {"notes": "x"}}));
+    let modify = tokio::spawn(call(node.url("/v1/objects/hosts"), Method::POST, body));
     bounded("second object", reached).await;
-    // Object "a" is done and the handler holds the gate: Stop must wait for it.
     let api = node.api.clone();
     let stopping = tokio::spawn(async move { api.stop().await });
     bounded("join starts", async {
@@ -953,31 +958,140 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
         }
     })
     .await;
-    assert!(!stopping.is_finished(), "Stop waits for the handler that holds the gate");
-    env.go.notify_one();
+    if stop_waits {
+        assert!(!stopping.is_finished(), "Stop waits for the handler that holds the gate");
+        env.go.notify_one();
+    } else {
+        bounded("stop without waiting", async {
+            while !stopping.is_finished() {
+                tokio::task::yield_now().await
+            }
+        })
+        .await;
+        env.go.notify_one();
+    }
     let (status, _, body) = bounded("modify", modify).await.unwrap();
-    assert_eq!(status, 503, "200 + 503 + 503 is 503");
+    bounded("stop", stopping).await.unwrap();
+    Latched { status, body, node, env }
+}
+
+fn notes(node: &Node<LatchEnv>, host: &str) -> Option<Value> {
+    node.api.shared().store.get(ObjectType::Host, host).and_then(|h| h.attrs.get("notes").cloned())
+}
+
+/// The gate probes of the modify request, and whether its guard was released
+/// before its response was reported.
+fn gate_story(env: &LatchEnv) -> (Vec<Probe>, bool) {
+    let probes = env.probes.lock().unwrap();
+    let ours = |work: &str| work.contains("POST /v1/objects/hosts");
+    let gate: Vec<Probe> = probes
+        .iter()
+        .filter(|p| matches!(p, Probe::GateEntered { work } | Probe::GateReleased { work } if ours(work)))
+        .cloned()
+        .collect();
+    let released = probes.iter().position(|p| matches!(p, Probe::GateReleased { work } if ours(work)));
+    let answered =
+        probes.iter().position(|p| matches!(p, Probe::HttpResponse { method, .. } if method == "POST"));
+    (gate, released < answered)
+}
+
+#[tokio::test]
+async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
+    let run = modify_three_hosts_across_stop(config(), true).await;
+    assert_eq!(run.status, 503, "200 + 503 + 503 is 503");
     assert_eq!(
-        body,
+        run.body,
         json!({"results": [
             {"code": 200, "name": "a", "status": "Attributes updated.", "type": "Host"},
             {"code": 503, "name": "b", "status": "Action skipped: Shutting down.", "type": "Host"},
             {"code": 503, "name": "c", "status": "Action skipped: Shutting down.", "type": "Host"},
         ]})
     );
-    bounded("stop", stopping).await.unwrap();
-    let store = &node.api.shared().store;
-    assert_eq!(store.get(ObjectType::Host, "a").unwrap().attrs["notes"], "x");
-    assert!(!store.get(ObjectType::Host, "b").unwrap().attrs.contains_key("notes"));
-    assert!(!store.get(ObjectType::Host, "c").unwrap().attrs.contains_key("notes"));
-    assert_eq!(store.seal_violations(), 0);
-    let probes = env.probes.lock().unwrap();
-    let gate: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| matches!(p, Probe::GateEntered { work } | Probe::GateReleased { work } if work.contains("POST /v1/objects/hosts")))
-        .collect();
+    assert_eq!(notes(&run.node, "a"), Some(json!("x")));
+    assert_eq!((notes(&run.node, "b"), notes(&run.node, "c")), (None, None));
+    assert_eq!(run.node.api.shared().store.seal_violations(), 0);
+    let (gate, released_first) = gate_story(&run.env);
     assert!(matches!(gate.as_slice(), [Probe::GateEntered { .. }, Probe::GateReleased { .. }]), "{gate:?}");
-    assert!(probes
-        .iter()
-        .any(|p| matches!(p, Probe::HttpResponse { status: 503, method, .. } if method == "POST")));
+    assert!(released_first, "the guard is released before the response is written");
+}
+
+/// Modifies one host without Stop; whether the guard was released before
+/// the response was reported.
+async fn modify_one_host(config: Config) -> bool {
+    let env = LatchEnv {
+        inner: TokioEnv::new(),
+        seen: Arc::default(),
+        reached: Arc::default(),
+        go: Arc::default(),
+        probes: Arc::default(),
+    };
+    let node = Node::start_with(env.clone(), config).await;
+    create_host(&node, "a", json!({})).await;
+    env.probes.lock().unwrap().clear();
+    let body = Some(json!({"attrs": {"notes": "x"}}));
+    let (status, _, _) = call(node.url("/v1/objects/hosts/a"), Method::POST, body).await;
+    assert_eq!(status, 200);
+    let (gate, released_first) = gate_story(&env);
+    assert_eq!(gate.len(), 2, "{gate:?}");
+    node.stop().await;
+    released_first
+}
+
+#[tokio::test]
+async fn the_gate_is_released_before_the_response_is_written() {
+    assert!(modify_one_host(config()).await);
+}
+
+/// The planted bugs of the HTTP side, each switched on alone: the hooks are
+/// where they should be, and each breaks what its name says.
+#[cfg(feature = "bug-zoo")]
+mod bug_zoo {
+    use super::*;
+    use quiesce::bugs::Bug;
+
+    fn with(bug: Bug) -> Config {
+        let mut config = config();
+        config.bugs.insert(bug);
+        config
+    }
+
+    #[tokio::test]
+    async fn modify_answers_200_when_skipped() {
+        let run = modify_three_hosts_across_stop(with(Bug::ModifyAnswers200WhenSkipped), true).await;
+        assert_eq!(run.status, 200, "the bug hides the skips in the status");
+        assert_eq!(run.body["results"][2]["code"], 503);
+    }
+
+    #[tokio::test]
+    async fn gate_checked_once_processes_every_object_while_stop_waits() {
+        let run = modify_three_hosts_across_stop(with(Bug::GateCheckedOnce), true).await;
+        assert_eq!(run.status, 200);
+        assert_eq!(notes(&run.node, "c"), Some(json!("x")));
+    }
+
+    #[tokio::test]
+    async fn a_modify_handler_without_gate_mutates_after_stop() {
+        let run = modify_three_hosts_across_stop(with(Bug::HttpHandlerWithoutGate), false).await;
+        assert_eq!(run.status, 200);
+        assert!(run.node.api.shared().store.seal_violations() > 0, "mutations after Stop returned");
+    }
+
+    #[tokio::test]
+    async fn the_gate_held_while_writing_is_released_after_the_response() {
+        let released_first = modify_one_host(with(Bug::GateHeldWhileWriting)).await;
+        assert!(!released_first, "the guard outlives the response head");
+    }
+
+    #[tokio::test]
+    async fn idle_keep_alive_connections_survive_stop() {
+        let node = Node::start_with(TokioEnv::new(), with(Bug::IdleKeepAliveNotClosed)).await;
+        let mut s = connect(node.addr).await;
+        let get = format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n");
+        s.write_all(get.as_bytes()).await.unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+        node.stop().await;
+        // Left alone by Stop, the connection still answers a request.
+        s.write_all(get.as_bytes()).await.unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    }
 }
