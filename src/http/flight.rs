@@ -1,0 +1,156 @@
+//! Whether a connection has a request in flight, counted until its response
+//! has been flushed to the socket, not merely handed to hyper. Stop needs
+//! exactly that: a connection with nothing in flight is closed at once, one
+//! with a response still being written finishes it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::gate::WorkGuard;
+
+/// The requests of one connection whose responses are not yet flushed.
+#[derive(Default)]
+pub struct Flight {
+    active: Arc<AtomicUsize>,
+    /// Tickets of responses whose body hyper has finished (or dropped); they
+    /// end at the next successful flush of the socket.
+    parked: Mutex<Vec<Ticket>>,
+}
+
+/// One request in flight. Dropping it ends the request's part in the count
+/// and releases a work-group guard it may carry.
+pub struct Ticket {
+    active: Arc<AtomicUsize>,
+    guard: Option<WorkGuard>,
+}
+
+impl Flight {
+    /// Counts a new request; taken synchronously when hyper hands over a head.
+    pub fn ticket(&self) -> Ticket {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Ticket { active: self.active.clone(), guard: None }
+    }
+
+    /// Whether no request is in flight: none being handled, none being written.
+    pub fn is_idle(&self) -> bool {
+        self.active.load(Ordering::SeqCst) == 0
+    }
+
+    /// Keeps `ticket` until the bytes hyper holds now have reached the socket.
+    pub fn park(&self, ticket: Ticket) {
+        self.lock().push(ticket);
+    }
+
+    /// Everything written so far is flushed: parked tickets end.
+    fn flushed(&self) {
+        let done = std::mem::take(&mut *self.lock());
+        // Dropped outside the lock: a guard's release probe may run arbitrary code.
+        drop(done);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Ticket>> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Ticket {
+    /// Attaches a guard that lives as long as the ticket (planted bug only).
+    pub fn hold(&mut self, guard: Option<WorkGuard>) {
+        self.guard = guard;
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.guard.take();
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The connection's stream, reporting every successful flush to its
+/// [`Flight`]. hyper flushes after writing out its buffer, so a flush that
+/// succeeds after a body ended means that response is on the wire.
+pub struct FlushIo<S> {
+    inner: S,
+    flight: Arc<Flight>,
+}
+
+impl<S> FlushIo<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, flight: Arc<Flight>) -> Self {
+        FlushIo { inner, flight }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FlushIo<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FlushIo<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = result {
+            self.flight.flushed();
+        }
+        result
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_parked_ticket_ends_at_the_next_successful_flush() {
+        let flight = Arc::new(Flight::default());
+        assert!(flight.is_idle());
+        let ticket = flight.ticket();
+        assert!(!flight.is_idle());
+        flight.park(ticket);
+        assert!(!flight.is_idle(), "parked is still in flight");
+        let (a, _b) = tokio::io::duplex(64);
+        let mut io = FlushIo::new(a, flight.clone());
+        io.write_all(b"x").await.unwrap();
+        io.flush().await.unwrap();
+        assert!(flight.is_idle());
+    }
+
+    #[test]
+    fn a_dropped_ticket_ends_at_once() {
+        let flight = Flight::default();
+        drop(flight.ticket());
+        assert!(flight.is_idle());
+    }
+}

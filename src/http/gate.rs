@@ -1,0 +1,164 @@
+//! The work-group gate of modifying handlers (contract section 3, step 5):
+//! enter before mutating, re-check before each object, release at the first
+//! skip, and release before the response body is written.
+
+use std::collections::BTreeSet;
+
+use crate::bug;
+use crate::env::Env;
+use crate::probe::Probe;
+use crate::waitgroup::Guard;
+
+use serde_json::Value;
+
+use super::handlers::Ctx;
+use super::response::{object_result, ApiError, Reply};
+use crate::store::Object;
+
+/// A work-group guard that reports its release as a probe when dropped.
+pub struct WorkGuard {
+    guard: Option<Guard>,
+    on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl WorkGuard {
+    /// Wraps `guard`; `on_release` runs right after the group is left.
+    pub fn new(guard: Guard, on_release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        WorkGuard { guard: Some(guard), on_release: Some(Box::new(on_release)) }
+    }
+}
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        // Leave the group first, so that the probe never precedes the release.
+        self.guard.take();
+        if let Some(report) = self.on_release.take() {
+            report();
+        }
+    }
+}
+
+/// The gate of one modifying request.
+pub struct Gate {
+    guard: Option<WorkGuard>,
+    per_object: bool,
+    skipping: bool,
+    hold_while_writing: bool,
+}
+
+impl Gate {
+    /// Enters the work group, or answers `503 Shutting down.` if Stop has
+    /// begun. With `bypass` (a planted bug) the group is not consulted at all.
+    pub async fn enter<E: Env>(ctx: &Ctx<'_, E>, bypass: bool) -> Result<Gate, ApiError> {
+        let shared = ctx.shared;
+        shared.env.point("http.before_gate").await;
+        if bypass {
+            return Ok(Gate { guard: None, per_object: false, skipping: false, hold_while_writing: false });
+        }
+        let work = ctx.work_label();
+        let Some(guard) = shared.work.try_enter() else {
+            shared.env.probe(|| Probe::GateRefused { work });
+            return Err(ApiError::new(503, "Shutting down."));
+        };
+        shared.env.probe(|| Probe::GateEntered { work: work.clone() });
+        let env = shared.env.clone();
+        let guard = WorkGuard::new(guard, move || env.probe(|| Probe::GateReleased { work }));
+        shared.env.point("http.after_gate").await;
+        Ok(Gate {
+            guard: Some(guard),
+            per_object: !bug!(shared.config, GateCheckedOnce),
+            skipping: false,
+            hold_while_writing: bug!(shared.config, GateHeldWhileWriting),
+        })
+    }
+
+    /// Whether the next object may be processed. Once Stop has begun, the
+    /// guard is released and this and every later object is skipped.
+    pub async fn admit<E: Env>(&mut self, ctx: &Ctx<'_, E>) -> bool {
+        ctx.shared.env.point("http.between_objects").await;
+        if self.skipping {
+            return false;
+        }
+        if self.per_object && !ctx.shared.work.is_lockable() {
+            self.skipping = true;
+            self.guard = None;
+            return false;
+        }
+        true
+    }
+
+    /// Runs `apply` for each object that is admitted; every later object gets
+    /// the skip entry and is not touched.
+    pub async fn each<E: Env>(
+        &mut self,
+        ctx: &Ctx<'_, E>,
+        objects: &[Object],
+        mut apply: impl FnMut(&Object) -> Value,
+    ) -> Vec<Value> {
+        let mut results = Vec::with_capacity(objects.len());
+        for obj in objects {
+            if self.admit(ctx).await {
+                results.push(apply(obj));
+            } else {
+                let status = "Action skipped: Shutting down.";
+                results.push(object_result(503, obj.otype.name(), &obj.name, status));
+            }
+        }
+        results
+    }
+
+    /// Ends the gated part before the reply is written: the guard is dropped
+    /// here, unless the planted bug hands it to the response body.
+    pub fn finish(self, mut reply: Reply) -> Reply {
+        if self.hold_while_writing {
+            reply.guard = self.guard;
+        }
+        reply
+    }
+}
+
+/// The codes of per-object results, for [`overall_status`].
+pub fn codes(results: &[Value]) -> impl Iterator<Item = u16> + '_ {
+    results.iter().filter_map(|r| r.get("code")?.as_u64()).map(|c| u16::try_from(c).unwrap_or(500))
+}
+
+/// The overall status of a multi-object response (contract section 4): 200
+/// if every object succeeded; the failing code if all failures share it;
+/// else 500.
+pub fn overall_status(codes: impl IntoIterator<Item = u16>) -> u16 {
+    let failing: BTreeSet<u16> = codes.into_iter().filter(|c| !(200..300).contains(c)).collect();
+    match failing.len() {
+        0 => 200,
+        1 => failing.into_iter().next().unwrap_or(500),
+        _ => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_status_follows_the_contract() {
+        assert_eq!(overall_status([200, 200]), 200);
+        assert_eq!(overall_status([200, 503, 503]), 503);
+        assert_eq!(overall_status([503]), 503);
+        assert_eq!(overall_status([200, 409, 503]), 500);
+        assert_eq!(overall_status([404, 409]), 500);
+        assert_eq!(overall_status([201, 200]), 200);
+        assert_eq!(overall_status([]), 200);
+    }
+
+    #[test]
+    fn a_work_guard_leaves_the_group_before_reporting() {
+        let wg = crate::waitgroup::WaitGroup::new();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (wg2, seen2) = (wg.clone(), seen.clone());
+        let guard = WorkGuard::new(wg.try_enter().unwrap(), move || {
+            *seen2.lock().unwrap() = Some(wg2.holders());
+        });
+        assert_eq!(wg.holders(), 1);
+        drop(guard);
+        assert_eq!(*seen.lock().unwrap(), Some(0));
+    }
+}

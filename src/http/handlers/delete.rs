@@ -1,0 +1,37 @@
+//! `DELETE /v1/objects/<plural>[/<name>]`: deletes every targeted object,
+//! one at a time under the gate; `cascade` takes a host's services along.
+
+use serde_json::{json, Value};
+
+use super::{answer, set_url_target, url_type, Ctx, Step};
+use crate::env::Env;
+use crate::http::gate::{codes, overall_status, Gate};
+use crate::http::response::{status_code, Reply};
+use crate::http::targets;
+use crate::store::{Mutation, Object};
+
+/// Answers a delete request.
+pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Reply {
+    answer(run(ctx, plural, name).await)
+}
+
+async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
+    let otype = url_type(plural)?;
+    set_url_target(&mut ctx.params, otype, name);
+    let ctx = &*ctx;
+    let objects = targets::find(ctx, &[otype], &format!("objects/delete/{}", otype.name()))?;
+    let cascade = ctx.params.flag("cascade");
+    let mut gate = Gate::enter(ctx, false).await?;
+    let results = gate.each(ctx, &objects, |obj| delete_one(ctx, obj, cascade)).await;
+    let status = overall_status(codes(&results));
+    Ok(gate.finish(Reply::results(status_code(status), results)))
+}
+
+fn delete_one<E: Env>(ctx: &Ctx<'_, E>, obj: &Object, cascade: bool) -> Value {
+    let m = Mutation::Delete { otype: obj.otype, name: obj.name.clone(), cascade };
+    let (code, errors, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now()) {
+        Ok(_) => (200, vec![], "Object was deleted."),
+        Err(e) => (500, vec![e.to_string()], "Object could not be deleted."),
+    };
+    json!({"code": code, "errors": errors, "name": obj.name, "status": status, "type": obj.otype.name()})
+}

@@ -1,0 +1,114 @@
+//! `POST /v1/events`: newline-delimited JSON events from the store for as
+//! long as the client reads, ending cleanly (after a complete line) at Stop.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use futures_util::stream;
+use hyper::{StatusCode, Version};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+use tokio_util::sync::CancellationToken;
+
+use super::{answer, Ctx, Step};
+use crate::env::Env;
+use crate::http::response::{encode_line, ApiError, Payload, Reply};
+use crate::http::targets::FilterSpec;
+use crate::store::Event;
+
+/// The event types a client may subscribe to.
+pub const TYPES: [&str; 7] = [
+    "CheckResult",
+    "StateChange",
+    "AcknowledgementSet",
+    "AcknowledgementCleared",
+    "ObjectCreated",
+    "ObjectModified",
+    "ObjectDeleted",
+];
+
+/// Answers `POST /v1/events` with a stream, or an error.
+pub fn handle<E: Env>(ctx: &Ctx<'_, E>) -> Reply {
+    answer(run(ctx))
+}
+
+fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
+    if ctx.version == Version::HTTP_10 {
+        return Err(ApiError::new(400, "HTTP/1.0 not supported for event streams."));
+    }
+    let types = ctx
+        .params
+        .string_list("types")
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::new(400, "'types' query parameter is required."))?;
+    for t in &types {
+        ctx.require(&format!("events/{t}"))?;
+    }
+    if ctx.params.last_string("queue").map_or(true, |q| q.is_empty()) {
+        return Err(ApiError::new(400, "'queue' query parameter is required."));
+    }
+    let filter = FilterSpec::from_params(&ctx.params)?;
+    // Unknown types are accepted and never match, as in Icinga.
+    let wanted: BTreeSet<String> = types.into_iter().filter(|t| TYPES.contains(&t.as_str())).collect();
+    let subscription = Subscription {
+        events: ctx.shared.store.subscribe(),
+        stop: ctx.shared.http_stop.clone(),
+        wanted,
+        filter,
+    };
+    let reply = Reply::json(StatusCode::OK, serde_json::Value::Null);
+    Ok(Reply { payload: Payload::Events(Box::pin(subscription.into_stream())), ..reply })
+}
+
+/// One subscriber's state.
+struct Subscription {
+    events: Receiver<Event>,
+    stop: CancellationToken,
+    wanted: BTreeSet<String>,
+    filter: Option<FilterSpec>,
+}
+
+impl Subscription {
+    fn into_stream(self) -> impl futures_util::Stream<Item = Bytes> + Send {
+        stream::unfold(self, |mut sub| async move {
+            let line = sub.next_line().await?;
+            Some((line, sub))
+        })
+    }
+
+    /// The next line to send; `None` ends the stream (Stop, or the store is gone).
+    async fn next_line(&mut self) -> Option<Bytes> {
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return None,
+                r = self.events.recv() => r,
+            };
+            match received {
+                Ok(event) if self.wants(&event) => return Some(encode_line(&event.body)),
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!("Event stream fell behind; {n} events were dropped.")
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        if !self.wanted.contains(event.kind) {
+            return false;
+        }
+        match &self.filter {
+            None => true,
+            Some(filter) => match filter.matches(&[("event", &event.body)]) {
+                Ok(matched) => matched,
+                Err(_) => {
+                    tracing::debug!("Event filter could not be evaluated for a {} event.", event.kind);
+                    false
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,1097 @@
+//! The HTTP API end to end: a real node (`ApiListener`) on 127.0.0.1, port 0,
+//! driven by reqwest and by raw sockets for what a polite client never does.
+//! Every wait is bounded by a timeout; assertions are about outcomes.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use quiesce::config::{ApiUser, Config};
+use quiesce::env::tokio::{TokioEnv, TokioListener};
+use quiesce::env::Env;
+use quiesce::listener::ApiListener;
+use quiesce::probe::Probe;
+use quiesce::store::ObjectType;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Bounds a wait; a test that would hang fails instead.
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+fn user(spec: &str) -> ApiUser {
+    spec.parse().expect("valid user")
+}
+
+fn state_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("quiesce-http-api-{}-{n}", std::process::id()))
+}
+
+fn config() -> Config {
+    Config {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        state_dir: state_dir(),
+        api_users: vec![
+            user("root:icinga"),
+            user("ro:pw:objects/query/*,status/query"),
+            user("small:pw:objects/*,actions/*"),
+        ],
+        node_name: "node1".into(),
+        ..Config::default()
+    }
+    .with_long_timeouts()
+}
+
+trait LongTimeouts {
+    fn with_long_timeouts(self) -> Self;
+}
+
+impl LongTimeouts for Config {
+    /// Timeouts far beyond the tests' waits, so that whatever closes a
+    /// connection in a test is the mechanism under test, never a timeout.
+    fn with_long_timeouts(mut self) -> Self {
+        self.timings.http_idle_timeout = Duration::from_secs(600);
+        self.timings.http_close_cap = Duration::from_secs(600);
+        self
+    }
+}
+
+struct Node<E: Env> {
+    // In an Arc: `ApiListener`'s derived Clone asks for a cloneable acceptor type.
+    api: Arc<ApiListener<E>>,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl<E: Env> Node<E> {
+    async fn start_with(env: E, config: Config) -> Self {
+        let dir = config.state_dir.clone();
+        let api = bounded("start", ApiListener::start(env, config)).await.expect("node starts");
+        let addr = api.local_addrs()[0];
+        Node { api: Arc::new(api), addr, dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn stop(&self) {
+        bounded("stop", self.api.stop()).await;
+    }
+}
+
+impl Node<TokioEnv> {
+    async fn start() -> Self {
+        Self::start_with(TokioEnv::new(), config()).await
+    }
+}
+
+impl<E: Env> Drop for Node<E> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(WAIT).build().expect("client")
+}
+
+/// A request as real clients send it: authenticated, `Accept: application/json`.
+async fn call(
+    node_url: String,
+    method: Method,
+    body: Option<Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    call_as("root", "icinga", node_url, method, body).await
+}
+
+async fn call_as(
+    user: &str,
+    password: &str,
+    url: String,
+    method: Method,
+    body: Option<Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req =
+        client().request(method, url).basic_auth(user, Some(password)).header("Accept", "application/json");
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = bounded("request", req.send()).await.expect("response");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let text = bounded("body", resp.text()).await.expect("body text");
+    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+    (status, headers, value)
+}
+
+async fn create_host<E: Env>(node: &Node<E>, name: &str, attrs: Value) {
+    let url = node.url(&format!("/v1/objects/hosts/{name}"));
+    let (status, _, body) = call(url, Method::PUT, Some(json!({ "attrs": attrs }))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn create_service<E: Env>(node: &Node<E>, name: &str) {
+    let url = node.url(&format!("/v1/objects/services/{name}"));
+    let (status, _, body) =
+        call(url, Method::PUT, Some(json!({ "attrs": {"check_command": "dummy"} }))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+// ---------------------------------------------------------------- raw sockets
+
+async fn connect(addr: SocketAddr) -> TcpStream {
+    bounded("connect", TcpStream::connect(addr)).await.expect("connect")
+}
+
+/// Reads until the peer closes the connection.
+async fn read_to_end(stream: &mut TcpStream) -> io::Result<String> {
+    let mut out = Vec::new();
+    bounded("read to EOF", stream.read_to_end(&mut out)).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Reads exactly one response with a Content-Length body.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse::<usize>().expect("length"))
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+            }
+        }
+        let n = bounded("read response", stream.read(&mut chunk)).await.expect("read");
+        assert!(n > 0, "connection closed mid-response: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn body_of(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+const AUTH: &str = "Authorization: Basic cm9vdDppY2luZ2E=\r\n";
+
+// ------------------------------------------------------------------- endpoints
+
+#[tokio::test]
+async fn info_names_the_user_and_every_response_names_the_server() {
+    let node = Node::start().await;
+    let (status, headers, body) = call(node.url("/v1"), Method::GET, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "server"), concat!("quiesce/", env!("CARGO_PKG_VERSION")));
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    assert_eq!(body["results"][0]["user"], "root");
+    assert_eq!(body["results"][0]["permissions"], json!(["*"]));
+    assert_eq!(body["results"][0]["version"], env!("CARGO_PKG_VERSION"));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn root_redirects_to_v1() {
+    let node = Node::start().await;
+    let mut s = connect(node.addr).await;
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
+    let resp = read_response(&mut s).await;
+    assert!(resp.starts_with("HTTP/1.1 302"), "{resp}");
+    assert!(resp.to_lowercase().contains("location: /v1\r\n"), "{resp}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_get_icingas_401() {
+    let node = Node::start().await;
+    for (user, password) in [("root", "wrong"), ("nobody", "icinga"), ("root", "")] {
+        let (status, headers, body) = call_as(user, password, node.url("/v1"), Method::GET, None).await;
+        assert_eq!(status, 401);
+        assert_eq!(header(&headers, "www-authenticate"), "Basic realm=\"Icinga 2\"");
+        assert_eq!(header(&headers, "connection"), "close");
+        assert!(header(&headers, "server").starts_with("quiesce/"));
+        assert_eq!(
+            body,
+            json!({"error": 401, "status": "Unauthorized. Please check your user credentials."})
+        );
+    }
+    // Garbage in the Authorization header is a 401, not a crash.
+    let mut s = connect(node.addr).await;
+    s.write_all(b"GET /v1 HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %%%\xff\r\n\r\n").await.unwrap();
+    let resp = read_to_end(&mut s).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_permission_is_403() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    let url = node.url("/v1/objects/hosts/h1");
+    let (status, _, body) = call_as("ro", "pw", url.clone(), Method::POST, Some(json!({"attrs": {}}))).await;
+    assert_eq!(status, 403);
+    assert_eq!(body, json!({"error": 403, "status": "Missing permission: objects/modify/host"}));
+    let (status, _, body) = call_as("ro", "pw", url.clone(), Method::GET, None).await;
+    assert_eq!((status, body["results"][0]["name"].clone()), (StatusCode::OK, json!("h1")));
+    let (status, _, _) = call_as("small", "pw", node.url("/v1/status"), Method::GET, None).await;
+    assert_eq!(status, 403);
+    let (status, _, body) = call_as("ro", "pw", node.url("/v1/objects/hosts/h2"), Method::PUT, None).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::FORBIDDEN, &json!("Missing permission: objects/create/host"))
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn non_get_requests_need_accept_json() {
+    let node = Node::start().await;
+    let resp = client()
+        .post(node.url("/v1/objects/hosts"))
+        .basic_auth("root", Some("icinga"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], 400);
+    // A GET needs no Accept header.
+    let resp = client().get(node.url("/v1")).basic_auth("root", Some("icinga")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_400_invalid_request_body() {
+    let node = Node::start().await;
+    for body in ["{\"attrs\":", "[1,2]", "not json"] {
+        let resp = client()
+            .post(node.url("/v1/objects/hosts"))
+            .basic_auth("root", Some("icinga"))
+            .header("Accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], 400);
+        let text = v["status"].as_str().unwrap();
+        assert!(text.starts_with("Invalid request body: "), "{text}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_404_with_icingas_text() {
+    let node = Node::start().await;
+    let (status, _, body) = call(node.url("/v1/nothing/here"), Method::GET, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["status"],
+        "The requested path 'v1/nothing/here' could not be found or the request method is not valid for this path."
+    );
+    let (status, _, body) = call(node.url("/v1/events"), Method::GET, None).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::NOT_FOUND, json!(404)));
+    let (status, _, body) = call(node.url("/v1/objects/nonsense"), Method::GET, None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::BAD_REQUEST, json!({"error": 400, "status": "Invalid type specified."}))
+    );
+    let (status, _, body) =
+        call(node.url("/v1/actions/reboot-the-world"), Method::POST, Some(json!({}))).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::NOT_FOUND, &json!("Action 'reboot-the-world' does not exist."))
+    );
+    // An extension method nobody routes is 404 too.
+    let mut s = connect(node.addr).await;
+    s.write_all(format!("BREW /v1 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n{AUTH}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let resp = read_response(&mut s).await;
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_chunked_or_not() {
+    let mut config = config();
+    config.limits.http_body = 1024;
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    let big = json!({"attrs": {"notes": "x".repeat(4096)}});
+    // `small` lacks config/modify, so the ordinary limit applies.
+    let (status, _, body) =
+        call_as("small", "pw", node.url("/v1/objects/hosts/big"), Method::PUT, Some(big.clone())).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::PAYLOAD_TOO_LARGE, json!(413)));
+    // Chunked, so that no Content-Length announces the size.
+    let mut s = connect(node.addr).await;
+    let head = "PUT /v1/objects/hosts/big HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\
+                Authorization: Basic c21hbGw6cHc=\r\nTransfer-Encoding: chunked\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..4 {
+        s.write_all(format!("400\r\n{}\r\n", "y".repeat(1024)).as_bytes()).await.unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let resp = read_to_end(&mut s).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(body_of(&resp).contains("\"error\":413"), "{resp}");
+    // root has `*`, which counts as config/modify: the admin limit applies.
+    let (status, _, body) = call(node.url("/v1/objects/hosts/big"), Method::PUT, Some(big)).await;
+    assert_eq!(status, 200, "{body}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_header_is_refused_cleanly() {
+    let mut config = config();
+    config.limits.http_header = 16 * 1024;
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    let mut s = connect(node.addr).await;
+    let filler = format!("X-Filler: {}\r\n", "a".repeat(64 * 1024));
+    let request = format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}{filler}\r\n");
+    // The server may close before it has read everything: a write error is fine.
+    let _ = s.write_all(request.as_bytes()).await;
+    let resp = read_to_end(&mut s).await.unwrap_or_default();
+    assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 431"), "{resp}");
+    // The node is unharmed.
+    let (status, _, _) = call(node.url("/v1"), Method::GET, None).await;
+    assert_eq!(status, 200);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn method_override_replaces_the_method() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({"address": "10.0.0.1"})).await;
+    // POST + override GET: a query with a body, as real clients send it.
+    let resp = client()
+        .post(node.url("/v1/objects/hosts"))
+        .basic_auth("root", Some("icinga"))
+        .header("Accept", "application/json")
+        .header("X-HTTP-Method-Override", "GET")
+        .json(&json!({"attrs": ["address"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["results"][0]["attrs"], json!({"address": "10.0.0.1"}));
+    // An unknown override is ignored: this stays a POST (modify).
+    let resp = client()
+        .post(node.url("/v1/objects/hosts/h1"))
+        .basic_auth("root", Some("icinga"))
+        .header("Accept", "application/json")
+        .header("X-HTTP-Method-Override", "PATCH")
+        .json(&json!({"attrs": {"address": "10.0.0.2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["results"][0]["status"], "Attributes updated.");
+    // POST + override DELETE deletes.
+    let resp = client()
+        .post(node.url("/v1/objects/hosts/h1"))
+        .basic_auth("root", Some("icinga"))
+        .header("Accept", "application/json")
+        .header("X-HTTP-Method-Override", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(node.api.shared().store.get(ObjectType::Host, "h1").is_none());
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn objects_are_created_queried_modified_and_deleted() {
+    let node = Node::start().await;
+    let (status, _, body) = call(
+        node.url("/v1/objects/hosts/web1"),
+        Method::PUT,
+        Some(json!({"attrs": {"address": "10.0.0.1"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"results": [{"code": 200, "status": "Object was created"}]}))
+    );
+    let (status, _, body) = call(node.url("/v1/objects/hosts/web1"), Method::PUT, Some(json!({}))).await;
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (StatusCode::INTERNAL_SERVER_ERROR, &json!("Object could not be created."))
+    );
+    let (status, _, body) =
+        call(node.url("/v1/objects/hosts/web1"), Method::PUT, Some(json!({"ignore_on_error": true}))).await;
+    assert_eq!(status, 200, "{body}");
+    create_service(&node, "web1!http").await;
+
+    // Query: attrs, joins and meta, keys sorted, integers without a point.
+    let url = node.url("/v1/objects/services?attrs=name&attrs=state&joins=host.address&meta=used_by");
+    let resp = client().get(url).basic_auth("root", Some("icinga")).send().await.unwrap();
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        text,
+        r#"{"results":[{"attrs":{"name":"http","state":0},"joins":{"host":{"address":"10.0.0.1"}},"meta":{"used_by":[]},"name":"web1!http","type":"Service"}]}"#
+    );
+    let (status, _, body) = call(node.url("/v1/objects/hosts/nope"), Method::GET, None).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": 404, "status": "No objects found."})));
+    let (_, _, body) = call(node.url("/v1/objects/hosts?attrs=bogus"), Method::GET, None).await;
+    assert_eq!(body["results"][0]["code"], 400);
+
+    // Modify with a `vars.x` key, then find it with a filter.
+    let (status, _, body) =
+        call(node.url("/v1/objects/hosts/web1"), Method::POST, Some(json!({"attrs": {"vars.os": "linux"}})))
+            .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"results": [{"code": 200, "name": "web1", "status": "Attributes updated.", "type": "Host"}]})
+        )
+    );
+    let query = json!({"filter": "host.vars.os==\"linux\"", "attrs": ["vars"]});
+    let (_, _, body) = call(node.url("/v1/objects/hosts?X"), Method::GET, Some(query)).await;
+    assert_eq!(body["results"][0]["attrs"]["vars"], json!({"os": "linux"}));
+    let (status, _, body) =
+        call(node.url("/v1/objects/hosts/web1"), Method::POST, Some(json!({"restore_attrs": ["vars"]})))
+            .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Delete: a host with services needs cascade.
+    let (status, _, body) = call(node.url("/v1/objects/hosts/web1"), Method::DELETE, None).await;
+    assert_eq!((status, &body["results"][0]["code"]), (StatusCode::INTERNAL_SERVER_ERROR, &json!(500)));
+    let (status, _, body) = call(node.url("/v1/objects/hosts/web1?cascade=1"), Method::DELETE, None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"results": [{"code": 200, "errors": [], "name": "web1", "status": "Object was deleted.", "type": "Host"}]})
+        )
+    );
+    assert!(node.api.shared().store.get(ObjectType::Service, "web1!http").is_none());
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn pretty_indents_and_mutations_name_their_origin() {
+    let node = Node::start().await;
+    let resp = client()
+        .put(node.url("/v1/objects/hosts/h1?pretty=1"))
+        .basic_auth("root", Some("icinga"))
+        .header("Accept", "application/json")
+        .header("X-Request-Id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert_eq!(text, "{\n    \"results\": [\n        {\n            \"code\": 200,\n            \"status\": \"Object was created\"\n        }\n    ]\n}");
+    let journal = node.api.shared().store.journal();
+    let entry = journal.last().expect("a journal entry");
+    let origin = serde_json::to_value(&entry.origin).unwrap();
+    assert_eq!(origin["via"], "http");
+    assert_eq!(origin["request_id"], "req-42");
+    assert_eq!(origin["user"], "root");
+    assert_eq!(origin["request"], 1);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn status_reports_the_application_and_the_listener() {
+    let node = Node::start().await;
+    let (status, _, body) = call(node.url("/v1/status"), Method::GET, None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> =
+        body["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["ApiListener", "CIB", "IcingaApplication"]);
+    let (_, _, body) = call(node.url("/v1/status/IcingaApplication"), Method::GET, None).await;
+    let app = &body["results"][0]["status"]["icingaapplication"]["app"];
+    assert_eq!(app["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(app["node_name"], "node1");
+    assert!(app["program_start"].as_f64().unwrap() > 0.0);
+    let (_, _, body) = call(node.url("/v1/status/ApiListener"), Method::GET, None).await;
+    assert!(body["results"][0]["status"]["api"]["http"]["clients"].as_u64().unwrap() >= 1);
+    assert!(body["results"][0]["perfdata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["label"] == "api_num_http_clients"));
+    let (status, _, _) = call(node.url("/v1/status/Nope"), Method::GET, None).await;
+    assert_eq!(status, 404);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn process_check_result_validates_and_applies() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    create_service(&node, "h1!disk").await;
+    let url = node.url("/v1/actions/process-check-result");
+    let ok = json!({"type": "Service", "filter": "service.name==\"disk\"", "exit_status": 2, "plugin_output": "DISK CRITICAL"});
+    let (status, _, body) = call(url.clone(), Method::POST, Some(ok)).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"results": [{"code": 200, "status": "Successfully processed check result for object 'h1!disk'."}]})
+        )
+    );
+    let svc = node.api.shared().store.get(ObjectType::Service, "h1!disk").unwrap();
+    assert_eq!(svc.attrs["state"], 2);
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"host": "h1", "plugin_output": "x"}))).await;
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (StatusCode::BAD_REQUEST, &json!("Parameter 'exit_status' is required."))
+    );
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"host": "h1", "exit_status": 2, "plugin_output": "x"})))
+            .await;
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (StatusCode::BAD_REQUEST, &json!("Invalid 'exit_status' for Host h1."))
+    );
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"host": "h1", "exit_status": 0}))).await;
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (StatusCode::BAD_REQUEST, &json!("Parameter 'plugin_output' is required"))
+    );
+    let (status, _, body) = call(url, Method::POST, Some(json!({"host": "nope", "exit_status": 0}))).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": 404, "status": "No objects found."})));
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn acknowledgements_and_comments_come_and_go() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    let action = |a: &str| node.url(&format!("/v1/actions/{a}"));
+    let ack = json!({"type": "Host", "host": "h1", "author": "me", "comment": "looking"});
+    let (status, _, body) = call(action("acknowledge-problem"), Method::POST, Some(ack.clone())).await;
+    assert_eq!((status, &body["results"][0]["status"]), (StatusCode::CONFLICT, &json!("Host h1 is UP.")));
+    let down = json!({"host": "h1", "exit_status": 1, "plugin_output": "DOWN"});
+    assert_eq!(call(action("process-check-result"), Method::POST, Some(down)).await.0, 200);
+    let (status, _, body) = call(action("acknowledge-problem"), Method::POST, Some(ack)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["acknowledgement"], 1);
+    let (status, _, _) =
+        call(action("remove-acknowledgement"), Method::POST, Some(json!({"host": "h1"}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["acknowledgement"], 0);
+
+    let (status, _, body) =
+        call(action("add-comment"), Method::POST, Some(json!({"host": "h1", "author": "me"}))).await;
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (StatusCode::BAD_REQUEST, &json!("Comments require author and comment."))
+    );
+    let c = json!({"host": "h1", "author": "me", "comment": "hello"});
+    let (status, _, body) = call(action("add-comment"), Method::POST, Some(c)).await;
+    assert_eq!(status, 200, "{body}");
+    let comment = body["results"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(node.api.shared().store.count(ObjectType::Comment), 1);
+    let (status, _, body) =
+        call(action("remove-comment"), Method::POST, Some(json!({"comment": comment}))).await;
+    assert_eq!(
+        (status, &body["results"][0]["status"]),
+        (StatusCode::OK, &json!(format!("Successfully removed comment '{comment}'.")))
+    );
+    assert_eq!(node.api.shared().store.count(ObjectType::Comment), 0);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsupported_filter_is_400_naming_it() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    let body = json!({"filter": UNSUPPORTED_FILTER});
+    let (status, _, body) = call(node.url("/v1/objects/hosts"), Method::GET, Some(body)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], 400);
+    let text = body["status"].as_str().unwrap();
+    assert!(text.starts_with("Invalid filter: "), "{text}");
+    let (status, _, _) =
+        call(node.url("/v1/objects/hosts"), Method::GET, Some(json!({"filter": "true", "filter_vars": [1]})))
+            .await;
+    assert_eq!(status, 400);
+    node.stop().await;
+}
+
+/// A construct the filter language of the contract does not have.
+const UNSUPPORTED_FILTER: &str = "function() { return true }";
+
+#[tokio::test]
+async fn http_1_0_is_served_and_closed_but_gets_no_event_stream() {
+    let node = Node::start().await;
+    let mut s = connect(node.addr).await;
+    s.write_all(format!("GET /v1 HTTP/1.0\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
+    let resp = read_to_end(&mut s).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "POST /v1/events?types=CheckResult&queue=q HTTP/1.0\r\nAccept: application/json\r\n{AUTH}\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let resp = read_to_end(&mut s).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.0 400"), "{resp}");
+    assert!(body_of(&resp).contains("HTTP/1.0 not supported for event streams."), "{resp}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn event_streams_need_types_and_queue_and_permission() {
+    let node = Node::start().await;
+    let url = node.url("/v1/events");
+    let (status, _, body) = call(url.clone(), Method::POST, Some(json!({"queue": "q"}))).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::BAD_REQUEST, json!("'types' query parameter is required."))
+    );
+    let (status, _, body) = call(url.clone(), Method::POST, Some(json!({"types": ["CheckResult"]}))).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::BAD_REQUEST, json!("'queue' query parameter is required."))
+    );
+    let (status, _, body) =
+        call_as("ro", "pw", url, Method::POST, Some(json!({"types": ["CheckResult"], "queue": "q"}))).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::FORBIDDEN, json!("Missing permission: events/checkresult"))
+    );
+    node.stop().await;
+}
+
+// -------------------------------------------------------------------- and Stop
+
+/// Reads one chunk-encoded NDJSON line (one chunk per event).
+async fn read_chunk(s: &mut TcpStream, pending: &mut Vec<u8>) -> Option<String> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find(pending, b"\r\n") {
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&pending[..end]).unwrap().trim(), 16).unwrap();
+            if size == 0 {
+                return None;
+            }
+            if pending.len() >= end + 2 + size + 2 {
+                let data = String::from_utf8_lossy(&pending[end + 2..end + 2 + size]).into_owned();
+                pending.drain(..end + 2 + size + 2);
+                return Some(data);
+            }
+        }
+        let n = bounded("event chunk", s.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "stream closed without its last chunk");
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "POST /v1/events?types=CheckResult&types=StateChange&queue=q HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n{AUTH}Content-Length: 0\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while find(&buf, b"\r\n\r\n").is_none() {
+        let n = bounded("events head", s.read(&mut chunk)).await.unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let end = find(&buf, b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200") && head.contains("transfer-encoding: chunked"), "{head}");
+    let mut pending = buf[end + 4..].to_vec();
+
+    let cr = json!({"host": "h1", "exit_status": 1, "plugin_output": "DOWN"});
+    assert_eq!(call(node.url("/v1/actions/process-check-result"), Method::POST, Some(cr)).await.0, 200);
+    let first: Value =
+        serde_json::from_str(read_chunk(&mut s, &mut pending).await.unwrap().trim_end()).unwrap();
+    assert_eq!((first["type"].as_str(), first["host"].as_str()), (Some("CheckResult"), Some("h1")));
+    let second: Value =
+        serde_json::from_str(read_chunk(&mut s, &mut pending).await.unwrap().trim_end()).unwrap();
+    assert_eq!(second["type"], "StateChange");
+
+    node.stop().await;
+    // The stream ends with its terminating chunk, then the connection closes.
+    assert_eq!(read_chunk(&mut s, &mut pending).await, None);
+    let rest = read_to_end(&mut s).await.unwrap();
+    pending.extend_from_slice(rest.as_bytes());
+    assert_eq!(String::from_utf8_lossy(&pending), "0\r\n\r\n", "nothing but the last chunk, then EOF");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_at_stop() {
+    let node = Node::start().await;
+    let mut s = connect(node.addr).await;
+    s.write_all(format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
+    let resp = read_response(&mut s).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    node.stop().await;
+    let rest = read_to_end(&mut s).await.expect("a clean close");
+    assert_eq!(rest, "", "closed without another byte");
+    bounded("every task ends", node.api.wait_for_tasks()).await;
+}
+
+#[tokio::test]
+async fn a_request_that_never_completes_is_cut_at_the_close_cap() {
+    let mut config = config();
+    config.timings.http_close_cap = Duration::from_millis(100);
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "PUT /v1/objects/hosts/h HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n{AUTH}\
+         Expect: 100-continue\r\nContent-Length: 10\r\n\r\n{{}}"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = bounded("100 continue", s.read(&mut buf)).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"));
+    // The handler waits for a body that never comes; it has not reached its
+    // gate, so Stop does not wait for it, and the cap ends the connection.
+    node.stop().await;
+    let rest = read_to_end(&mut s).await.unwrap_or_default();
+    assert!(rest.is_empty(), "no response for a request that never completed: {rest}");
+    bounded("every task ends", node.api.wait_for_tasks()).await;
+    assert!(node.api.shared().store.get(ObjectType::Host, "h").is_none());
+}
+
+#[tokio::test]
+async fn a_half_sent_request_is_closed_at_stop() {
+    let node = Node::start().await;
+    // As the first request of a connection...
+    let mut first = connect(node.addr).await;
+    first.write_all(b"GET /v1 HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // ...and after a completed one.
+    let mut second = connect(node.addr).await;
+    second.write_all(format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
+    assert!(read_response(&mut second).await.starts_with("HTTP/1.1 200"));
+    second.write_all(b"GET /v1 HTTP/1.1\r\nHo").await.unwrap();
+    // Let the server see the partial heads before Stop.
+    wait_for_http_clients(&node, 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    node.stop().await;
+    assert_eq!(read_to_end(&mut first).await.unwrap_or_default(), "");
+    assert_eq!(read_to_end(&mut second).await.unwrap_or_default(), "");
+}
+
+async fn wait_for_http_clients<E: Env>(node: &Node<E>, n: usize) {
+    bounded("registration", async {
+        while node.api.shared().connection_counts().0 < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let mut config = config();
+    config.timings.http_idle_timeout = Duration::from_millis(200);
+    config.timings.http_close_cap = Duration::from_secs(600);
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    let mut s = connect(node.addr).await;
+    s.write_all(format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    // Without Stop, the server closes the idle connection by itself.
+    assert_eq!(read_to_end(&mut s).await.unwrap_or_default(), "");
+    let mut half = connect(node.addr).await;
+    half.write_all(b"GET /v1 HTTP/1.1\r\nHost:").await.unwrap();
+    let _ = read_to_end(&mut half).await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
+    let node = Node::start().await;
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "PUT /v1/objects/hosts/late HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n{AUTH}\
+         Expect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // hyper sends 100 Continue when the handler starts reading the body: the
+    // request is in flight, before its gate.
+    let mut buf = vec![0u8; 64];
+    let mut got = Vec::new();
+    while find(&got, b"\r\n\r\n").is_none() {
+        let n = bounded("100 continue", s.read(&mut buf)).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 100"));
+    let api = node.api.clone();
+    let stopping = tokio::spawn(async move { api.stop().await });
+    bounded("join starts", async {
+        while node.api.shared().work.is_lockable() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    s.write_all(b"{}").await.unwrap();
+    let resp = read_to_end(&mut s).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(resp.to_lowercase().contains("content-type: application/json"), "{resp}");
+    assert_eq!(body_of(&resp), r#"{"error":503,"status":"Shutting down."}"#);
+    bounded("stop", stopping).await.unwrap();
+    assert!(node.api.shared().store.get(ObjectType::Host, "late").is_none());
+    assert_eq!(node.api.shared().store.seal_violations(), 0);
+}
+
+// ------------------------------------------- a multi-object request during Stop
+
+/// The real environment, plus a latch at the second `http.between_objects`
+/// point, so that a test can start Stop while a request is between objects.
+#[derive(Clone)]
+struct LatchEnv {
+    inner: TokioEnv,
+    seen: Arc<AtomicUsize>,
+    reached: Arc<Notify>,
+    go: Arc<Notify>,
+    probes: Arc<std::sync::Mutex<Vec<Probe>>>,
+}
+
+impl Env for LatchEnv {
+    type Stream = TcpStream;
+    type Listener = TokioListener;
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TokioListener>> + Send {
+        self.inner.bind(addr)
+    }
+    fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        self.inner.connect(host, port)
+    }
+    fn now(&self) -> SystemTime {
+        self.inner.now()
+    }
+    fn random_u64(&self) -> u64 {
+        self.inner.random_u64()
+    }
+    fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send {
+        self.inner.read_file(path)
+    }
+    fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.write_file_atomic(path, data)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.rename(from, to)
+    }
+    fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.create_dir_all(path)
+    }
+    fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
+        let this = self.clone();
+        async move {
+            if name == "http.between_objects" && this.seen.fetch_add(1, Ordering::SeqCst) == 1 {
+                let go = this.go.notified();
+                this.reached.notify_one();
+                go.await;
+            }
+        }
+    }
+    fn probe(&self, event: impl FnOnce() -> Probe) {
+        self.probes.lock().unwrap().push(event());
+    }
+}
+
+/// A modify of hosts a, b and c with Stop starting while the handler is
+/// between a and b. With `stop_waits`, Stop must still be running when the
+/// handler goes on; otherwise Stop is awaited first (a handler without gate).
+struct Latched {
+    status: StatusCode,
+    body: Value,
+    node: Node<LatchEnv>,
+    env: LatchEnv,
+}
+
+async fn modify_three_hosts_across_stop(config: Config, stop_waits: bool) -> Latched {
+    let env = LatchEnv {
+        inner: TokioEnv::new(),
+        seen: Arc::default(),
+        reached: Arc::default(),
+        go: Arc::default(),
+        probes: Arc::default(),
+    };
+    let node = Node::start_with(env.clone(), config).await;
+    for h in ["a", "b", "c"] {
+        create_host(&node, h, json!({})).await;
+    }
+    env.seen.store(0, Ordering::SeqCst);
+    let reached = env.reached.notified();
+    let body = Some(json!({"attrs": {"notes": "x"}}));
+    let modify = tokio::spawn(call(node.url("/v1/objects/hosts"), Method::POST, body));
+    bounded("second object", reached).await;
+    let api = node.api.clone();
+    let stopping = tokio::spawn(async move { api.stop().await });
+    bounded("join starts", async {
+        while node.api.shared().work.is_lockable() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    if stop_waits {
+        assert!(!stopping.is_finished(), "Stop waits for the handler that holds the gate");
+        env.go.notify_one();
+    } else {
+        bounded("stop without waiting", async {
+            while !stopping.is_finished() {
+                tokio::task::yield_now().await
+            }
+        })
+        .await;
+        env.go.notify_one();
+    }
+    let (status, _, body) = bounded("modify", modify).await.unwrap();
+    bounded("stop", stopping).await.unwrap();
+    Latched { status, body, node, env }
+}
+
+fn notes(node: &Node<LatchEnv>, host: &str) -> Option<Value> {
+    node.api.shared().store.get(ObjectType::Host, host).and_then(|h| h.attrs.get("notes").cloned())
+}
+
+/// The gate probes of the modify request, and whether its guard was released
+/// before its response was reported.
+fn gate_story(env: &LatchEnv) -> (Vec<Probe>, bool) {
+    let probes = env.probes.lock().unwrap();
+    let ours = |work: &str| work.contains("POST /v1/objects/hosts");
+    let gate: Vec<Probe> = probes
+        .iter()
+        .filter(|p| matches!(p, Probe::GateEntered { work } | Probe::GateReleased { work } if ours(work)))
+        .cloned()
+        .collect();
+    let released = probes.iter().position(|p| matches!(p, Probe::GateReleased { work } if ours(work)));
+    let answered =
+        probes.iter().position(|p| matches!(p, Probe::HttpResponse { method, .. } if method == "POST"));
+    (gate, released < answered)
+}
+
+#[tokio::test]
+async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
+    let run = modify_three_hosts_across_stop(config(), true).await;
+    assert_eq!(run.status, 503, "200 + 503 + 503 is 503");
+    assert_eq!(
+        run.body,
+        json!({"results": [
+            {"code": 200, "name": "a", "status": "Attributes updated.", "type": "Host"},
+            {"code": 503, "name": "b", "status": "Action skipped: Shutting down.", "type": "Host"},
+            {"code": 503, "name": "c", "status": "Action skipped: Shutting down.", "type": "Host"},
+        ]})
+    );
+    assert_eq!(notes(&run.node, "a"), Some(json!("x")));
+    assert_eq!((notes(&run.node, "b"), notes(&run.node, "c")), (None, None));
+    assert_eq!(run.node.api.shared().store.seal_violations(), 0);
+    let (gate, released_first) = gate_story(&run.env);
+    assert!(matches!(gate.as_slice(), [Probe::GateEntered { .. }, Probe::GateReleased { .. }]), "{gate:?}");
+    assert!(released_first, "the guard is released before the response is written");
+}
+
+/// Modifies one host without Stop; whether the guard was released before
+/// the response was reported.
+async fn modify_one_host(config: Config) -> bool {
+    let env = LatchEnv {
+        inner: TokioEnv::new(),
+        seen: Arc::default(),
+        reached: Arc::default(),
+        go: Arc::default(),
+        probes: Arc::default(),
+    };
+    let node = Node::start_with(env.clone(), config).await;
+    create_host(&node, "a", json!({})).await;
+    env.probes.lock().unwrap().clear();
+    let body = Some(json!({"attrs": {"notes": "x"}}));
+    let (status, _, _) = call(node.url("/v1/objects/hosts/a"), Method::POST, body).await;
+    assert_eq!(status, 200);
+    let (gate, released_first) = gate_story(&env);
+    assert_eq!(gate.len(), 2, "{gate:?}");
+    node.stop().await;
+    released_first
+}
+
+#[tokio::test]
+async fn the_gate_is_released_before_the_response_is_written() {
+    assert!(modify_one_host(config()).await);
+}
+
+/// The planted bugs of the HTTP side, each switched on alone: the hooks are
+/// where they should be, and each breaks what its name says.
+#[cfg(feature = "bug-zoo")]
+mod bug_zoo {
+    use super::*;
+    use quiesce::bugs::Bug;
+
+    fn with(bug: Bug) -> Config {
+        let mut config = config();
+        config.bugs.insert(bug);
+        config
+    }
+
+    #[tokio::test]
+    async fn modify_answers_200_when_skipped() {
+        let run = modify_three_hosts_across_stop(with(Bug::ModifyAnswers200WhenSkipped), true).await;
+        assert_eq!(run.status, 200, "the bug hides the skips in the status");
+        assert_eq!(run.body["results"][2]["code"], 503);
+    }
+
+    #[tokio::test]
+    async fn gate_checked_once_processes_every_object_while_stop_waits() {
+        let run = modify_three_hosts_across_stop(with(Bug::GateCheckedOnce), true).await;
+        assert_eq!(run.status, 200);
+        assert_eq!(notes(&run.node, "c"), Some(json!("x")));
+    }
+
+    #[tokio::test]
+    async fn a_modify_handler_without_gate_mutates_after_stop() {
+        let run = modify_three_hosts_across_stop(with(Bug::HttpHandlerWithoutGate), false).await;
+        assert_eq!(run.status, 200);
+        assert!(run.node.api.shared().store.seal_violations() > 0, "mutations after Stop returned");
+    }
+
+    #[tokio::test]
+    async fn the_gate_held_while_writing_is_released_after_the_response() {
+        let released_first = modify_one_host(with(Bug::GateHeldWhileWriting)).await;
+        assert!(!released_first, "the guard outlives the response head");
+    }
+
+    #[tokio::test]
+    async fn idle_keep_alive_connections_survive_stop() {
+        let node = Node::start_with(TokioEnv::new(), with(Bug::IdleKeepAliveNotClosed)).await;
+        let mut s = connect(node.addr).await;
+        let get = format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n");
+        s.write_all(get.as_bytes()).await.unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+        node.stop().await;
+        // Left alone by Stop, the connection still answers a request.
+        s.write_all(get.as_bytes()).await.unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    }
+}
