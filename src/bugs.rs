@@ -38,6 +38,9 @@ pub enum Bug {
     DroppedMessagesAcknowledged,
     /// Icinga 2.15 gap: idle keep-alive connections were left open by Stop.
     IdleKeepAliveNotClosed,
+    /// TigerBeetle's canary: not a bug in the stack but a planted failure on
+    /// every seed divisible by 1000, which proves failures are reported.
+    Canary,
 }
 
 /// The bugs switched on in one world.

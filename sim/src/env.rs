@@ -28,7 +28,9 @@ use turmoil::net::{TcpListener, TcpStream};
 pub const EPOCH_SECS: u64 = 1_767_225_600;
 
 /// The simulated epoch as a time.
-pub const EPOCH: SystemTime = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(EPOCH_SECS)).unwrap();
+pub fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS)
+}
 
 /// How long an armed listener waits, after close, for the connection it
 /// hands out: long enough for a connect racing the close to arrive.
@@ -246,7 +248,7 @@ impl Env for SimEnv {
     }
 
     fn now(&self) -> SystemTime {
-        EPOCH + turmoil::sim_elapsed().unwrap_or_default()
+        epoch() + turmoil::sim_elapsed().unwrap_or_default()
     }
 
     fn random_u64(&self) -> u64 {

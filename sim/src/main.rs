@@ -49,5 +49,9 @@ fn replay_file(file: &PathBuf, with_trace: bool) -> ExitCode {
     if !run.matches(&scenario.expect) {
         println!("expected: {:?}", scenario.expect);
     }
-    if run.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if run.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

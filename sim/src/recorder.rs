@@ -74,7 +74,8 @@ impl Recorder {
 
     /// Records when the server closed a misbehaving actor's connection.
     pub fn connection_end(&self, end: ConnectionEnd) {
-        let when = end.closed_ms.map(|c| format!("closed by server at {c} ms")).unwrap_or("never closed".into());
+        let when =
+            end.closed_ms.map(|c| format!("closed by server at {c} ms")).unwrap_or("never closed".into());
         self.line(&end.actor.clone(), format!("{} connection {when}", end.kind));
         self.lock().connection_ends.push(end);
     }

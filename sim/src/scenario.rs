@@ -223,7 +223,8 @@ impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: p.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: p.clone(), source })?;
         let invalid = |reason: String| ScenarioError::Invalid { path: p.clone(), reason };
         let s: Scenario = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         s.validate().map_err(invalid)?;

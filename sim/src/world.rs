@@ -68,7 +68,11 @@ impl NodeCtx {
         Config {
             listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)],
             state_dir: PathBuf::from(STATE_DIR),
-            api_users: vec![ApiUser { name: "root".into(), password: "icinga".into(), permissions: vec!["*".into()] }],
+            api_users: vec![ApiUser {
+                name: "root".into(),
+                password: "icinga".into(),
+                permissions: vec!["*".into()],
+            }],
             node_name: self.spec.name.clone(),
             endpoints,
             journal_capacity: None,
@@ -87,8 +91,14 @@ impl NodeCtx {
                 inc.probes.push((at, p));
             }
         };
-        SimEnv::new(&self.spec.name, self.scenario.seed, &self.scenario.chaos, self.files.clone(), Arc::new(sink))
-            .with_accept_after_close(self.spec.accept_after_close)
+        SimEnv::new(
+            &self.spec.name,
+            self.scenario.seed,
+            &self.scenario.chaos,
+            self.files.clone(),
+            Arc::new(sink),
+        )
+        .with_accept_after_close(self.spec.accept_after_close)
     }
 
     async fn seed_state(&self, env: &SimEnv) {
@@ -98,7 +108,7 @@ impl NodeCtx {
         let store = Store::new(None);
         for h in &self.spec.hosts {
             let m = Mutation::Create { otype: ObjectType::Host, name: h.clone(), attrs: Default::default() };
-            let _ = store.apply(m, Origin::Local, crate::env::EPOCH);
+            let _ = store.apply(m, Origin::Local, crate::env::epoch());
         }
         let file = StateFile { store: store.snapshot(), ..StateFile::default() };
         let file = StateFile { version: state::FORMAT_VERSION, ..file };
@@ -190,16 +200,26 @@ fn build_sim(s: &Scenario) -> turmoil::Sim<'static> {
         .rng_seed(s.seed)
         .tick_duration(Duration::from_millis(s.tick_ms))
         .simulation_duration(Duration::from_millis(s.duration_ms + 60_000))
-        .epoch(crate::env::EPOCH)
+        .epoch(crate::env::epoch())
         .tcp_capacity(256)
         .build()
 }
 
-fn add_nodes(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder) -> BTreeMap<String, Shared<NodeLog>> {
+fn add_nodes(
+    sim: &mut turmoil::Sim<'static>,
+    s: &Arc<Scenario>,
+    rec: &Recorder,
+) -> BTreeMap<String, Shared<NodeLog>> {
     let mut logs = BTreeMap::new();
     for spec in &s.nodes {
         let log: Shared<NodeLog> = Arc::default();
-        let ctx = NodeCtx { spec: spec.clone(), scenario: s.clone(), files: HostFiles::default(), log: log.clone(), rec: rec.clone() };
+        let ctx = NodeCtx {
+            spec: spec.clone(),
+            scenario: s.clone(),
+            files: HostFiles::default(),
+            log: log.clone(),
+            rec: rec.clone(),
+        };
         sim.host(spec.name.as_str(), move || {
             let ctx = ctx.clone();
             async move {
@@ -219,14 +239,18 @@ fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder
         let rec = rec.clone();
         let name = a.name().to_string();
         let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match a.clone() {
-            Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops } => Box::pin(http_actor::client(
-                rec,
-                ClientSpec { name, node, keep_alive, start_ms, interval_ms, repeat, ops },
-            )),
-            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host, reads } => Box::pin(peer::peer(
-                rec,
-                PeerSpec { name, node, start_ms, results, interval_ms, host, reads, end_ms: end },
-            )),
+            Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops } => {
+                Box::pin(http_actor::client(
+                    rec,
+                    ClientSpec { name, node, keep_alive, start_ms, interval_ms, repeat, ops },
+                ))
+            }
+            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host, reads } => {
+                Box::pin(peer::peer(
+                    rec,
+                    PeerSpec { name, node, start_ms, results, interval_ms, host, reads, end_ms: end },
+                ))
+            }
             Actor::HalfRequest { name, node, at_ms } => {
                 Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::HalfRequest, end))
             }
@@ -249,8 +273,12 @@ fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder
 
 /// Network faults run from a client of their own, at their times.
 fn add_faults(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>) {
-    let faults: Vec<Fault> =
-        s.faults.iter().filter(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. })).cloned().collect();
+    let faults: Vec<Fault> = s
+        .faults
+        .iter()
+        .filter(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. }))
+        .cloned()
+        .collect();
     if faults.is_empty() {
         return;
     }
@@ -296,7 +324,9 @@ fn driver_faults(s: &Scenario) -> Vec<(u64, DriverFault)> {
         .iter()
         .filter_map(|f| match f {
             Fault::Crash { node, at_ms } => Some((*at_ms, DriverFault::Crash(node.clone()))),
-            Fault::Latency { a, b, at_ms, ms } => Some((*at_ms, DriverFault::Latency(a.clone(), b.clone(), *ms))),
+            Fault::Latency { a, b, at_ms, ms } => {
+                Some((*at_ms, DriverFault::Latency(a.clone(), b.clone(), *ms)))
+            }
             _ => None,
         })
         .collect();
@@ -304,7 +334,11 @@ fn driver_faults(s: &Scenario) -> Vec<(u64, DriverFault)> {
     out
 }
 
-fn apply_driver_fault(sim: &mut turmoil::Sim<'static>, f: DriverFault, logs: &BTreeMap<String, Shared<NodeLog>>) {
+fn apply_driver_fault(
+    sim: &mut turmoil::Sim<'static>,
+    f: DriverFault,
+    logs: &BTreeMap<String, Shared<NodeLog>>,
+) {
     match f {
         DriverFault::Crash(node) => {
             sim.crash(node.as_str());
@@ -314,13 +348,20 @@ fn apply_driver_fault(sim: &mut turmoil::Sim<'static>, f: DriverFault, logs: &BT
                 }
             }
         }
-        DriverFault::Latency(a, b, ms) => sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms)),
+        DriverFault::Latency(a, b, ms) => {
+            sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms))
+        }
     }
 }
 
 /// Steps the simulation until its duration (or until everything is done),
 /// applying crashes and latency on schedule. Returns the simulated end in ms.
-fn drive(sim: &mut turmoil::Sim<'static>, s: &Scenario, logs: &BTreeMap<String, Shared<NodeLog>>, errors: &mut Vec<String>) -> u64 {
+fn drive(
+    sim: &mut turmoil::Sim<'static>,
+    s: &Scenario,
+    logs: &BTreeMap<String, Shared<NodeLog>>,
+    errors: &mut Vec<String>,
+) -> u64 {
     let mut faults = driver_faults(s);
     let end = Duration::from_millis(s.duration_ms);
     while sim.elapsed() < end {

@@ -44,8 +44,9 @@ async fn connect(node: &str) -> Result<TcpStream, String> {
 
 async fn handshake(node: &str) -> Result<SendRequest<Full<Bytes>>, String> {
     let stream = connect(node).await?;
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -76,7 +77,9 @@ fn plan(op: &Op, id: &str) -> Planned {
             Some(json!({"hosts": hosts, "attrs": {"vars.v": id}})),
             hosts.clone(),
         ),
-        Op::Delete { host } => m("DELETE", format!("/v1/objects/hosts/{host}?cascade=1"), None, vec![host.clone()]),
+        Op::Delete { host } => {
+            m("DELETE", format!("/v1/objects/hosts/{host}?cascade=1"), None, vec![host.clone()])
+        }
         Op::CheckResult { host, exit_status } => m(
             "POST",
             "/v1/actions/process-check-result".into(),
@@ -114,13 +117,21 @@ fn results(body: &Value, objects: &[String]) -> Vec<(String, u16)> {
         .enumerate()
         .filter_map(|(i, r)| {
             let code = r.get("code")?.as_u64()? as u16;
-            let name = r.get("name").and_then(Value::as_str).map(String::from).or_else(|| objects.get(i).cloned())?;
+            let name = r
+                .get("name")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .or_else(|| objects.get(i).cloned())?;
             Some((name, code))
         })
         .collect()
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>, objects: &[String]) -> Outcome {
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+    objects: &[String],
+) -> Outcome {
     let exchange = async {
         sender.ready().await.map_err(|e| e.to_string())?;
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
@@ -195,7 +206,9 @@ async fn one_request(
         *conn = None;
         match handshake(&spec.node).await {
             Ok(c) => *conn = Some(c),
-            Err(error) => return rec.finish(&spec.name, index, Outcome::TransportError { at_ms: now_ms(), error }),
+            Err(error) => {
+                return rec.finish(&spec.name, index, Outcome::TransportError { at_ms: now_ms(), error })
+            }
         }
     }
     let Some(sender) = conn.as_mut() else { return };
@@ -246,7 +259,9 @@ impl Misbehaviour {
 
     fn bytes(self, node: &str) -> String {
         match self {
-            Misbehaviour::HalfRequest => format!("POST /v1/objects/hosts HTTP/1.1\r\nHost: {node}\r\nAuthoriz"),
+            Misbehaviour::HalfRequest => {
+                format!("POST /v1/objects/hosts HTTP/1.1\r\nHost: {node}\r\nAuthoriz")
+            }
             Misbehaviour::Silent => String::new(),
             Misbehaviour::IdleKeepAlive => {
                 format!("GET /v1 HTTP/1.1\r\nHost: {node}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\n\r\n")
@@ -256,7 +271,14 @@ impl Misbehaviour {
 }
 
 /// Connects at `at_ms`, misbehaves, and records when the server closed the connection.
-pub async fn misbehave(rec: Recorder, name: String, node: String, at_ms: u64, how: Misbehaviour, limit_ms: u64) {
+pub async fn misbehave(
+    rec: Recorder,
+    name: String,
+    node: String,
+    at_ms: u64,
+    how: Misbehaviour,
+    limit_ms: u64,
+) {
     sleep_until_ms(at_ms).await;
     let mut stream = match connect(&node).await {
         Ok(s) => s,
@@ -273,7 +295,14 @@ pub async fn misbehave(rec: Recorder, name: String, node: String, at_ms: u64, ho
 }
 
 /// Subscribes to check results and reads one chunk every `read_every_ms`.
-pub async fn event_subscriber(rec: Recorder, name: String, node: String, at_ms: u64, read_every_ms: u64, limit_ms: u64) {
+pub async fn event_subscriber(
+    rec: Recorder,
+    name: String,
+    node: String,
+    at_ms: u64,
+    read_every_ms: u64,
+    limit_ms: u64,
+) {
     sleep_until_ms(at_ms).await;
     let mut stream = match connect(&node).await {
         Ok(s) => s,

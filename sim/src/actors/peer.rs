@@ -99,10 +99,20 @@ pub async fn peer(rec: Recorder, spec: PeerSpec) {
 fn next_ts(sent: &[(f64, Value)]) -> f64 {
     let now = crate::env::EPOCH_SECS as f64 + now_ms() as f64 / 1000.0;
     let last = sent.last().map(|(ts, _)| *ts).unwrap_or(0.0);
-    if now > last { now } else { last + 0.001 }
+    if now > last {
+        now
+    } else {
+        last + 0.001
+    }
 }
 
-async fn session(rec: &Recorder, spec: &PeerSpec, stream: TcpStream, sent: &mut Vec<(f64, Value)>, acked: &mut f64) {
+async fn session(
+    rec: &Recorder,
+    spec: &PeerSpec,
+    stream: TcpStream,
+    sent: &mut Vec<(f64, Value)>,
+    acked: &mut f64,
+) {
     rec.line(&spec.name, "connected");
     let (mut rd, mut wr) = stream.into_split();
     let hello = json!({"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity": spec.name, "version": 21500, "capabilities": 7}});
@@ -132,7 +142,13 @@ async fn session(rec: &Recorder, spec: &PeerSpec, stream: TcpStream, sent: &mut 
                 return rec.line(&spec.name, "disconnected while writing");
             }
             sent.push((ts, msg));
-            rec.peer_message(PeerMessage { peer: spec.name.clone(), node: spec.node.clone(), ts, host: spec.host.clone(), acknowledged: false });
+            rec.peer_message(PeerMessage {
+                peer: spec.name.clone(),
+                node: spec.node.clone(),
+                ts,
+                host: spec.host.clone(),
+                acknowledged: false,
+            });
             next_send = now_ms() + spec.interval_ms.max(1);
         }
         if !spec.reads {

@@ -38,7 +38,9 @@ fn state_survives(node: &str, before: &Incarnation, after: &Incarnation) -> Opti
     if stopped == started {
         return None;
     }
-    let names = |s: &quiesce::store::StoreSnapshot| -> Vec<String> { s.objects.iter().map(|o| o.name.clone()).collect() };
+    let names = |s: &quiesce::store::StoreSnapshot| -> Vec<String> {
+        s.objects.iter().map(|o| o.name.clone()).collect()
+    };
     let lost: Vec<String> = names(stopped).into_iter().filter(|n| !names(started).contains(n)).collect();
     Some(Violation {
         invariant: Invariant::NothingAcknowledgedIsLost,

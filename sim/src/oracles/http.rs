@@ -42,7 +42,10 @@ fn check_request(r: &RequestRecord, mutated: &BTreeSet<(String, String)>) -> Vec
             at_ms: *at_ms,
             node: r.node.clone(),
             message,
-            evidence: vec![format!("request {} {} {} -> {status} {text} {results:?}", r.id, r.method, r.path)],
+            evidence: vec![format!(
+                "request {} {} {} -> {status} {text} {results:?}",
+                r.id, r.method, r.path
+            )],
         })
     };
     if results.is_empty() {
@@ -62,7 +65,9 @@ fn check_request(r: &RequestRecord, mutated: &BTreeSet<(String, String)>) -> Vec
     }
     let codes: Vec<u16> = results.iter().map(|(_, c)| *c).collect();
     if let Some(expected) = expected_overall(&codes).filter(|e| e != status) {
-        fail(format!("the overall status must be {expected} for per-object codes {codes:?}; it was {status}"));
+        fail(format!(
+            "the overall status must be {expected} for per-object codes {codes:?}; it was {status}"
+        ));
     }
     out
 }

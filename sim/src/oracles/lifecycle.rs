@@ -67,7 +67,9 @@ pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
                 invariant: Invariant::StartedWorkFinishes,
                 at_ms: inc.stop_returned_ms.unwrap_or(0),
                 node: node.clone(),
-                message: format!("work that passed its gate must finish before Stop returns; '{work}' had not"),
+                message: format!(
+                    "work that passed its gate must finish before Stop returns; '{work}' had not"
+                ),
                 evidence: vec![format!("{n} guard(s) of '{work}' still held when Stop returned")],
             });
         }
@@ -128,7 +130,10 @@ pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
             at_ms: deadline,
             node: node.clone(),
             message: format!("every task must end within {TASKS_END_MS} ms of Stop returning; some had not"),
-            evidence: open.into_iter().map(|c| format!("connection {c} registered and never closed")).collect(),
+            evidence: open
+                .into_iter()
+                .map(|c| format!("connection {c} registered and never closed"))
+                .collect(),
         });
     }
     out.extend(idle_connections_closed(record));
@@ -159,13 +164,17 @@ fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for end in record.connection_ends.iter().filter(|e| e.kind == "idle_keep_alive") {
         let Some(inc) = record.nodes.get(&end.node).and_then(|i| i.first()) else { continue };
-        let Some(closing) = inc.probes.iter().find_map(|(at, p)| {
-            matches!(p, Probe::Stop { step: StopStep::HttpClosing }).then_some(*at)
-        }) else {
+        let Some(closing) = inc
+            .probes
+            .iter()
+            .find_map(|(at, p)| matches!(p, Probe::Stop { step: StopStep::HttpClosing }).then_some(*at))
+        else {
             continue;
         };
         let deadline = closing + IDLE_CLOSE_MS;
-        if end.closed_ms.is_some_and(|c| c <= deadline) || (end.closed_ms.is_none() && record.end_ms < deadline) {
+        if end.closed_ms.is_some_and(|c| c <= deadline)
+            || (end.closed_ms.is_none() && record.end_ms < deadline)
+        {
             continue;
         }
         out.push(Violation {

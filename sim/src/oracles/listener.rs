@@ -35,7 +35,9 @@ fn registered_after_close(node: &str, inc: &Incarnation) -> Vec<Violation> {
                 invariant: Invariant::ListenerClosed,
                 at_ms: *at,
                 node: node.to_string(),
-                message: format!("no connection may register after the acceptors closed; connection {conn} did"),
+                message: format!(
+                    "no connection may register after the acceptors closed; connection {conn} did"
+                ),
                 evidence: vec![format!("connection {conn} registered as {kind:?} at {at} ms, after close")],
             }),
             _ => None,
@@ -52,7 +54,9 @@ fn loops_ended(node: &str, inc: &Incarnation) -> Option<Violation> {
         invariant: Invariant::ListenerClosed,
         at_ms: inc.probes[joined].0,
         node: node.to_string(),
-        message: format!("every accept loop must end before the listener join returns; {exited} of {started} had"),
+        message: format!(
+            "every accept loop must end before the listener join returns; {exited} of {started} had"
+        ),
         evidence: vec![],
     })
 }

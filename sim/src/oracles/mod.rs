@@ -4,7 +4,7 @@
 
 mod cluster;
 mod http;
-mod lifecycle;
+pub mod lifecycle;
 mod listener;
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,14 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "VIOLATION {} at {} ms on {}: {}", self.invariant.name(), self.at_ms, self.node, self.message)?;
+        writeln!(
+            f,
+            "VIOLATION {} at {} ms on {}: {}",
+            self.invariant.name(),
+            self.at_ms,
+            self.node,
+            self.message
+        )?;
         for e in &self.evidence {
             writeln!(f, "  evidence: {e}")?;
         }
