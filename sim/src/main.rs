@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay_file(file: &PathBuf, with_trace: bool) -> ExitCode {
+fn replay_file(file: &std::path::Path, with_trace: bool) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {

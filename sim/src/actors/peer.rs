@@ -42,8 +42,7 @@ fn frame(v: &Value) -> Vec<u8> {
 /// Pops complete netstrings off the front of `buf`.
 fn frames(buf: &mut Vec<u8>) -> Vec<Value> {
     let mut out = Vec::new();
-    loop {
-        let Some(colon) = buf.iter().position(|&b| b == b':') else { break };
+    while let Some(colon) = buf.iter().position(|&b| b == b':') {
         let Some(len) = std::str::from_utf8(&buf[..colon]).ok().and_then(|s| s.parse::<usize>().ok()) else {
             buf.clear();
             break;

@@ -111,8 +111,8 @@ pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     out
 }
 
-/// 7. Every task and registered connection of a stopped node ended in time,
-/// and idle connections were closed at once.
+/// 7. Every task and registered connection of a stopped node ended in
+///    time, and idle connections were closed at once.
 pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {

@@ -45,7 +45,7 @@ fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
     for t in &types {
         ctx.require(&format!("events/{t}"))?;
     }
-    if ctx.params.last_string("queue").map_or(true, |q| q.is_empty()) {
+    if ctx.params.last_string("queue").is_none_or(|q| q.is_empty()) {
         return Err(ApiError::new(400, "'queue' query parameter is required."));
     }
     let filter = FilterSpec::from_params(&ctx.params)?;
