@@ -1,0 +1,202 @@
+//! JSON-RPC messages of the cluster protocol: what a decoded frame means,
+//! and the messages a node sends. Keys are written in sorted order so that
+//! what goes on the wire is the same on every run.
+
+use serde_json::{json, Map, Value};
+
+use crate::store::CheckResult;
+
+/// Icinga 2.15.0 as `major*10000 + minor*100 + patch`.
+pub const VERSION: u64 = 21500;
+/// ExecuteArbitraryCommand | IfwApiCheckCommand | HostChildrenInheritObjectAuthority.
+pub const CAPABILITIES: u64 = 7;
+
+/// `icinga::Hello`.
+pub const HELLO: &str = "icinga::Hello";
+/// `event::Heartbeat`.
+pub const HEARTBEAT: &str = "event::Heartbeat";
+/// `event::CheckResult`.
+pub const CHECK_RESULT: &str = "event::CheckResult";
+/// `log::SetLogPosition`.
+pub const SET_LOG_POSITION: &str = "log::SetLogPosition";
+
+/// One decoded message: a call (with `method`) or a reply (without).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// The method, for calls.
+    pub method: Option<String>,
+    /// The parameters (empty if absent).
+    pub params: Map<String, Value>,
+    /// The sender's timestamp, on relayed messages.
+    pub ts: Option<f64>,
+    /// The request id, if the sender wants a reply.
+    pub id: Option<Value>,
+}
+
+/// Why a decoded JSON object is not a message.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MessageError {
+    /// `method` is there but not a string.
+    #[error("Invalid JSON-RPC message: 'method' must be a string")]
+    BadMethod,
+    /// `params` is there but not an object.
+    #[error("Invalid JSON-RPC message: 'params' must be an object")]
+    BadParams,
+    /// `ts` is there but not a number.
+    #[error("Invalid JSON-RPC message: 'ts' must be a number")]
+    BadTs,
+}
+
+impl Message {
+    /// Reads a decoded frame.
+    pub fn from_map(mut map: Map<String, Value>) -> Result<Message, MessageError> {
+        let method = match map.remove("method") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(m)) => Some(m),
+            Some(_) => return Err(MessageError::BadMethod),
+        };
+        let params = match map.remove("params") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(p)) => p,
+            Some(_) => return Err(MessageError::BadParams),
+        };
+        let ts = match map.remove("ts") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(_) => return Err(MessageError::BadTs),
+        };
+        Ok(Message { method, params, ts, id: map.remove("id").filter(|v| !v.is_null()) })
+    }
+
+    /// The Hello's claimed identity, if this is a Hello with one.
+    pub fn hello_identity(&self) -> Option<&str> {
+        (self.method.as_deref() == Some(HELLO)).then(|| self.params.get("identity")?.as_str()).flatten()
+    }
+}
+
+fn call(method: &str, params: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "method": method, "params": params })
+}
+
+/// `icinga::Hello` carrying our identity.
+pub fn hello(identity: &str) -> Value {
+    call(HELLO, json!({ "capabilities": CAPABILITIES, "identity": identity, "version": VERSION }))
+}
+
+/// `event::Heartbeat`.
+pub fn heartbeat() -> Value {
+    call(HEARTBEAT, json!({}))
+}
+
+/// `log::SetLogPosition` acknowledging everything up to `position`.
+pub fn set_log_position(position: f64) -> Value {
+    call(SET_LOG_POSITION, json!({ "log_position": position }))
+}
+
+/// A reply to a request with `id`.
+pub fn reply(id: &Value, result: Result<Value, String>) -> Value {
+    match result {
+        Ok(r) => json!({ "id": id, "jsonrpc": "2.0", "result": r }),
+        Err(e) => json!({ "error": e, "id": id, "jsonrpc": "2.0" }),
+    }
+}
+
+/// `event::CheckResult` for `host` (and its short `service` name) at `ts`.
+pub fn check_result(host: &str, service: Option<&str>, cr: &CheckResult, state: i64, ts: f64) -> Value {
+    let mut params = Map::new();
+    params.insert(
+        "cr".into(),
+        json!({
+            "check_source": cr.check_source,
+            "command": cr.command,
+            "execution_end": cr.execution_end,
+            "execution_start": cr.execution_start,
+            "exit_status": cr.exit_status,
+            "output": cr.output,
+            "performance_data": cr.performance_data,
+            "state": state,
+            "ttl": cr.ttl,
+            "type": "CheckResult",
+        }),
+    );
+    params.insert("host".into(), json!(host));
+    if let Some(s) = service {
+        params.insert("service".into(), json!(s));
+    }
+    json!({ "jsonrpc": "2.0", "method": CHECK_RESULT, "params": params, "ts": ts })
+}
+
+/// Reads the params of an `event::CheckResult`: host, optional short
+/// service name, and the result.
+pub fn parse_check_result(
+    params: &Map<String, Value>,
+) -> Result<(String, Option<String>, CheckResult), String> {
+    let host = params.get("host").and_then(Value::as_str).ok_or("'host' is missing or not a string")?;
+    let service = match params.get("service") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("'service' must be a string".into()),
+    };
+    let cr = params.get("cr").and_then(Value::as_object).ok_or("'cr' is missing or not an object")?;
+    let num = |k: &str| cr.get(k).and_then(Value::as_f64);
+    let exit_status =
+        cr.get("exit_status").and_then(Value::as_i64).ok_or("'cr.exit_status' must be an integer")?;
+    let perf = match cr.get("performance_data") {
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(String::from).collect(),
+        _ => vec![],
+    };
+    let end = num("execution_end").unwrap_or(0.0);
+    let result = CheckResult {
+        exit_status,
+        output: cr.get("output").and_then(Value::as_str).unwrap_or("").to_string(),
+        performance_data: perf,
+        check_source: cr.get("check_source").and_then(Value::as_str).unwrap_or("").to_string(),
+        command: cr.get("command").cloned().unwrap_or(Value::Null),
+        execution_start: num("execution_start").unwrap_or(end),
+        execution_end: end,
+        ttl: num("ttl").unwrap_or(0.0),
+    };
+    Ok((host.to_string(), service, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn calls_and_replies_parse() {
+        let m = Message::from_map(map(hello("a"))).unwrap();
+        assert_eq!(m.hello_identity(), Some("a"));
+        let m = Message::from_map(map(json!({"jsonrpc":"2.0","id":3,"result":1}))).unwrap();
+        assert_eq!((m.method, m.id), (None, Some(json!(3))));
+        assert_eq!(Message::from_map(map(json!({"method":1}))), Err(MessageError::BadMethod));
+        assert_eq!(Message::from_map(map(json!({"method":"x","params":[]}))), Err(MessageError::BadParams));
+        assert_eq!(Message::from_map(map(json!({"method":"x","ts":"now"}))), Err(MessageError::BadTs));
+    }
+
+    #[test]
+    fn check_results_round_trip() {
+        let cr = CheckResult {
+            exit_status: 2,
+            output: "CRIT".into(),
+            performance_data: vec!["t=1".into()],
+            check_source: "a".into(),
+            command: Value::Null,
+            execution_start: 10.0,
+            execution_end: 11.0,
+            ttl: 0.0,
+        };
+        let msg = Message::from_map(map(check_result("h", Some("http"), &cr, 2, 12.5))).unwrap();
+        assert_eq!(msg.ts, Some(12.5));
+        let (host, service, back) = parse_check_result(&msg.params).unwrap();
+        assert_eq!((host.as_str(), service.as_deref()), ("h", Some("http")));
+        assert_eq!(back, cr);
+        assert!(parse_check_result(&map(json!({"host": 1}))).is_err());
+        assert!(parse_check_result(&map(json!({"host": "h", "cr": {"exit_status": "x"}}))).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! The cluster protocol: JSON-RPC messages framed as netstrings.
+//!
+//! Identity comes from the Hello's `params.identity` and is trusted only for
+//! configured endpoints. That is loopback and simulation mode, not for
+//! untrusted networks: TLS client certificates would replace it.
+
+pub mod message;
+pub mod netstring;
