@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::env::Env;
+use crate::jsonrpc::cluster::ClusterSnapshot;
 use crate::store::{unix_seconds, StoreSnapshot};
 
 /// The file inside the state directory.
@@ -21,6 +22,9 @@ pub struct StateFile {
     pub version: u32,
     /// The objects.
     pub store: StoreSnapshot,
+    /// Log positions and replay logs (absent in files without a cluster).
+    #[serde(default)]
+    pub cluster: ClusterSnapshot,
 }
 
 /// Why the state directory could not be loaded.

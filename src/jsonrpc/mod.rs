@@ -4,5 +4,8 @@
 //! configured endpoints. That is loopback and simulation mode, not for
 //! untrusted networks: TLS client certificates would replace it.
 
+pub mod cluster;
+pub mod connection;
+pub mod handshake;
 pub mod message;
 pub mod netstring;

@@ -59,7 +59,8 @@ fn on_accept<E: Env>(shared: &Arc<Shared<E>>, stream: E::Stream, peer: SocketAdd
     shared.spawn("connection", async move { handle(s, conn, peer, stream).await });
 }
 
-fn reject<E: Env>(shared: &Shared<E>, conn: ConnId, reason: &str) {
+/// Turns a connection away before registration.
+pub(crate) fn reject<E: Env>(shared: &Shared<E>, conn: ConnId, reason: &str) {
     tracing::debug!("Closing connection {conn}: {reason}");
     shared.env.probe(|| Probe::Rejected { conn, reason: reason.to_string() });
     shared.env.probe(|| Probe::Closed { conn });
@@ -77,7 +78,7 @@ fn register_from_accept_loop<E: Env>(
     let s = shared.clone();
     shared.spawn("connection", async move {
         crate::http::serve(s.clone(), conn, peer, stream).await;
-        deregister(&s, conn, peer, ConnKind::Http);
+        deregister_http(&s, conn, peer);
     });
 }
 
@@ -107,39 +108,35 @@ async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, 
         }
     };
     shared.env.point("listener.before_register").await;
-    let kind = if first.is_ascii_digit() { ConnKind::Anonymous } else { ConnKind::Http };
+    let stream = Rewind::new(Bytes::copy_from_slice(&[first]), stream);
+    if first.is_ascii_digit() {
+        // The cluster path reads the Hello first and passes the gate itself.
+        return crate::jsonrpc::handshake::incoming(shared, conn, peer, stream).await;
+    }
     let gate = shared.listeners.try_enter();
     if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
         return reject(&shared, conn, "the listener group is closed");
     }
-    let stream = Rewind::new(Bytes::copy_from_slice(&[first]), stream);
-    match kind {
-        ConnKind::Http => {
-            register(&shared, conn, kind);
-            tracing::debug!("New HTTP client");
-            drop(gate);
-            crate::http::serve(shared.clone(), conn, peer, stream).await;
-            deregister(&shared, conn, peer, kind);
-        }
-        _ => {
-            drop(gate);
-            tracing::warn!(
-                "New JSON-RPC client from [{peer}]: the cluster protocol is not supported by this build; closing the connection."
-            );
-            reject(&shared, conn, "cluster protocol not supported");
-        }
-    }
+    register(&shared, conn, ConnKind::Http);
+    tracing::debug!("New HTTP client");
+    drop(gate);
+    crate::http::serve(shared.clone(), conn, peer, stream).await;
+    deregister_http(&shared, conn, peer);
 }
 
-fn register<E: Env>(shared: &Shared<E>, conn: ConnId, kind: ConnKind) {
+/// Records a connection as registered.
+pub(crate) fn register<E: Env>(shared: &Shared<E>, conn: ConnId, kind: ConnKind) {
     shared.registry().conns.insert(conn, kind);
     shared.env.probe(|| Probe::Registered { conn, kind });
 }
 
-fn deregister<E: Env>(shared: &Shared<E>, conn: ConnId, peer: SocketAddr, kind: ConnKind) {
+/// Records that a registered connection has ended.
+pub(crate) fn unregister<E: Env>(shared: &Shared<E>, conn: ConnId) {
     shared.registry().conns.remove(&conn);
-    if kind == ConnKind::Http {
-        tracing::info!("HTTP client disconnected (from [{peer}])");
-    }
     shared.env.probe(|| Probe::Closed { conn });
+}
+
+fn deregister_http<E: Env>(shared: &Shared<E>, conn: ConnId, peer: SocketAddr) {
+    tracing::info!("HTTP client disconnected (from [{peer}])");
+    unregister(shared, conn);
 }

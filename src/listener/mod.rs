@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
+pub(crate) use accept::{register, reject, unregister};
 pub use rewind::Rewind;
 pub use shared::Shared;
 pub use timers::Timers;
@@ -47,6 +48,7 @@ impl<E: Env> ApiListener<E> {
         let shared = Arc::new(Shared::new(env, config));
         if let Some(state) = state::load(&shared.env, &shared.config.state_dir).await? {
             shared.store.restore(state.store);
+            shared.cluster.restore(state.cluster);
         }
         let mut acceptors = Vec::new();
         for &addr in &shared.config.listen {
@@ -93,6 +95,7 @@ impl<E: Env> ApiListener<E> {
         self.timers.stop().await;
         step(s, StopStep::TimersStopped);
         self.stop_listener().await;
+        s.cluster.disconnect_all();
         step(s, StopStep::JsonRpcDisconnected);
         s.http_stop.cancel();
         step(s, StopStep::HttpClosing);
@@ -127,18 +130,52 @@ fn step<E: Env>(shared: &Shared<E>, step: StopStep) {
 }
 
 fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
+    let t = &shared.config.timings;
     let s = shared.clone();
-    timers.every(shared.config.timings.persist_interval, move || {
+    timers.every(t.persist_interval, move || {
         let s = s.clone();
         async move { persist(&s).await }
     });
+    if shared.config.endpoints.is_empty() {
+        return;
+    }
+    let s = shared.clone();
+    timers.every_from_now(t.reconnect_interval, move || {
+        reconnect(&s);
+        std::future::ready(())
+    });
+    let s = shared.clone();
+    timers.every(t.log_position_interval, move || {
+        acknowledge_positions(&s);
+        std::future::ready(())
+    });
+}
+
+/// Starts a connection attempt to every endpoint neither connected nor connecting.
+fn reconnect<E: Env>(shared: &Arc<Shared<E>>) {
+    for name in shared.cluster.start_connecting() {
+        let Some(e) = shared.config.endpoint(&name) else { continue };
+        let (host, port) = (e.host.clone(), e.port);
+        let s = shared.clone();
+        shared.spawn("reconnect", crate::jsonrpc::handshake::outgoing(s, name, host, port));
+    }
+}
+
+/// Tells each connected endpoint how far its messages are applied and persisted.
+fn acknowledge_positions<E: Env>(shared: &Shared<E>) {
+    for (conn, position) in shared.cluster.acknowledgements() {
+        let msg = crate::jsonrpc::message::set_log_position(position);
+        conn.send(crate::jsonrpc::connection::encode(&msg));
+    }
 }
 
 /// Writes the state directory; a failure is logged, never fatal to Stop.
 async fn persist<E: Env>(shared: &Shared<E>) {
-    let state = StateFile { version: state::FORMAT_VERSION, store: shared.store.snapshot() };
+    let cluster = shared.cluster.snapshot();
+    let state = StateFile { version: state::FORMAT_VERSION, store: shared.store.snapshot(), cluster };
     let dir = &shared.config.state_dir;
-    if let Err(e) = state::save(&shared.env, dir, &state).await {
-        tracing::error!("Cannot write state directory '{}': {e}", dir.display());
+    match state::save(&shared.env, dir, &state).await {
+        Ok(()) => shared.cluster.persisted(&state.cluster),
+        Err(e) => tracing::error!("Cannot write state directory '{}': {e}", dir.display()),
     }
 }

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::env::Env;
+use crate::jsonrpc::cluster::Cluster;
 use crate::probe::{ConnId, ConnKind, Probe};
 use crate::store::{CheckResult, ObjectType, Store};
 use crate::waitgroup::WaitGroup;
@@ -45,6 +46,8 @@ pub struct Shared<E: Env> {
     pub tasks: TaskTracker,
     /// When the node started.
     pub started: SystemTime,
+    /// Cluster connections, replay logs and log positions.
+    pub cluster: Cluster,
     pub(crate) registry: Mutex<Registry>,
     next_conn: AtomicU64,
 }
@@ -53,7 +56,9 @@ impl<E: Env> Shared<E> {
     pub(crate) fn new(env: E, config: Config) -> Self {
         let store = Store::new(config.journal_capacity);
         let started = env.now();
+        let cluster = Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()));
         Shared {
+            cluster,
             env,
             config: Arc::new(config),
             store,
@@ -92,6 +97,26 @@ impl<E: Env> Shared<E> {
         });
     }
 
+    /// Spawns a tracked task whose handle lets the caller wait for it or abort it.
+    pub fn spawn_handle<F, T>(&self, name: &'static str, fut: F) -> tokio::task::JoinHandle<Option<T>>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let env = self.env.clone();
+        self.tasks.spawn(async move {
+            match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(v) => Some(v),
+                Err(panic) => {
+                    let message = panic_message(&panic);
+                    tracing::error!("Task '{name}' panicked: {message}");
+                    env.probe(|| Probe::Panic { task: name.to_string(), message });
+                    None
+                }
+            }
+        })
+    }
+
     /// How many connections of each kind are registered now.
     pub fn connection_counts(&self) -> (usize, usize, usize) {
         let reg = self.registry();
@@ -102,24 +127,42 @@ impl<E: Env> Shared<E> {
     /// The `status` object of `/v1/status/ApiListener`.
     pub fn api_listener_status(&self) -> Value {
         let (http, endpoints, anonymous) = self.connection_counts();
-        let configured: Vec<&str> = self.config.endpoints.iter().map(|e| e.name.as_str()).collect();
+        let (up, down, _) = self.cluster.status();
         json!({
             "api": {
                 "identity": self.config.node_name,
-                "num_endpoints": configured.len(),
-                "num_conn_endpoints": endpoints,
-                "num_not_conn_endpoints": configured.len().saturating_sub(endpoints),
-                "conn_endpoints": [],
-                "not_conn_endpoints": configured,
+                "num_endpoints": up.len() + down.len(),
+                "num_conn_endpoints": up.len(),
+                "num_not_conn_endpoints": down.len(),
+                "conn_endpoints": up,
+                "not_conn_endpoints": down,
                 "http": { "clients": http },
                 "json_rpc": { "anonymous_clients": anonymous, "clients": endpoints },
             }
         })
     }
 
-    /// Sends a check result accepted through the API to every connected
-    /// endpoint. Without cluster support yet, there is nobody to send it to.
-    pub fn relay_check_result(&self, _otype: ObjectType, _name: &str, _cr: &CheckResult) {}
+    /// Sends a check result accepted through the API to every endpoint: into
+    /// each one's replay log, and at once to those connected.
+    pub fn relay_check_result(&self, otype: ObjectType, name: &str, cr: &CheckResult) {
+        if self.config.endpoints.is_empty() {
+            return;
+        }
+        let (host, service) = match otype {
+            ObjectType::Service => match name.split_once('!') {
+                Some((h, s)) => (h, Some(s)),
+                None => return,
+            },
+            _ => (name, None),
+        };
+        let state = cr.state(otype == ObjectType::Host);
+        let now = crate::store::unix_seconds(self.env.now());
+        self.cluster.relay(now, None, |ts| {
+            crate::jsonrpc::connection::encode(&crate::jsonrpc::message::check_result(
+                host, service, cr, state, ts,
+            ))
+        });
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

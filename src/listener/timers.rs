@@ -35,6 +35,25 @@ impl Timers {
         });
     }
 
+    /// Like [`every`](Timers::every), but the first tick runs at once.
+    pub fn every_from_now<F, Fut>(&self, every: Duration, mut tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            loop {
+                tick().await;
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
     /// Stops every timer and waits for callbacks in progress.
     pub async fn stop(&self) {
         self.stop.cancel();

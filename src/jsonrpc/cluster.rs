@@ -1,0 +1,412 @@
+//! The node's view of the cluster: which endpoint is connected through which
+//! connection, what was relayed to each and not yet acknowledged (the replay
+//! log), and what was applied from each (the log positions).
+//!
+//! Acknowledgement rule: a node acknowledges to an endpoint only the `ts`
+//! of the last message from it whose effect is already persisted in the
+//! state directory. A message dropped by the work-group gate is never
+//! applied, so never acknowledged, so its sender replays it; and even a
+//! crash cannot lose a check result its sender has forgotten.
+//!
+//! Duplicate connections: when a second connection for an endpoint
+//! registers, both nodes keep the one initiated by the node whose name sorts
+//! first (the newer one if both have the same initiator), so two nodes that
+//! connect to each other at once agree on which connection survives.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::probe::ConnId;
+
+/// How one registered cluster connection is reached and told to go.
+#[derive(Clone)]
+pub struct ConnHandle {
+    /// The connection's number.
+    pub id: ConnId,
+    /// The peer's identity (an endpoint name, or the claimed one if anonymous).
+    pub identity: String,
+    /// The node that opened the connection.
+    pub initiator: String,
+    /// Encoded messages for the writer, in order.
+    pub outgoing: mpsc::UnboundedSender<Bytes>,
+    /// Cancelled when the connection must go.
+    pub stop: CancellationToken,
+    disconnecting: Arc<AtomicBool>,
+}
+
+impl ConnHandle {
+    /// A handle for a new connection.
+    pub fn new(id: ConnId, identity: &str, initiator: &str, outgoing: mpsc::UnboundedSender<Bytes>) -> Self {
+        ConnHandle {
+            id,
+            identity: identity.to_string(),
+            initiator: initiator.to_string(),
+            outgoing,
+            stop: CancellationToken::new(),
+            disconnecting: Arc::default(),
+        }
+    }
+
+    /// Tells the connection to go. Idempotent; never waits for the socket.
+    pub fn disconnect(&self) {
+        if !self.disconnecting.swap(true, Ordering::SeqCst) {
+            tracing::info!("Disconnecting API client for identity '{}'", self.identity);
+            self.stop.cancel();
+        }
+    }
+
+    /// Queues an encoded message; false once the connection is going.
+    pub fn send(&self, payload: Bytes) -> bool {
+        !self.disconnecting.load(Ordering::SeqCst) && self.outgoing.send(payload).is_ok()
+    }
+}
+
+/// A message relayed to an endpoint and not yet acknowledged by it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayEntry {
+    /// Its `ts`.
+    pub ts: f64,
+    /// The encoded message.
+    pub message: String,
+}
+
+/// What is kept per configured endpoint.
+#[derive(Default)]
+struct EndpointState {
+    conn: Option<ConnHandle>,
+    connecting: bool,
+    replay: VecDeque<ReplayEntry>,
+    /// The position the endpoint acknowledged for our messages.
+    acked: f64,
+    /// The `ts` of the last message applied from the endpoint.
+    applied: f64,
+    /// `applied` as of the last successful persist: what may be acknowledged.
+    persisted: f64,
+    /// The last position we sent it.
+    acknowledged_to: f64,
+}
+
+/// The cluster part of the state file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    /// The last `ts` this node gave a relayed message.
+    pub last_ts: f64,
+    /// Per endpoint.
+    pub endpoints: BTreeMap<String, EndpointSnapshot>,
+}
+
+/// One endpoint's persisted positions and replay log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSnapshot {
+    /// Acknowledged by it.
+    pub acked: f64,
+    /// Applied from it.
+    pub applied: f64,
+    /// Relayed to it and not acknowledged, oldest first.
+    pub replay: Vec<ReplayEntry>,
+}
+
+#[derive(Default)]
+struct Inner {
+    endpoints: BTreeMap<String, EndpointState>,
+    anonymous: BTreeMap<ConnId, ConnHandle>,
+    last_ts: f64,
+}
+
+/// Why a connection was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The endpoint already has the connection that wins the tie-break.
+    Duplicate,
+    /// Too many anonymous connections.
+    AnonymousLimit,
+}
+
+/// The cluster state of a node.
+#[derive(Default)]
+pub struct Cluster {
+    inner: Mutex<Inner>,
+}
+
+impl Cluster {
+    /// Cluster state for the configured endpoint names.
+    pub fn new<'a>(endpoints: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut inner = Inner::default();
+        for name in endpoints {
+            inner.endpoints.insert(name.to_string(), EndpointState::default());
+        }
+        Cluster { inner: Mutex::new(inner) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Restores positions and replay logs from the state file.
+    pub fn restore(&self, snapshot: ClusterSnapshot) {
+        let mut inner = self.lock();
+        inner.last_ts = snapshot.last_ts;
+        for (name, s) in snapshot.endpoints {
+            // An endpoint no longer configured keeps nothing.
+            if let Some(e) = inner.endpoints.get_mut(&name) {
+                e.acked = s.acked;
+                e.applied = s.applied;
+                e.persisted = s.applied;
+                e.replay = s.replay.into();
+            }
+        }
+    }
+
+    /// What to persist now.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        let inner = self.lock();
+        let endpoints = inner
+            .endpoints
+            .iter()
+            .map(|(name, e)| {
+                let replay = e.replay.iter().cloned().collect();
+                (name.clone(), EndpointSnapshot { acked: e.acked, applied: e.applied, replay })
+            })
+            .collect();
+        ClusterSnapshot { last_ts: inner.last_ts, endpoints }
+    }
+
+    /// Records that `snapshot` is on disk: its applied positions may now be acknowledged.
+    pub fn persisted(&self, snapshot: &ClusterSnapshot) {
+        let mut inner = self.lock();
+        for (name, s) in &snapshot.endpoints {
+            if let Some(e) = inner.endpoints.get_mut(name) {
+                e.persisted = e.persisted.max(s.applied);
+            }
+        }
+    }
+
+    /// Whether `name` is a configured endpoint.
+    pub fn is_endpoint(&self, name: &str) -> bool {
+        self.lock().endpoints.contains_key(name)
+    }
+
+    /// Registers an endpoint connection, replacing or refusing a duplicate by
+    /// the tie-break, and queues the replay of everything not acknowledged.
+    pub fn register_endpoint(&self, me: &str, handle: ConnHandle) -> Result<usize, Refusal> {
+        let mut inner = self.lock();
+        let Some(e) = inner.endpoints.get_mut(&handle.identity) else { return Err(Refusal::Duplicate) };
+        if let Some(old) = &e.conn {
+            let preferred = me.min(handle.identity.as_str());
+            let new_wins = handle.initiator == old.initiator || handle.initiator == preferred;
+            if !new_wins {
+                return Err(Refusal::Duplicate);
+            }
+            old.disconnect();
+        }
+        let backlog: Vec<&ReplayEntry> = e.replay.iter().filter(|r| r.ts > e.acked).collect();
+        for entry in &backlog {
+            handle.send(Bytes::from(entry.message.clone()));
+        }
+        let n = backlog.len();
+        e.acknowledged_to = 0.0;
+        e.conn = Some(handle);
+        Ok(n)
+    }
+
+    /// Registers an anonymous connection if there is room.
+    pub fn register_anonymous(&self, handle: ConnHandle, max: usize) -> Result<(), Refusal> {
+        let mut inner = self.lock();
+        if inner.anonymous.len() >= max {
+            return Err(Refusal::AnonymousLimit);
+        }
+        inner.anonymous.insert(handle.id, handle);
+        Ok(())
+    }
+
+    /// Forgets a connection that has ended (if it is still the registered one).
+    pub fn deregister(&self, id: ConnId) {
+        let mut inner = self.lock();
+        inner.anonymous.remove(&id);
+        for e in inner.endpoints.values_mut() {
+            if e.conn.as_ref().is_some_and(|c| c.id == id) {
+                e.conn = None;
+            }
+        }
+    }
+
+    /// Tells every connection to go (Stop step 3).
+    pub fn disconnect_all(&self) {
+        let inner = self.lock();
+        for handle in inner.endpoints.values().filter_map(|e| e.conn.as_ref()).chain(inner.anonymous.values())
+        {
+            handle.disconnect();
+        }
+    }
+
+    /// Endpoints that are neither connected nor connecting; marks them connecting.
+    pub fn start_connecting(&self) -> Vec<String> {
+        let mut inner = self.lock();
+        let mut out = vec![];
+        for (name, e) in inner.endpoints.iter_mut() {
+            if e.conn.is_none() && !e.connecting {
+                e.connecting = true;
+                out.push(name.clone());
+            }
+        }
+        out
+    }
+
+    /// An outgoing attempt has finished, successfully or not.
+    pub fn done_connecting(&self, name: &str) {
+        if let Some(e) = self.lock().endpoints.get_mut(name) {
+            e.connecting = false;
+        }
+    }
+
+    /// The next relay `ts`: wall-clock seconds, strictly increasing.
+    fn next_ts(inner: &mut Inner, now: f64) -> f64 {
+        let ts = if now > inner.last_ts + 0.000_5 { now } else { inner.last_ts + 0.001 };
+        inner.last_ts = ts;
+        ts
+    }
+
+    /// Relays a message built for `ts` to every endpoint except `origin`:
+    /// into each replay log, and to each connected one. Returns the `ts`.
+    pub fn relay(&self, now: f64, origin: Option<&str>, build: impl Fn(f64) -> Bytes) -> f64 {
+        let mut inner = self.lock();
+        let ts = Self::next_ts(&mut inner, now);
+        let payload = build(ts);
+        let message = String::from_utf8_lossy(&payload).into_owned();
+        for (name, e) in inner.endpoints.iter_mut() {
+            if Some(name.as_str()) == origin {
+                continue;
+            }
+            e.replay.push_back(ReplayEntry { ts, message: message.clone() });
+            if let Some(conn) = &e.conn {
+                conn.send(payload.clone());
+            }
+        }
+        ts
+    }
+
+    /// The endpoint acknowledged our messages up to `position`: forget them.
+    pub fn acknowledged_by(&self, endpoint: &str, position: f64) {
+        if let Some(e) = self.lock().endpoints.get_mut(endpoint) {
+            e.acked = e.acked.max(position);
+            let acked = e.acked;
+            e.replay.retain(|r| r.ts > acked);
+        }
+    }
+
+    /// Whether a message with `ts` from `endpoint` is new (not yet applied).
+    pub fn is_new(&self, endpoint: &str, ts: f64) -> bool {
+        self.lock().endpoints.get(endpoint).is_none_or(|e| ts > e.applied)
+    }
+
+    /// Records that the message with `ts` from `endpoint` was processed.
+    pub fn applied(&self, endpoint: &str, ts: f64) {
+        if let Some(e) = self.lock().endpoints.get_mut(endpoint) {
+            e.applied = e.applied.max(ts);
+        }
+    }
+
+    /// Positions to acknowledge now: connected endpoints whose persisted
+    /// position moved since we last told them.
+    pub fn acknowledgements(&self) -> Vec<(ConnHandle, f64)> {
+        let mut inner = self.lock();
+        let mut out = vec![];
+        for e in inner.endpoints.values_mut() {
+            let Some(conn) = &e.conn else { continue };
+            if e.persisted > e.acknowledged_to {
+                e.acknowledged_to = e.persisted;
+                out.push((conn.clone(), e.persisted));
+            }
+        }
+        out
+    }
+
+    /// Connected and not connected endpoint names, and the anonymous count.
+    pub fn status(&self) -> (Vec<String>, Vec<String>, usize) {
+        let inner = self.lock();
+        let (mut up, mut down) = (vec![], vec![]);
+        for (name, e) in &inner.endpoints {
+            if e.conn.is_some() {
+                up.push(name.clone())
+            } else {
+                down.push(name.clone())
+            }
+        }
+        (up, down, inner.anonymous.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(id: ConnId, identity: &str, initiator: &str) -> (ConnHandle, mpsc::UnboundedReceiver<Bytes>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (ConnHandle::new(id, identity, initiator, tx), rx)
+    }
+
+    #[test]
+    fn relays_are_kept_until_acknowledged_and_replayed_in_order_on_reconnect() {
+        let c = Cluster::new(["b"]);
+        let ts1 = c.relay(100.0, None, |ts| Bytes::from(format!("m{ts}")));
+        let ts2 = c.relay(100.0, None, |ts| Bytes::from(format!("m{ts}")));
+        assert!(ts2 > ts1, "ts must strictly increase even when the clock does not");
+        c.acknowledged_by("b", ts1);
+        let (h, mut rx) = handle(1, "b", "a");
+        assert_eq!(c.register_endpoint("a", h), Ok(1));
+        assert_eq!(rx.try_recv().ok(), Some(Bytes::from(format!("m{ts2}"))));
+        let ts3 = c.relay(101.0, None, |ts| Bytes::from(format!("m{ts}")));
+        assert_eq!(rx.try_recv().ok(), Some(Bytes::from(format!("m{ts3}"))), "live relays follow the replay");
+    }
+
+    #[test]
+    fn a_relay_never_goes_back_to_its_origin() {
+        let c = Cluster::new(["b", "c"]);
+        c.relay(1.0, Some("b"), |_| Bytes::from_static(b"x"));
+        let s = c.snapshot();
+        assert!(s.endpoints["b"].replay.is_empty());
+        assert_eq!(s.endpoints["c"].replay.len(), 1);
+    }
+
+    #[test]
+    fn duplicates_are_settled_the_same_way_on_both_nodes() {
+        // Node "a" and node "b" connected to each other at once.
+        let on_a = Cluster::new(["b"]);
+        let on_b = Cluster::new(["a"]);
+        assert!(on_a.register_endpoint("a", handle(1, "b", "a").0).is_ok()); // a's outgoing
+        assert!(on_b.register_endpoint("b", handle(1, "a", "b").0).is_ok()); // b's outgoing
+                                                                             // Now each sees the other's connection arrive: the one "a" initiated wins on both.
+        assert_eq!(on_a.register_endpoint("a", handle(2, "b", "b").0), Err(Refusal::Duplicate));
+        assert!(on_b.register_endpoint("b", handle(2, "a", "a").0).is_ok());
+    }
+
+    #[test]
+    fn only_persisted_positions_are_acknowledged() {
+        let c = Cluster::new(["b"]);
+        let (h, _rx) = handle(1, "b", "b");
+        c.register_endpoint("a", h).unwrap();
+        assert!(c.is_new("b", 5.0));
+        c.applied("b", 5.0);
+        assert!(!c.is_new("b", 5.0) && !c.is_new("b", 4.0));
+        assert!(c.acknowledgements().is_empty(), "nothing is persisted yet");
+        c.persisted(&c.snapshot());
+        let acks = c.acknowledgements();
+        assert_eq!(acks.iter().map(|(_, p)| *p).collect::<Vec<_>>(), vec![5.0]);
+        assert!(c.acknowledgements().is_empty(), "a position is sent once");
+    }
+
+    #[test]
+    fn the_anonymous_limit_holds() {
+        let c = Cluster::new([]);
+        assert!(c.register_anonymous(handle(1, "x", "x").0, 1).is_ok());
+        assert_eq!(c.register_anonymous(handle(2, "y", "y").0, 1), Err(Refusal::AnonymousLimit));
+        c.deregister(1);
+        assert!(c.register_anonymous(handle(3, "z", "z").0, 1).is_ok());
+    }
+}

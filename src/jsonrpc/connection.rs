@@ -1,0 +1,335 @@
+//! One JSON-RPC connection: reader, writer, heartbeat and liveness, and a
+//! disconnect that never waits on the peer longer than the contract allows
+//! (5 s for the writer to finish its message, 10 s more to close).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+
+use super::cluster::ConnHandle;
+use super::message::{self, Message};
+use super::netstring::{encode_payload, NetstringCodec};
+use crate::bug;
+use crate::env::{Env, Stream};
+use crate::listener::Shared;
+use crate::probe::{ConnId, ConnKind, Probe};
+use crate::store::{unix_seconds, Mutation, ObjectType, Origin};
+
+/// Who is on the other end.
+#[derive(Clone)]
+pub struct Peer {
+    /// The connection's number.
+    pub conn: ConnId,
+    /// The socket address.
+    pub addr: SocketAddr,
+    /// An endpoint name, or the identity an anonymous peer claimed.
+    pub identity: String,
+    /// Endpoint or anonymous.
+    pub kind: ConnKind,
+}
+
+/// Serializes a message for the writer.
+pub fn encode(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// Runs a registered connection until it ends. `first` is a message that
+/// was read during the handshake and still needs handling.
+pub async fn run<E: Env, S: Stream>(
+    shared: Arc<Shared<E>>,
+    peer: Peer,
+    handle: ConnHandle,
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    reader: FramedRead<ReadHalf<S>, NetstringCodec>,
+    writer: WriteHalf<S>,
+    first: Option<Map<String, Value>>,
+) {
+    let seen = Arc::new(Mutex::new(Instant::now()));
+    let writer_task =
+        shared.spawn_handle("json-rpc writer", write_loop(shared.clone(), handle.clone(), rx, writer));
+    spawn_keepalive(&shared, &peer, &handle, &seen);
+    if let Some(m) = first {
+        handle_frame(&shared, &peer, &handle, m).await;
+    }
+    read_loop(&shared, &peer, &handle, reader, &seen).await;
+    handle.disconnect();
+    finish_writer(&shared, writer_task).await;
+    tracing::info!("API client disconnected for identity '{}'", peer.identity);
+}
+
+/// Waits for the writer to finish its message (5 s), then cancels its socket
+/// operations; closing gets at most 10 s more.
+async fn finish_writer<E: Env, S: Stream>(
+    shared: &Shared<E>,
+    mut task: tokio::task::JoinHandle<Option<Option<WriteHalf<S>>>>,
+) {
+    let t = &shared.config.timings;
+    let finished = if bug!(shared.config, NoWriterTimeout) {
+        Ok((&mut task).await)
+    } else {
+        tokio::time::timeout(t.writer_drain, &mut task).await
+    };
+    match finished {
+        Ok(Ok(Some(Some(mut writer)))) => {
+            let _ = tokio::time::timeout(t.close_cap, writer.shutdown()).await;
+        }
+        Ok(_) => {}
+        Err(_) => {
+            // The peer does not read: drop the socket instead of waiting.
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+async fn read_loop<E: Env, S: Stream>(
+    shared: &Arc<Shared<E>>,
+    peer: &Peer,
+    handle: &ConnHandle,
+    mut reader: FramedRead<ReadHalf<S>, NetstringCodec>,
+    seen: &Mutex<Instant>,
+) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = handle.stop.cancelled() => return,
+            f = reader.next() => f,
+        };
+        match frame {
+            None => {
+                return tracing::debug!("JSON-RPC connection for identity '{}' closed by peer", peer.identity)
+            }
+            Some(Err(e)) => {
+                tracing::warn!("Error while reading JSON-RPC message for identity '{}': {e}", peer.identity);
+                shared.env.probe(|| Probe::JsonRpc {
+                    conn: peer.conn,
+                    method: String::new(),
+                    outcome: format!("protocol error: {e}"),
+                });
+                return;
+            }
+            Some(Ok(map)) => {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                handle_frame(shared, peer, handle, map).await;
+            }
+        }
+    }
+}
+
+/// Writes queued messages one by one; stops at a message boundary once the
+/// connection is going, and hands the socket back for closing.
+async fn write_loop<E: Env, S: Stream>(
+    shared: Arc<Shared<E>>,
+    handle: ConnHandle,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut writer: WriteHalf<S>,
+) -> Option<WriteHalf<S>> {
+    loop {
+        let payload = tokio::select! {
+            biased;
+            _ = handle.stop.cancelled() => return Some(writer),
+            p = rx.recv() => p?,
+        };
+        shared.env.point("jsonrpc.before_write").await;
+        if write_frame(&shared, &mut writer, &payload).await.is_err() {
+            tracing::debug!("Error while sending JSON-RPC message for identity '{}'", handle.identity);
+            handle.disconnect();
+            return None;
+        }
+    }
+}
+
+async fn write_frame<E: Env, W: AsyncWrite + Unpin>(
+    shared: &Shared<E>,
+    w: &mut W,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    let mut buf = BytesMut::new();
+    encode_payload(payload, &mut buf);
+    // Planted bug: holding the work group across a socket write lets a peer
+    // that never reads hold up Stop's join.
+    let _held = if bug!(shared.config, WriterHoldsGate) { shared.work.try_enter() } else { None };
+    w.write_all(&buf).await?;
+    w.flush().await
+}
+
+fn spawn_keepalive<E: Env>(
+    shared: &Arc<Shared<E>>,
+    peer: &Peer,
+    handle: &ConnHandle,
+    seen: &Arc<Mutex<Instant>>,
+) {
+    let (s, h) = (shared.clone(), handle.clone());
+    shared.spawn("json-rpc heartbeat", async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = h.stop.cancelled() => return,
+                _ = tokio::time::sleep(s.config.timings.heartbeat_interval) => {}
+            }
+            h.send(encode(&message::heartbeat()));
+        }
+    });
+    let (s, h, p, seen) = (shared.clone(), handle.clone(), peer.clone(), seen.clone());
+    shared.spawn("json-rpc liveness", async move { liveness(&s, &p, &h, &seen).await });
+}
+
+/// Anonymous peers get a fixed lifetime; endpoints must not go silent.
+async fn liveness<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle, seen: &Mutex<Instant>) {
+    let t = &shared.config.timings;
+    if peer.kind == ConnKind::Anonymous {
+        tokio::select! {
+            biased;
+            _ = handle.stop.cancelled() => {}
+            _ = tokio::time::sleep(t.anonymous_lifetime) => {
+                tracing::info!("Closing anonymous connection [{}] after {} seconds.", peer.addr, t.anonymous_lifetime.as_secs());
+                handle.disconnect();
+            }
+        }
+        return;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = handle.stop.cancelled() => return,
+            _ = tokio::time::sleep(t.liveness_check_interval) => {}
+        }
+        let last = *seen.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() > t.liveness_timeout {
+            tracing::info!(
+                "No messages for identity '{}' have been received in the last {} seconds.",
+                peer.identity,
+                t.liveness_timeout.as_secs()
+            );
+            return handle.disconnect();
+        }
+    }
+}
+
+/// Handles one message under the work-group gate.
+async fn handle_frame<E: Env>(
+    shared: &Arc<Shared<E>>,
+    peer: &Peer,
+    handle: &ConnHandle,
+    map: Map<String, Value>,
+) {
+    let msg = match Message::from_map(map) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("Ignoring JSON-RPC message from identity '{}': {e}", peer.identity);
+            return;
+        }
+    };
+    let method = msg.method.clone().unwrap_or_default();
+    shared.env.point("jsonrpc.before_handle").await;
+    let work = format!("jsonrpc c{} {method}", peer.conn);
+    let guard = shared.work.try_enter();
+    if guard.is_none() && !bug!(shared.config, JsonRpcWithoutGate) {
+        // Dropped silently and never counted as applied, so never acknowledged:
+        // the sender keeps it and replays it after the restart.
+        shared.env.probe(|| Probe::GateRefused { work });
+        if bug!(shared.config, DroppedMessagesAcknowledged) {
+            mark_applied(shared, peer, &msg);
+        }
+        return;
+    }
+    if guard.is_some() {
+        shared.env.probe(|| Probe::GateEntered { work: work.clone() });
+    }
+    shared.env.point("jsonrpc.after_gate").await;
+    let result = dispatch(shared, peer, &msg);
+    if let Some(id) = &msg.id {
+        handle.send(encode(&message::reply(id, result)));
+    }
+    if guard.is_some() {
+        drop(guard);
+        shared.env.probe(|| Probe::GateReleased { work });
+    }
+}
+
+fn mark_applied<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) {
+    if let (ConnKind::Endpoint, Some(ts)) = (peer.kind, msg.ts) {
+        shared.cluster.applied(&peer.identity, ts);
+    }
+}
+
+fn outcome<E: Env>(shared: &Shared<E>, peer: &Peer, method: &str, outcome: &str) {
+    shared.env.probe(|| Probe::JsonRpc {
+        conn: peer.conn,
+        method: method.to_string(),
+        outcome: outcome.to_string(),
+    });
+}
+
+fn dispatch<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> Result<Value, String> {
+    let Some(method) = msg.method.as_deref() else {
+        tracing::warn!("We received a JSON-RPC response message. This should never happen because we're only ever sending notifications.");
+        return Ok(Value::Null);
+    };
+    match method {
+        message::HELLO | message::HEARTBEAT => Ok(Value::Null),
+        message::CHECK_RESULT => check_result(shared, peer, msg),
+        message::SET_LOG_POSITION => {
+            if let (ConnKind::Endpoint, Some(p)) =
+                (peer.kind, msg.params.get("log_position").and_then(Value::as_f64))
+            {
+                shared.cluster.acknowledged_by(&peer.identity, p);
+            }
+            Ok(Value::Null)
+        }
+        other => {
+            tracing::info!("Call to non-existent function '{other}' from endpoint '{}'.", peer.identity);
+            outcome(shared, peer, other, "unknown method ignored");
+            Err(format!("Function '{other}' does not exist."))
+        }
+    }
+}
+
+fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> Result<Value, String> {
+    let method = message::CHECK_RESULT;
+    if peer.kind != ConnKind::Endpoint {
+        outcome(shared, peer, method, "ignored: anonymous peer");
+        return Err("Check results are accepted from endpoints only.".into());
+    }
+    if let Some(ts) = msg.ts {
+        if !shared.cluster.is_new(&peer.identity, ts) {
+            outcome(shared, peer, method, "ignored: already applied");
+            return Ok(Value::Null);
+        }
+    }
+    let result = apply_check_result(shared, peer, msg);
+    mark_applied(shared, peer, msg);
+    match &result {
+        Ok(_) => outcome(shared, peer, method, "applied"),
+        Err(e) => {
+            tracing::warn!("Discarding check result from endpoint '{}': {e}", peer.identity);
+            outcome(shared, peer, method, &format!("rejected: {e}"));
+        }
+    }
+    result
+}
+
+fn apply_check_result<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) -> Result<Value, String> {
+    let (host, service, cr) = message::parse_check_result(&msg.params)?;
+    let (otype, name) = match service {
+        Some(s) => (ObjectType::Service, format!("{host}!{s}")),
+        None => (ObjectType::Host, host),
+    };
+    let origin = Origin::Cluster { conn: peer.conn, identity: peer.identity.clone(), ts: msg.ts };
+    let now: SystemTime = shared.env.now();
+    shared.store.apply(Mutation::CheckResult { otype, name, cr }, origin, now).map_err(|e| e.to_string())?;
+    Ok(Value::Null)
+}
+
+/// Seconds since the epoch of the node's clock, for `ts`.
+pub fn now_seconds<E: Env>(shared: &Shared<E>) -> f64 {
+    unix_seconds(shared.env.now())
+}
