@@ -77,6 +77,11 @@ impl NodeCtx {
             endpoints,
             journal_capacity: None,
             bugs: s.bugs.iter().copied().collect(),
+            // Acknowledgements follow persists; a short interval keeps runs short.
+            timings: quiesce::config::Timings {
+                persist_interval: Duration::from_secs(2),
+                ..Default::default()
+            },
             ..Config::default()
         }
     }
@@ -201,7 +206,7 @@ fn build_sim(s: &Scenario) -> turmoil::Sim<'static> {
         .tick_duration(Duration::from_millis(s.tick_ms))
         .simulation_duration(Duration::from_millis(s.duration_ms + 60_000))
         .epoch(crate::env::epoch())
-        .tcp_capacity(256)
+        .tcp_capacity(64)
         .build()
 }
 

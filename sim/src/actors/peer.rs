@@ -134,6 +134,9 @@ async fn session(
             return;
         }
         let all_sent = sent.len() as u32 >= spec.results;
+        if spec.reads && all_sent && sent.iter().all(|(ts, _)| *ts <= *acked) {
+            return rec.line(&spec.name, "everything acknowledged; closing");
+        }
         if !all_sent && now_ms() >= next_send {
             let ts = next_ts(sent);
             let msg = check_result(&spec.host, ts, sent.len() as u32, &spec.name);
