@@ -41,14 +41,22 @@ fn replay_file(file: &std::path::Path, with_trace: bool) -> ExitCode {
         }
     };
     let run = replay(&scenario);
+    let mut out = String::new();
     if with_trace {
-        print!("{}", trace::render(&run.record.trace));
-        println!("--- digest {}", trace::digest(&run.record.trace));
+        out.push_str(&trace::render(&run.record.trace));
+        out.push_str(&format!("--- digest {}\n", trace::digest(&run.record.trace)));
     }
-    println!("scenario {} (seed {}): {}", scenario.name, scenario.seed, run.verdict().trim_end());
+    out.push_str(&format!(
+        "scenario {} (seed {}): {}\n",
+        scenario.name,
+        scenario.seed,
+        run.verdict().trim_end()
+    ));
     if !run.matches(&scenario.expect) {
-        println!("expected: {:?}", scenario.expect);
+        out.push_str(&format!("expected: {:?}\n", scenario.expect));
     }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
     if run.violations.is_empty() {
         ExitCode::SUCCESS
     } else {

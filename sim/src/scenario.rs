@@ -160,6 +160,9 @@ pub enum Actor {
     IdleKeepAlive { name: String, node: String, at_ms: u64 },
     /// Subscribes to `/v1/events` and reads one line every `read_every_ms`.
     EventSubscriber { name: String, node: String, at_ms: u64, read_every_ms: u64 },
+    /// Pipelines `requests` modifications of `host` on one connection and
+    /// reads nothing until `read_after_ms`, so the node's writes fill the window.
+    SlowReader { name: String, node: String, at_ms: u64, host: String, requests: u32, read_after_ms: u64 },
 }
 
 fn one() -> u32 {
@@ -179,7 +182,8 @@ impl Actor {
             | Actor::HalfRequest { name, .. }
             | Actor::SilentConnection { name, .. }
             | Actor::IdleKeepAlive { name, .. }
-            | Actor::EventSubscriber { name, .. } => name,
+            | Actor::EventSubscriber { name, .. }
+            | Actor::SlowReader { name, .. } => name,
         }
     }
 }

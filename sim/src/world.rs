@@ -268,6 +268,18 @@ fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder
             Actor::EventSubscriber { name, node, at_ms, read_every_ms } => {
                 Box::pin(http_actor::event_subscriber(rec, name, node, at_ms, read_every_ms, end))
             }
+            Actor::SlowReader { name, node, at_ms, host, requests, read_after_ms } => {
+                let spec = http_actor::SlowReaderSpec {
+                    name,
+                    node,
+                    at_ms,
+                    host,
+                    requests,
+                    read_after_ms,
+                    end_ms: end,
+                };
+                Box::pin(http_actor::slow_reader(rec, spec))
+            }
         };
         sim.client(name.as_str(), async move {
             fut.await;

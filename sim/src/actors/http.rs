@@ -331,3 +331,56 @@ pub async fn event_subscriber(
     let closed_ms = tokio::time::timeout(limit, slow_read).await.ok();
     rec.connection_end(ConnectionEnd { actor: name, kind: "event_stream".into(), node, closed_ms });
 }
+
+/// The settings of a slow reader.
+pub struct SlowReaderSpec {
+    /// Actor name.
+    pub name: String,
+    /// Target node.
+    pub node: String,
+    /// When it connects.
+    pub at_ms: u64,
+    /// The host it modifies.
+    pub host: String,
+    /// How many requests it pipelines.
+    pub requests: u32,
+    /// When it starts reading.
+    pub read_after_ms: u64,
+    /// When the run ends.
+    pub end_ms: u64,
+}
+
+/// Pipelines modifications without reading the responses for a while.
+pub async fn slow_reader(rec: Recorder, spec: SlowReaderSpec) {
+    sleep_until_ms(spec.at_ms).await;
+    let mut stream = match connect(&spec.node).await {
+        Ok(s) => s,
+        Err(e) => return rec.line(&spec.name, format!("slow reader could not connect: {e}")),
+    };
+    let mut out = Vec::new();
+    for n in 0..spec.requests {
+        let body = format!(r#"{{"attrs":{{"vars.slow":{n}}}}}"#);
+        let head = format!(
+            "POST /v1/objects/hosts/{} HTTP/1.1\r\nHost: {}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\nX-Request-Id: {}#{n}\r\nContent-Length: {}\r\n\r\n",
+            spec.host,
+            spec.node,
+            spec.name,
+            body.len()
+        );
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(body.as_bytes());
+    }
+    if stream.write_all(&out).await.is_err() {
+        return rec.line(&spec.name, "slow reader write failed");
+    }
+    rec.line(&spec.name, format!("pipelined {} requests, not reading", spec.requests));
+    sleep_until_ms(spec.read_after_ms).await;
+    let limit = Duration::from_millis(spec.end_ms.saturating_sub(now_ms()));
+    let closed_ms = closed_by_server(&mut stream, limit).await;
+    rec.connection_end(ConnectionEnd {
+        actor: spec.name,
+        kind: "slow_reader".into(),
+        node: spec.node,
+        closed_ms,
+    });
+}
