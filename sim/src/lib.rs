@@ -3,11 +3,15 @@
 //! oracle; the trace of a run is a function of its seed.
 
 pub mod actors;
+pub mod bench;
+pub mod campaign;
 pub mod env;
+pub mod fuzz;
 pub mod oracles;
 pub mod record;
 pub mod recorder;
 pub mod scenario;
+pub mod timeline;
 pub mod trace;
 pub mod world;
 

@@ -1,10 +1,13 @@
-//! `quiesce-sim`: replay scenarios (and, later, run campaigns).
+//! `quiesce-sim`: replay scenarios, fuzz shutdown orderings, run the bug
+//! zoo, and measure the simulation's speed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use quiesce_sim::{replay, trace, Scenario};
+use quiesce::bugs::Bug;
+use quiesce_sim::campaign::{self, FuzzOptions, Shard, ZooOptions};
+use quiesce_sim::{bench, replay, timeline, trace, Scenario};
 
 /// Deterministic simulation of quiesce's shutdown.
 #[derive(Parser)]
@@ -23,16 +26,100 @@ enum Command {
         /// Print the trace before the verdict.
         #[arg(long)]
         trace: bool,
+        /// Write a picture of the run (SVG, or HTML wrapping it if the name ends in .html).
+        #[arg(long, value_name = "FILE")]
+        timeline: Option<PathBuf>,
     },
+    /// Fuzz shutdown orderings with generated scenarios (exit 1 on a violation).
+    Fuzz {
+        /// Cases in the whole campaign (over all shards).
+        #[arg(long, default_value_t = 1000)]
+        cases: u64,
+        /// The campaign seed (default: from the clock, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run only shard i of n (case index mod n == i).
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Where failing scenarios are written.
+        #[arg(long, default_value = "fuzz-failures")]
+        out: PathBuf,
+        /// Switch on a planted bug (repeatable; kebab-case name).
+        #[arg(long = "bug", value_parser = parse_bug)]
+        bugs: Vec<Bug>,
+        /// Run every case twice and compare the traces.
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// Run every planted bug against the fuzzer and tabulate how fast it is found.
+    Zoo {
+        /// Runs per bug, each from its own random start.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Give up a run after this many schedules.
+        #[arg(long, default_value_t = 500)]
+        max_schedules: u64,
+        /// The zoo's seed (default: from the clock, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Also write the table as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Where each bug's shrunk example scenario goes.
+        #[arg(long, default_value = "zoo-examples")]
+        out: PathBuf,
+        /// Only these bugs (repeatable).
+        #[arg(long = "bug", value_parser = parse_bug)]
+        bugs: Vec<Bug>,
+    },
+    /// Schedules per second and simulated-to-wall ratio: the standard scenario beside the floor.
+    Bench {
+        /// Schedules of each kind to run.
+        #[arg(long, default_value_t = 200)]
+        schedules: u64,
+    },
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        let names: Vec<String> = campaign::all_bugs()
+            .into_iter()
+            .filter_map(|b| serde_json::to_value(b).ok()?.as_str().map(String::from))
+            .collect();
+        format!("unknown bug '{s}'; known: {}", names.join(", "))
+    })
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Replay { file, trace: with_trace } => replay_file(&file, with_trace),
+        Command::Replay { file, trace, timeline } => replay_file(&file, trace, timeline.as_deref()),
+        Command::Fuzz { cases, seed, shard, jobs, out, bugs, check_determinism } => {
+            let seed = seed.unwrap_or_else(campaign::fresh_seed);
+            fuzz(FuzzOptions { cases, seed, shard, jobs, out, bugs, check_determinism })
+        }
+        Command::Zoo { runs, max_schedules, seed, jobs, json, out, bugs } => {
+            let seed = seed.unwrap_or_else(campaign::fresh_seed);
+            zoo(ZooOptions { runs, max_schedules, seed, jobs, out, bugs }, json.as_deref())
+        }
+        Command::Bench { schedules } => {
+            print!("{}", bench::run(schedules).report());
+            ExitCode::SUCCESS
+        }
     }
 }
 
-fn replay_file(file: &std::path::Path, with_trace: bool) -> ExitCode {
+fn print(out: &str) {
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+}
+
+fn replay_file(file: &Path, with_trace: bool, picture: Option<&Path>) -> ExitCode {
     let scenario = match Scenario::load(file) {
         Ok(s) => s,
         Err(e) => {
@@ -55,9 +142,81 @@ fn replay_file(file: &std::path::Path, with_trace: bool) -> ExitCode {
     if !run.matches(&scenario.expect) {
         out.push_str(&format!("expected: {:?}\n", scenario.expect));
     }
-    // A closed pipe (`| head`) is not an error worth a panic.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    print(&out);
+    if let Some(path) = picture {
+        let html = path.extension().is_some_and(|e| e == "html");
+        let doc = timeline::render(&scenario, &run.record, &run.violations, html);
+        if let Err(e) = std::fs::write(path, doc) {
+            eprintln!("quiesce-sim: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     if run.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fuzz(opts: FuzzOptions) -> ExitCode {
+    eprintln!(
+        "fuzz: {} cases, seed {}, shard {}/{}, {} jobs, bugs {:?}",
+        opts.cases, opts.seed, opts.shard.index, opts.shard.count, opts.jobs, opts.bugs
+    );
+    let summary = match campaign::fuzz(&opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("quiesce-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rate = summary.ran as f64 / summary.wall.as_secs_f64().max(1e-9);
+    print(&format!(
+        "{} schedules in {:.1} s ({rate:.0}/s), {} failing\n",
+        summary.ran,
+        summary.wall.as_secs_f64(),
+        summary.failures.len()
+    ));
+    for (path, violations) in &summary.failures {
+        let mut text = format!("\nFAILED: {}\n", path.display());
+        for v in violations {
+            text.push_str(&v.to_string());
+        }
+        text.push_str(&format!(
+            "replay: cargo run --release -p quiesce-sim -- replay {} --trace\n",
+            path.display()
+        ));
+        print(&text);
+    }
+    if summary.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn zoo(opts: ZooOptions, json: Option<&Path>) -> ExitCode {
+    eprintln!(
+        "zoo: {} runs per bug, at most {} schedules each, seed {}",
+        opts.runs, opts.max_schedules, opts.seed
+    );
+    let rows = match campaign::zoo(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("quiesce-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print(&campaign::zoo_table(&rows));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("quiesce-sim: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    let missed = rows.iter().filter(|r| r.found == 0 && r.bug != Bug::Canary).count();
+    if missed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

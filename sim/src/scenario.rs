@@ -259,7 +259,7 @@ impl Scenario {
         }
         let mut names = std::collections::BTreeSet::new();
         for a in &self.actors {
-            if !names.insert(a.name()) || node(a.name()) {
+            if !names.insert(a.name()) || node(a.name()) || a.name() == crate::world::SHARED_HOST {
                 return Err(format!("actor name '{}' is not unique", a.name()));
             }
         }

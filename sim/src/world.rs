@@ -61,7 +61,8 @@ impl NodeCtx {
         for a in &s.actors {
             if let Actor::ClusterPeer { name, node, .. } = a {
                 if node == &self.spec.name {
-                    endpoints.push(EndpointConfig { name: name.clone(), host: name.clone(), port: PORT });
+                    let host = host_of(s, name);
+                    endpoints.push(EndpointConfig { name: name.clone(), host, port: PORT });
                 }
             }
         }
@@ -238,51 +239,70 @@ fn add_nodes(
     logs
 }
 
+/// The host that runs actors nobody aims a fault at: sharing one host keeps
+/// the per-tick cost of a world close to that of two hosts.
+pub const SHARED_HOST: &str = "clients";
+
+/// The simulated host an actor runs on: its own if a fault names it.
+pub fn host_of(s: &Scenario, actor: &str) -> String {
+    let faulted = s.faults.iter().any(|f| match f {
+        Fault::Hold { a, b, .. } | Fault::Partition { a, b, .. } | Fault::Latency { a, b, .. } => {
+            a == actor || b == actor
+        }
+        Fault::Crash { node, .. } => node == actor,
+    });
+    if faulted {
+        actor.to_string()
+    } else {
+        SHARED_HOST.to_string()
+    }
+}
+
+type ActorFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+fn actor_future(a: &Actor, rec: Recorder, end: u64) -> ActorFuture {
+    match a.clone() {
+        Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops } => {
+            Box::pin(http_actor::client(
+                rec,
+                ClientSpec { name, node, keep_alive, start_ms, interval_ms, repeat, ops },
+            ))
+        }
+        Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host, reads } => {
+            Box::pin(peer::peer(
+                rec,
+                PeerSpec { name, node, start_ms, results, interval_ms, host, reads, end_ms: end },
+            ))
+        }
+        Actor::HalfRequest { name, node, at_ms } => {
+            Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::HalfRequest, end))
+        }
+        Actor::SilentConnection { name, node, at_ms } => {
+            Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::Silent, end))
+        }
+        Actor::IdleKeepAlive { name, node, at_ms } => {
+            Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::IdleKeepAlive, end))
+        }
+        Actor::EventSubscriber { name, node, at_ms, read_every_ms } => {
+            Box::pin(http_actor::event_subscriber(rec, name, node, at_ms, read_every_ms, end))
+        }
+        Actor::SlowReader { name, node, at_ms, host, requests, read_after_ms } => {
+            let spec =
+                http_actor::SlowReaderSpec { name, node, at_ms, host, requests, read_after_ms, end_ms: end };
+            Box::pin(http_actor::slow_reader(rec, spec))
+        }
+    }
+}
+
 fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder) {
-    let end = s.duration_ms;
+    let mut hosts: BTreeMap<String, Vec<ActorFuture>> = BTreeMap::new();
     for a in &s.actors {
-        let rec = rec.clone();
-        let name = a.name().to_string();
-        let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match a.clone() {
-            Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops } => {
-                Box::pin(http_actor::client(
-                    rec,
-                    ClientSpec { name, node, keep_alive, start_ms, interval_ms, repeat, ops },
-                ))
-            }
-            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host, reads } => {
-                Box::pin(peer::peer(
-                    rec,
-                    PeerSpec { name, node, start_ms, results, interval_ms, host, reads, end_ms: end },
-                ))
-            }
-            Actor::HalfRequest { name, node, at_ms } => {
-                Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::HalfRequest, end))
-            }
-            Actor::SilentConnection { name, node, at_ms } => {
-                Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::Silent, end))
-            }
-            Actor::IdleKeepAlive { name, node, at_ms } => {
-                Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::IdleKeepAlive, end))
-            }
-            Actor::EventSubscriber { name, node, at_ms, read_every_ms } => {
-                Box::pin(http_actor::event_subscriber(rec, name, node, at_ms, read_every_ms, end))
-            }
-            Actor::SlowReader { name, node, at_ms, host, requests, read_after_ms } => {
-                let spec = http_actor::SlowReaderSpec {
-                    name,
-                    node,
-                    at_ms,
-                    host,
-                    requests,
-                    read_after_ms,
-                    end_ms: end,
-                };
-                Box::pin(http_actor::slow_reader(rec, spec))
-            }
-        };
-        sim.client(name.as_str(), async move {
-            fut.await;
+        let fut = actor_future(a, rec.clone(), s.duration_ms);
+        hosts.entry(host_of(s, a.name())).or_default().push(fut);
+    }
+    for (host, futs) in hosts {
+        sim.client(host.as_str(), async move {
+            futures_util::future::join_all(futs).await;
             Ok(())
         });
     }

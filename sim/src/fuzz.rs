@@ -1,0 +1,308 @@
+//! Whole scenarios from a proptest strategy, for fuzzing shutdown orderings.
+//!
+//! Swarm testing: every case first draws which features it has at all
+//! (kinds of actors, chaos points, faults, a restart), so that some cases
+//! are dense with one kind of trouble instead of every case being a thin
+//! mix of everything. The seed never shrinks (a smaller seed is an unrelated
+//! run); the lists of actors, chaos rules and faults do.
+
+use proptest::prelude::*;
+use proptest::strategy::{NewTree, ValueTree};
+use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
+
+use quiesce::bugs::Bug;
+
+use crate::env::{ChaosAction, ChaosRule};
+use crate::scenario::{Actor, Expect, Fault, NodeSpec, Op, RestartSpec, Scenario, StopSpec, FORMAT_VERSION};
+
+/// The node every generated scenario stops.
+const NODE: &str = "api";
+/// Hosts HTTP clients work on.
+const HOSTS: [&str; 8] = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
+/// The host simulated peers send results for (disjoint from HTTP's, so the
+/// two never race on one object's check results).
+const PEER_HOST: &str = "p1";
+/// Chaos points a case may schedule.
+const POINTS: [&str; 8] = [
+    "http.before_gate",
+    "http.after_gate",
+    "http.between_objects",
+    "http.before_response",
+    "jsonrpc.before_handle",
+    "jsonrpc.after_gate",
+    "jsonrpc.before_write",
+    "listener.before_register",
+];
+
+/// Which features a case has at all.
+#[derive(Clone, Debug)]
+pub struct Swarm {
+    kinds: Vec<u8>,
+    chaos: bool,
+    faults: bool,
+    restart: bool,
+    accept_after_close: bool,
+}
+
+fn swarm() -> impl Strategy<Value = Swarm> {
+    // Kind 0 (an HTTP client) is always possible, so a case is never empty.
+    let kinds = prop::collection::vec(any::<bool>(), 7).prop_map(|on| {
+        let mut kinds = vec![0u8];
+        kinds.extend((1..=7u8).filter(|k| on[*k as usize - 1]));
+        kinds
+    });
+    (kinds, any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.4), prop::bool::weighted(0.3))
+        .prop_map(|(kinds, chaos, faults, restart, accept_after_close)| Swarm {
+            kinds,
+            chaos,
+            faults,
+            restart,
+            accept_after_close,
+        })
+        .no_shrink()
+}
+
+/// An actor before it gets its name.
+#[derive(Clone, Debug)]
+enum ActorGen {
+    Client { keep_alive: bool, start_ms: u64, interval_ms: u64, repeat: u32, ops: Vec<Op> },
+    Peer { start_ms: u64, results: u32, interval_ms: u64, reads: bool },
+    Half { at_ms: u64 },
+    Silent { at_ms: u64 },
+    Idle { at_ms: u64 },
+    Events { at_ms: u64, read_every_ms: u64 },
+    Slow { at_ms: u64, requests: u32, read_after_ms: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let host = prop::sample::select(HOSTS.to_vec()).prop_map(String::from);
+    prop_oneof![
+        3 => (host.clone(), 0i64..2).prop_map(|(host, exit_status)| Op::CheckResult { host, exit_status }),
+        2 => prop::sample::subsequence(HOSTS.to_vec(), 1..=HOSTS.len())
+            .prop_map(|hs| Op::Modify { hosts: hs.into_iter().map(String::from).collect() }),
+        1 => (0u8..4).prop_map(|n| Op::Create { host: format!("n{n}") }),
+        1 => host.prop_map(|host| Op::Delete { host }),
+        1 => Just(Op::Query),
+    ]
+}
+
+fn actor(kind: u8, horizon: u64) -> BoxedStrategy<ActorGen> {
+    let at = 0..horizon;
+    match kind {
+        0 => (any::<bool>(), at, 0u64..60, 1u32..40, prop::collection::vec(op(), 1..4))
+            .prop_map(|(keep_alive, start_ms, interval_ms, repeat, ops)| ActorGen::Client {
+                keep_alive,
+                start_ms,
+                interval_ms,
+                repeat,
+                ops,
+            })
+            .boxed(),
+        1 | 2 => (at, 1u32..30, 10u64..200)
+            .prop_map(move |(start_ms, results, interval_ms)| ActorGen::Peer {
+                start_ms,
+                results,
+                interval_ms,
+                reads: kind == 1,
+            })
+            .boxed(),
+        3 => at.prop_map(|at_ms| ActorGen::Half { at_ms }).boxed(),
+        4 => at.prop_map(|at_ms| ActorGen::Silent { at_ms }).boxed(),
+        5 => at.prop_map(|at_ms| ActorGen::Idle { at_ms }).boxed(),
+        6 => (at, 10u64..300)
+            .prop_map(|(at_ms, read_every_ms)| ActorGen::Events { at_ms, read_every_ms })
+            .boxed(),
+        _ => (at, 50u32..300, 0u64..8000)
+            .prop_map(|(at_ms, requests, read_after_ms)| ActorGen::Slow { at_ms, requests, read_after_ms })
+            .boxed(),
+    }
+}
+
+fn chaos_rule() -> impl Strategy<Value = ChaosRule> {
+    let action = prop_oneof![
+        3 => (5u64..400).prop_map(|ms| ChaosAction::Delay { ms }),
+        1 => (1u32..5).prop_map(|times| ChaosAction::Yield { times }),
+    ];
+    (prop::sample::select(POINTS.to_vec()), prop::option::of(1u64..6), action)
+        .prop_map(|(point, hit, action)| ChaosRule { point: point.to_string(), host: None, hit, action })
+}
+
+/// A fault against the actor at an index (taken modulo the actor count).
+#[derive(Clone, Debug)]
+enum FaultGen {
+    Partition { actor: usize, at_ms: u64, for_ms: u64 },
+    Hold { actor: usize, at_ms: u64, for_ms: u64 },
+    Latency { actor: usize, at_ms: u64, ms: u64 },
+}
+
+fn fault(horizon: u64) -> impl Strategy<Value = FaultGen> {
+    prop_oneof![
+        (any::<usize>(), 0..horizon, 10u64..3000).prop_map(|(actor, at_ms, for_ms)| FaultGen::Partition {
+            actor,
+            at_ms,
+            for_ms
+        }),
+        (any::<usize>(), 0..horizon, 10u64..3000).prop_map(|(actor, at_ms, for_ms)| FaultGen::Hold {
+            actor,
+            at_ms,
+            for_ms
+        }),
+        (any::<usize>(), 0..horizon, 1u64..80).prop_map(|(actor, at_ms, ms)| FaultGen::Latency {
+            actor,
+            at_ms,
+            ms
+        }),
+    ]
+}
+
+/// Everything a case draws before it becomes a [`Scenario`].
+#[derive(Clone, Debug)]
+pub struct Case {
+    seed: u64,
+    swarm: Swarm,
+    stop_ms: u64,
+    restart_after_ms: Option<u64>,
+    actors: Vec<ActorGen>,
+    chaos: Vec<ChaosRule>,
+    faults: Vec<FaultGen>,
+}
+
+/// Cases: the seed and the swarm don't shrink; the lists do.
+pub fn cases() -> impl Strategy<Value = Case> {
+    (any::<u64>().no_shrink(), swarm(), (200u64..2500).no_shrink()).prop_flat_map(|(seed, swarm, stop_ms)| {
+        let horizon = stop_ms + 300;
+        let kinds = swarm.kinds.clone();
+        let actors = prop::collection::vec(
+            prop::sample::select(kinds).prop_flat_map(move |k| actor(k, horizon)),
+            1..7,
+        );
+        let chaos = prop::collection::vec(chaos_rule(), if swarm.chaos { 1..4 } else { 0..1 });
+        let faults = prop::collection::vec(fault(horizon), if swarm.faults { 1..3 } else { 0..1 });
+        let restart = if swarm.restart { prop::option::of(300u64..2000).boxed() } else { Just(None).boxed() };
+        (Just(seed), Just(swarm), Just(stop_ms), restart, actors, chaos, faults).prop_map(
+            |(seed, swarm, stop_ms, restart_after_ms, actors, chaos, faults)| Case {
+                seed,
+                swarm,
+                stop_ms,
+                restart_after_ms,
+                actors,
+                chaos,
+                faults,
+            },
+        )
+    })
+}
+
+fn named(i: usize, g: &ActorGen) -> Actor {
+    let name = format!("a{i}");
+    let node = NODE.to_string();
+    match g.clone() {
+        ActorGen::Client { keep_alive, start_ms, interval_ms, repeat, ops } => {
+            Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops }
+        }
+        ActorGen::Peer { start_ms, results, interval_ms, reads } => {
+            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host: PEER_HOST.into(), reads }
+        }
+        ActorGen::Half { at_ms } => Actor::HalfRequest { name, node, at_ms },
+        ActorGen::Silent { at_ms } => Actor::SilentConnection { name, node, at_ms },
+        ActorGen::Idle { at_ms } => Actor::IdleKeepAlive { name, node, at_ms },
+        ActorGen::Events { at_ms, read_every_ms } => {
+            Actor::EventSubscriber { name, node, at_ms, read_every_ms }
+        }
+        ActorGen::Slow { at_ms, requests, read_after_ms } => {
+            Actor::SlowReader { name, node, at_ms, host: "h1".into(), requests, read_after_ms }
+        }
+    }
+}
+
+fn fault_of(g: &FaultGen, actors: &[Actor]) -> Fault {
+    let pick = |i: usize| actors[i % actors.len()].name().to_string();
+    let a = NODE.to_string();
+    match *g {
+        FaultGen::Partition { actor, at_ms, for_ms } => {
+            Fault::Partition { a, b: pick(actor), at_ms, until_ms: at_ms + for_ms }
+        }
+        FaultGen::Hold { actor, at_ms, for_ms } => {
+            Fault::Hold { a, b: pick(actor), at_ms, until_ms: at_ms + for_ms }
+        }
+        FaultGen::Latency { actor, at_ms, ms } => Fault::Latency { a, b: pick(actor), at_ms, ms },
+    }
+}
+
+impl Case {
+    /// The scenario this case plays, with `bugs` switched on and `expect`.
+    pub fn scenario(&self, name: &str, bugs: &[Bug], expect: Expect) -> Scenario {
+        let actors: Vec<Actor> = self.actors.iter().enumerate().map(|(i, g)| named(i, g)).collect();
+        let faults = self.faults.iter().map(|f| fault_of(f, &actors)).collect();
+        let mut hosts: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
+        hosts.push(PEER_HOST.into());
+        let restart = self.restart_after_ms.map(|d| RestartSpec { at_ms: self.stop_ms + d });
+        let end = restart.as_ref().map_or(self.stop_ms, |r| r.at_ms) + 25_000;
+        Scenario {
+            version: FORMAT_VERSION,
+            name: name.to_string(),
+            description: format!("Generated by the fuzzer (swarm: {:?}).", self.swarm),
+            seed: self.seed,
+            tick_ms: 2,
+            duration_ms: end,
+            nodes: vec![NodeSpec {
+                name: NODE.into(),
+                endpoints: vec![],
+                hosts,
+                accept_after_close: self.swarm.accept_after_close,
+            }],
+            actors,
+            faults,
+            chaos: self.chaos.clone(),
+            stop: StopSpec { node: NODE.into(), at_ms: self.stop_ms },
+            restart,
+            bugs: bugs.to_vec(),
+            expect,
+        }
+    }
+
+    /// How many things the case has: actors, chaos rules and faults.
+    pub fn size(&self) -> usize {
+        self.actors.len() + self.chaos.len() + self.faults.len()
+    }
+}
+
+/// A deterministic proptest runner for case `index` of a campaign seeded `seed`.
+pub fn runner(seed: u64, index: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&index.to_le_bytes());
+    bytes[16..24].copy_from_slice(b"quiesce!");
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    TestRunner::new_with_rng(PtConfig::default(), rng)
+}
+
+/// The value tree of case `index` of a campaign seeded `seed`.
+pub fn case_tree(seed: u64, index: u64) -> NewTree<impl Strategy<Value = Case>> {
+    cases().new_tree(&mut runner(seed, index))
+}
+
+/// Shrinks a failing case while `fails` still holds; returns the smallest
+/// failing case found within `budget` attempts.
+pub fn shrink<T: ValueTree<Value = Case>>(
+    tree: &mut T,
+    budget: usize,
+    mut fails: impl FnMut(&Case) -> bool,
+) -> Case {
+    let mut best = tree.current();
+    if !tree.simplify() {
+        return best;
+    }
+    for _ in 0..budget {
+        let candidate = tree.current();
+        if fails(&candidate) {
+            best = candidate;
+            if !tree.simplify() {
+                break;
+            }
+        } else if !tree.complicate() {
+            break;
+        }
+    }
+    best
+}
