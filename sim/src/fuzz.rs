@@ -19,9 +19,9 @@ use crate::scenario::{Actor, Expect, Fault, NodeSpec, Op, RestartSpec, Scenario,
 const NODE: &str = "api";
 /// Hosts HTTP clients work on.
 const HOSTS: [&str; 8] = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
-/// The host simulated peers send results for (disjoint from HTTP's, so the
-/// two never race on one object's check results).
-const PEER_HOST: &str = "p1";
+/// Most actors in one case; peer `i` sends results for host `p<i>`, its own,
+/// so that no two senders race on one object's check results.
+const MAX_ACTORS: usize = 7;
 /// Chaos points a case may schedule.
 const POINTS: [&str; 8] = [
     "http.before_gate",
@@ -201,7 +201,7 @@ fn named(i: usize, g: &ActorGen) -> Actor {
             Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops }
         }
         ActorGen::Peer { start_ms, results, interval_ms, reads } => {
-            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host: PEER_HOST.into(), reads }
+            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host: format!("p{i}"), reads }
         }
         ActorGen::Half { at_ms } => Actor::HalfRequest { name, node, at_ms },
         ActorGen::Silent { at_ms } => Actor::SilentConnection { name, node, at_ms },
@@ -235,7 +235,7 @@ impl Case {
         let actors: Vec<Actor> = self.actors.iter().enumerate().map(|(i, g)| named(i, g)).collect();
         let faults = self.faults.iter().map(|f| fault_of(f, &actors)).collect();
         let mut hosts: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
-        hosts.push(PEER_HOST.into());
+        hosts.extend((0..MAX_ACTORS).map(|i| format!("p{i}")));
         let restart = self.restart_after_ms.map(|d| RestartSpec { at_ms: self.stop_ms + d });
         let end = restart.as_ref().map_or(self.stop_ms, |r| r.at_ms) + 25_000;
         Scenario {

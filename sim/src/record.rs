@@ -93,6 +93,9 @@ pub struct PeerMessage {
     pub host: String,
     /// Whether the node acknowledged a log position at or past `ts`.
     pub acknowledged: bool,
+    /// Whether the peer reads at all; one that doesn't never learns that its
+    /// connection closed, so it cannot replay what was not acknowledged.
+    pub reads: bool,
 }
 
 /// An actor's connection closed by the server.
@@ -104,8 +107,10 @@ pub struct ConnectionEnd {
     pub kind: String,
     /// The node.
     pub node: String,
-    /// When the server closed it (simulated ms), if it did.
+    /// When the client saw the server close it (simulated ms), if it did.
     pub closed_ms: Option<u64>,
+    /// The client's socket address, which the node's probes name as the peer.
+    pub local_addr: Option<String>,
 }
 
 /// One line of the trace: simulated time, host, event.

@@ -178,6 +178,7 @@ fn nothing_acknowledged_is_lost_fires_on_lost_state_and_lost_messages() {
         ts: 5.0,
         host: "h1".into(),
         acknowledged: true,
+        reads: true,
     });
     assert!(invariants(&s, &r).contains(&Invariant::NothingAcknowledgedIsLost));
 }
@@ -195,6 +196,7 @@ fn all_tasks_end_fires_on_a_task_left_running_and_a_lingering_idle_connection() 
         kind: "idle_keep_alive".into(),
         node: "api".into(),
         closed_ms: Some(11_000),
+        local_addr: None,
     });
     assert!(invariants(&scenario(), &r).contains(&Invariant::AllTasksEnd));
 }

@@ -285,13 +285,14 @@ pub async fn misbehave(
         Err(e) => return rec.line(&name, format!("{} could not connect: {e}", how.kind())),
     };
     rec.line(&name, format!("{} connected", how.kind()));
+    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
     let bytes = how.bytes(&node);
     if !bytes.is_empty() && stream.write_all(bytes.as_bytes()).await.is_err() {
         return rec.line(&name, format!("{} write failed", how.kind()));
     }
     let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
     let closed_ms = closed_by_server(&mut stream, limit).await;
-    rec.connection_end(ConnectionEnd { actor: name, kind: how.kind().into(), node, closed_ms });
+    rec.connection_end(ConnectionEnd { actor: name, kind: how.kind().into(), node, closed_ms, local_addr });
 }
 
 /// Subscribes to check results and reads one chunk every `read_every_ms`.
@@ -329,7 +330,14 @@ pub async fn event_subscriber(
     };
     let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
     let closed_ms = tokio::time::timeout(limit, slow_read).await.ok();
-    rec.connection_end(ConnectionEnd { actor: name, kind: "event_stream".into(), node, closed_ms });
+    let local_addr = None;
+    rec.connection_end(ConnectionEnd {
+        actor: name,
+        kind: "event_stream".into(),
+        node,
+        closed_ms,
+        local_addr,
+    });
 }
 
 /// The settings of a slow reader.
@@ -377,10 +385,6 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReaderSpec) {
     sleep_until_ms(spec.read_after_ms).await;
     let limit = Duration::from_millis(spec.end_ms.saturating_sub(now_ms()));
     let closed_ms = closed_by_server(&mut stream, limit).await;
-    rec.connection_end(ConnectionEnd {
-        actor: spec.name,
-        kind: "slow_reader".into(),
-        node: spec.node,
-        closed_ms,
-    });
+    let (actor, node, local_addr) = (spec.name, spec.node, None);
+    rec.connection_end(ConnectionEnd { actor, kind: "slow_reader".into(), node, closed_ms, local_addr });
 }

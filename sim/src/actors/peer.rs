@@ -150,6 +150,7 @@ async fn session(
                 ts,
                 host: spec.host.clone(),
                 acknowledged: false,
+                reads: spec.reads,
             });
             next_send = now_ms() + spec.interval_ms.max(1);
         }

@@ -66,7 +66,7 @@ fn peer_results_applied_once(record: &RunRecord, settled: bool) -> Vec<Violation
         }
         for m in record.peer_messages.iter().filter(|m| &m.node == node) {
             let n = applied.get(&(m.peer.clone(), m.ts.to_bits())).copied().unwrap_or(0);
-            let must_be_there = m.acknowledged || settled;
+            let must_be_there = m.acknowledged || (settled && m.reads);
             if n > 1 || (n == 0 && must_be_there) {
                 out.push(Violation {
                     invariant: Invariant::NothingAcknowledgedIsLost,

@@ -159,6 +159,20 @@ fn open_connections(inc: &Incarnation) -> Vec<u64> {
 /// Slack for an idle connection's close to reach the client.
 const IDLE_CLOSE_MS: u64 = 500;
 
+/// When the node closed the connection whose client address is `peer`, from
+/// its own probes, so that network faults cannot blur the answer.
+fn server_close(inc: &Incarnation, peer: &str) -> Option<Option<u64>> {
+    let conn = inc.probes.iter().find_map(|(_, p)| match p {
+        Probe::Accepted { conn, peer: p } if p == peer => Some(*conn),
+        _ => None,
+    })?;
+    Some(
+        inc.probes
+            .iter()
+            .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at)),
+    )
+}
+
 /// Idle keep-alive connections must be closed at Stop, not by a timeout later.
 fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -171,10 +185,9 @@ fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
         else {
             continue;
         };
+        let closed = end.local_addr.as_deref().and_then(|a| server_close(inc, a)).unwrap_or(end.closed_ms);
         let deadline = closing + IDLE_CLOSE_MS;
-        if end.closed_ms.is_some_and(|c| c <= deadline)
-            || (end.closed_ms.is_none() && record.end_ms < deadline)
-        {
+        if closed.is_some_and(|c| c <= deadline) || (closed.is_none() && record.end_ms < deadline) {
             continue;
         }
         out.push(Violation {
@@ -183,9 +196,9 @@ fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
             node: end.node.clone(),
             message: "an idle keep-alive connection must be closed when Stop reaches the HTTP step".into(),
             evidence: vec![format!(
-                "actor {}: HTTP step at {closing} ms, server closed the connection at {}",
+                "actor {}: HTTP step at {closing} ms, node closed the connection at {}",
                 end.actor,
-                end.closed_ms.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
+                closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
             )],
         });
     }
