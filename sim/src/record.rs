@@ -137,6 +137,8 @@ pub struct RunRecord {
     pub requests: Vec<RequestRecord>,
     /// Every check result simulated peers sent.
     pub peer_messages: Vec<PeerMessage>,
+    /// When each simulated peer started a session (connected and sent Hello).
+    pub peer_sessions: Vec<(String, u64)>,
     /// Connections of misbehaving actors and when the server closed them.
     pub connection_ends: Vec<ConnectionEnd>,
     /// The ordered trace.

@@ -10,9 +10,14 @@ use crate::record::{ConnectionEnd, Outcome, PeerMessage, RequestRecord, TraceLin
 struct Inner {
     requests: Vec<RequestRecord>,
     peer_messages: Vec<PeerMessage>,
+    peer_sessions: Vec<(String, u64)>,
     connection_ends: Vec<ConnectionEnd>,
     trace: Vec<TraceLine>,
 }
+
+/// Everything recorded: requests, peer messages, peer sessions, connection ends, trace.
+pub type Taken =
+    (Vec<RequestRecord>, Vec<PeerMessage>, Vec<(String, u64)>, Vec<ConnectionEnd>, Vec<TraceLine>);
 
 /// Where actors write what they did. Cheap to clone.
 #[derive(Clone, Default)]
@@ -65,6 +70,11 @@ impl Recorder {
         self.lock().peer_messages.push(m);
     }
 
+    /// Records that `peer` connected and sent Hello (and its backlog).
+    pub fn peer_session(&self, peer: &str) {
+        self.lock().peer_sessions.push((peer.to_string(), now_ms()));
+    }
+
     /// Marks every message of `peer` with `ts <= position` as acknowledged.
     pub fn acknowledged(&self, peer: &str, position: f64) {
         for m in self.lock().peer_messages.iter_mut().filter(|m| m.peer == peer && m.ts <= position) {
@@ -81,11 +91,12 @@ impl Recorder {
     }
 
     /// Takes everything recorded.
-    pub fn take(&self) -> (Vec<RequestRecord>, Vec<PeerMessage>, Vec<ConnectionEnd>, Vec<TraceLine>) {
+    pub fn take(&self) -> Taken {
         let mut inner = self.lock();
         (
             std::mem::take(&mut inner.requests),
             std::mem::take(&mut inner.peer_messages),
+            std::mem::take(&mut inner.peer_sessions),
             std::mem::take(&mut inner.connection_ends),
             std::mem::take(&mut inner.trace),
         )

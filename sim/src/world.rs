@@ -429,7 +429,7 @@ fn collect(
     sim_errors: Vec<String>,
     end_ms: u64,
 ) -> RunRecord {
-    let (requests, peer_messages, connection_ends, trace) = rec.take();
+    let (requests, peer_messages, peer_sessions, connection_ends, trace) = rec.take();
     let nodes = logs
         .into_iter()
         .map(|(name, log)| {
@@ -447,6 +447,7 @@ fn collect(
         nodes,
         requests,
         peer_messages,
+        peer_sessions,
         connection_ends,
         trace: sorted(trace),
         sim_errors,

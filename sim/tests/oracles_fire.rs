@@ -190,13 +190,18 @@ fn all_tasks_end_fires_on_a_task_left_running_and_a_lingering_idle_connection() 
     inc.probes.push((500, Probe::Registered { conn: 3, kind: ConnKind::Endpoint }));
     inc.probes.sort_by_key(|(at, _)| *at);
     assert!(invariants(&scenario(), &record(inc)).contains(&Invariant::AllTasksEnd));
-    let mut r = record(clean_incarnation());
+    // An idle connection registered before Stop and closed 10 s later.
+    let mut inc = clean_incarnation();
+    inc.probes.insert(1, (100, Probe::Accepted { conn: 5, peer: "192.168.0.9:49152".into() }));
+    inc.probes.insert(2, (100, Probe::Registered { conn: 5, kind: ConnKind::Http }));
+    inc.probes.push((11_000, Probe::Closed { conn: 5 }));
+    let mut r = record(inc);
     r.connection_ends.push(ConnectionEnd {
         actor: "idler".into(),
         kind: "idle_keep_alive".into(),
         node: "api".into(),
         closed_ms: Some(11_000),
-        local_addr: None,
+        local_addr: Some("192.168.0.9:49152".into()),
     });
     assert!(invariants(&scenario(), &r).contains(&Invariant::AllTasksEnd));
 }

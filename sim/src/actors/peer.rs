@@ -123,6 +123,7 @@ async fn session(
     if wr.write_all(&out).await.is_err() {
         return rec.line(&spec.name, "hello failed");
     }
+    rec.peer_session(&spec.name);
     if !backlog.is_empty() {
         rec.line(&spec.name, format!("replayed {} unacknowledged results", backlog.len()));
     }

@@ -159,50 +159,50 @@ fn open_connections(inc: &Incarnation) -> Vec<u64> {
 /// Slack for an idle connection's close to reach the client.
 const IDLE_CLOSE_MS: u64 = 500;
 
-/// When the node closed the connection whose client address is `peer`, from
-/// its own probes, so that network faults cannot blur the answer.
-fn server_close(inc: &Incarnation, peer: &str) -> Option<Option<u64>> {
-    let conn = inc.probes.iter().find_map(|(_, p)| match p {
-        Probe::Accepted { conn, peer: p } if p == peer => Some(*conn),
-        _ => None,
-    })?;
-    Some(
-        inc.probes
-            .iter()
-            .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at)),
-    )
-}
-
 /// Idle keep-alive connections must be closed at Stop, not by a timeout later.
+/// Judged by the node's own probes, so that network faults cannot blur it.
 fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for end in record.connection_ends.iter().filter(|e| e.kind == "idle_keep_alive") {
-        let Some(inc) = record.nodes.get(&end.node).and_then(|i| i.first()) else { continue };
-        let Some(closing) = inc
-            .probes
-            .iter()
-            .find_map(|(at, p)| matches!(p, Probe::Stop { step: StopStep::HttpClosing }).then_some(*at))
-        else {
+        let (Some(incs), Some(addr)) = (record.nodes.get(&end.node), end.local_addr.as_deref()) else {
             continue;
         };
-        let closed = end.local_addr.as_deref().and_then(|a| server_close(inc, a)).unwrap_or(end.closed_ms);
-        let deadline = closing + IDLE_CLOSE_MS;
-        if closed.is_some_and(|c| c <= deadline) || (closed.is_none() && record.end_ms < deadline) {
-            continue;
+        for inc in incs {
+            out.extend(idle_closed_in(inc, &end.node, &end.actor, addr));
         }
-        out.push(Violation {
-            invariant: Invariant::AllTasksEnd,
-            at_ms: deadline,
-            node: end.node.clone(),
-            message: "an idle keep-alive connection must be closed when Stop reaches the HTTP step".into(),
-            evidence: vec![format!(
-                "actor {}: HTTP step at {closing} ms, node closed the connection at {}",
-                end.actor,
-                closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
-            )],
-        });
     }
     out
+}
+
+/// The close of the idle connection from `addr`, if `inc` had it when Stop
+/// reached the HTTP step.
+fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Option<Violation> {
+    let step = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::HttpClosing }))?;
+    let closing = inc.probes[step].0;
+    let conn = inc.probes[..step].iter().find_map(|(_, p)| match p {
+        Probe::Accepted { conn, peer } if peer == addr => Some(*conn),
+        _ => None,
+    })?;
+    let closed = inc
+        .probes
+        .iter()
+        .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at));
+    let deadline = closing + IDLE_CLOSE_MS;
+    if closed.is_some_and(|c| c <= deadline)
+        || (closed.is_none() && inc.probes.last().is_some_and(|(at, _)| *at < deadline))
+    {
+        return None;
+    }
+    Some(Violation {
+        invariant: Invariant::AllTasksEnd,
+        at_ms: deadline,
+        node: node.to_string(),
+        message: "an idle keep-alive connection must be closed when Stop reaches the HTTP step".into(),
+        evidence: vec![format!(
+            "actor {actor}: connection c{conn}, HTTP step at {closing} ms, node closed it at {}",
+            closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
+        )],
+    })
 }
 
 /// 8. No task panicked, and the simulation itself had no error.
