@@ -33,12 +33,23 @@ pub enum StartError {
 }
 
 /// A running node's API listener. Cheap to clone; clones control the same node.
-#[derive(Clone)]
 pub struct ApiListener<E: Env> {
     shared: Arc<Shared<E>>,
     acceptors: Arc<Vec<Arc<E::Listener>>>,
     timers: Arc<Timers>,
     stopped: Arc<OnceCell<()>>,
+}
+
+// By hand: a derived Clone would also demand a cloneable acceptor type.
+impl<E: Env> Clone for ApiListener<E> {
+    fn clone(&self) -> Self {
+        ApiListener {
+            shared: self.shared.clone(),
+            acceptors: self.acceptors.clone(),
+            timers: self.timers.clone(),
+            stopped: self.stopped.clone(),
+        }
+    }
 }
 
 impl<E: Env> ApiListener<E> {

@@ -1,0 +1,253 @@
+//! The cluster protocol end to end: real nodes on 127.0.0.1 that connect to
+//! each other, relay check results, replay after a restart, and survive
+//! peers that misbehave. Every wait is bounded; assertions are about outcomes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use quiesce::config::{Config, EndpointConfig};
+use quiesce::env::tokio::TokioEnv;
+use quiesce::listener::ApiListener;
+use quiesce::store::{JournalEntry, ObjectType, Origin};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// A port nobody listens on right now (each node must know the other's in advance).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+fn state_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("quiesce-cluster-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn node_config(name: &str, port: u16, dir: &PathBuf, peers: &[(&str, u16)]) -> Config {
+    let mut c = Config {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        state_dir: dir.clone(),
+        api_users: vec!["root:icinga".parse().expect("user")],
+        node_name: name.into(),
+        endpoints: peers
+            .iter()
+            .map(|(n, p)| EndpointConfig { name: n.to_string(), host: "127.0.0.1".into(), port: *p })
+            .collect(),
+        journal_capacity: None,
+        ..Config::default()
+    };
+    c.timings.reconnect_interval = Duration::from_millis(300);
+    c.timings.persist_interval = Duration::from_millis(300);
+    c.timings.log_position_interval = Duration::from_millis(200);
+    c.timings.anonymous_lifetime = Duration::from_millis(500);
+    c
+}
+
+async fn start(config: Config) -> ApiListener<TokioEnv> {
+    bounded("node start", ApiListener::start(TokioEnv::new(), config)).await.expect("node starts")
+}
+
+async fn post(port: u16, path: &str, body: Value) -> (u16, Value) {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let req = reqwest::Client::new()
+        .post(url)
+        .basic_auth("root", Some("icinga"))
+        .header("accept", "application/json");
+    let resp = bounded("request", req.json(&body).send()).await.expect("request sent");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn create_host(port: u16, name: &str) {
+    let url = format!("http://127.0.0.1:{port}/v1/objects/hosts/{name}");
+    let req = reqwest::Client::new()
+        .put(url)
+        .basic_auth("root", Some("icinga"))
+        .header("accept", "application/json");
+    let resp = bounded("create", req.json(&json!({"attrs": {}})).send()).await.expect("create sent");
+    assert_eq!(resp.status().as_u16(), 200, "creating {name} on {port}");
+}
+
+async fn check_result(port: u16, host: &str, output: &str) -> u16 {
+    let body = json!({"type": "Host", "host": host, "exit_status": 1, "plugin_output": output});
+    post(port, "/v1/actions/process-check-result", body).await.0
+}
+
+/// Polls until `cond` holds.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    bounded(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+fn connected(node: &ApiListener<TokioEnv>, peer: &str) -> bool {
+    node.shared().cluster.status().0.iter().any(|p| p == peer)
+}
+
+fn output_of(node: &ApiListener<TokioEnv>, host: &str) -> Option<String> {
+    let obj = node.shared().store.get(ObjectType::Host, host)?;
+    obj.attr("last_check_result").get("output")?.as_str().map(String::from)
+}
+
+struct Pair {
+    a: ApiListener<TokioEnv>,
+    b: ApiListener<TokioEnv>,
+    a_port: u16,
+    b_port: u16,
+    b_dir: PathBuf,
+}
+
+async fn pair() -> Pair {
+    let (a_port, b_port) = (free_port(), free_port());
+    let (a_dir, b_dir) = (state_dir("a"), state_dir("b"));
+    let a = start(node_config("a", a_port, &a_dir, &[("b", b_port)])).await;
+    let b = start(node_config("b", b_port, &b_dir, &[("a", a_port)])).await;
+    eventually("a and b connect", || connected(&a, "b") && connected(&b, "a")).await;
+    Pair { a, b, a_port, b_port, b_dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_endpoints_connect_and_relay_a_check_result() {
+    let p = pair().await;
+    create_host(p.a_port, "h1").await;
+    create_host(p.b_port, "h1").await;
+    assert_eq!(check_result(p.a_port, "h1", "relayed from a").await, 200);
+    eventually("the result reaches b", || output_of(&p.b, "h1").as_deref() == Some("relayed from a")).await;
+    p.a.stop().await;
+    p.b.stop().await;
+}
+
+/// The `ts` of every check result B applied from A, over B's journals.
+fn applied_from_a(journals: &[Vec<JournalEntry>]) -> Vec<f64> {
+    journals
+        .iter()
+        .flatten()
+        .filter_map(|e| match &e.origin {
+            Origin::Cluster { identity, ts: Some(ts), .. } if identity == "a" && e.op == "check_result" => {
+                Some(*ts)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_endpoint_gets_every_result_exactly_once_and_in_order() {
+    let p = pair().await;
+    create_host(p.a_port, "h1").await;
+    create_host(p.b_port, "h1").await;
+    let a_port = p.a_port;
+    let poster = tokio::spawn(async move {
+        let mut ok = 0;
+        for i in 0..60 {
+            if check_result(a_port, "h1", &format!("r{i}")).await == 200 {
+                ok += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        ok
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let first_b = p.b.clone();
+    first_b.stop().await;
+    bounded("b's tasks end", first_b.wait_for_tasks()).await;
+    let journal_before = first_b.shared().store.journal();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b_port = p.b_port;
+    let b2 = start(node_config("b", b_port, &p.b_dir, &[("a", p.a_port)])).await;
+    let answered = bounded("poster ends", poster).await.expect("poster ran");
+    eventually("b has applied every result", || {
+        let all = applied_from_a(&[journal_before.clone(), b2.shared().store.journal()]);
+        all.len() >= answered
+    })
+    .await;
+    let all = applied_from_a(&[journal_before, b2.shared().store.journal()]);
+    assert_eq!(all.len(), answered, "every result A answered 200 is applied on B exactly once");
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "results are applied in ts order: {all:?}");
+    assert_eq!(output_of(&b2, "h1").as_deref(), Some("r59"));
+    p.a.stop().await;
+    b2.stop().await;
+}
+
+/// A raw peer: netstring framing written by hand, independent of the codec.
+fn frame(v: &Value) -> Vec<u8> {
+    let payload = v.to_string();
+    format!("{}:{payload},", payload.len()).into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_does_not_hold_up_stop() {
+    let port = free_port();
+    let dir = state_dir("deaf");
+    let mut config = node_config("a", port, &dir, &[("deaf", free_port())]);
+    config.timings.reconnect_interval = Duration::from_secs(600);
+    let a = start(config).await;
+    create_host(port, "h1").await;
+    let mut peer = bounded("connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
+    let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": "deaf", "version": 21500}});
+    peer.write_all(&frame(&hello)).await.expect("hello");
+    eventually("the deaf peer is connected", || connected(&a, "deaf")).await;
+    let big = "x".repeat(16 * 1024);
+    for _ in 0..300 {
+        assert_eq!(check_result(port, "h1", &big).await, 200);
+    }
+    bounded("stop with a deaf peer", a.stop()).await;
+    bounded("every task ends (writer drain + close cap)", a.wait_for_tasks()).await;
+    drop(peer);
+}
+
+async fn closed_by_node(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match bounded("the node closes the connection", stream.read(&mut buf)).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_end_the_connection_and_nothing_else() {
+    let port = free_port();
+    let a = start(node_config("a", port, &state_dir("bad"), &[])).await;
+    let too_long = format!("{}:", 2 * 1024 * 1024);
+    let cases: [&[u8]; 6] = [b"12x", b"0123:", b"5:hello,", too_long.as_bytes(), b"2:[],", b"1234567890:"];
+    for bytes in cases {
+        let mut s = bounded("connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
+        s.write_all(bytes).await.expect("write");
+        assert!(closed_by_node(&mut s).await, "{:?} must end the connection", String::from_utf8_lossy(bytes));
+    }
+    create_host(port, "still-serving").await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_identity_is_anonymous_and_cannot_change_state() {
+    let port = free_port();
+    let a = start(node_config("a", port, &state_dir("anon"), &[])).await;
+    create_host(port, "h1").await;
+    let mut s = bounded("connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
+    let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": "stranger"}});
+    let cr = json!({"jsonrpc": "2.0", "method": "event::CheckResult", "ts": 1.0,
+        "params": {"host": "h1", "cr": {"exit_status": 1, "output": "from a stranger", "execution_end": 1.0}}});
+    s.write_all(&[frame(&hello), frame(&cr)].concat()).await.expect("write");
+    assert!(closed_by_node(&mut s).await, "an anonymous connection is closed after its lifetime");
+    assert_eq!(output_of(&a, "h1"), None, "an anonymous peer's check result is not applied");
+    a.stop().await;
+}
