@@ -36,10 +36,10 @@ fn state_dir(tag: &str) -> PathBuf {
     dir
 }
 
-fn node_config(name: &str, port: u16, dir: &PathBuf, peers: &[(&str, u16)]) -> Config {
+fn node_config(name: &str, port: u16, dir: &std::path::Path, peers: &[(&str, u16)]) -> Config {
     let mut c = Config {
         listen: vec![SocketAddr::from(([127, 0, 0, 1], port))],
-        state_dir: dir.clone(),
+        state_dir: dir.to_path_buf(),
         api_users: vec!["root:icinga".parse().expect("user")],
         node_name: name.into(),
         endpoints: peers
