@@ -305,6 +305,11 @@ impl Cluster {
         self.lock().endpoints.get(endpoint).is_none_or(|e| ts > e.applied)
     }
 
+    /// The `ts` of the last message applied from `endpoint`.
+    pub fn applied_position(&self, endpoint: &str) -> f64 {
+        self.lock().endpoints.get(endpoint).map_or(0.0, |e| e.applied)
+    }
+
     /// Records that the message with `ts` from `endpoint` was processed.
     pub fn applied(&self, endpoint: &str, ts: f64) {
         if let Some(e) = self.lock().endpoints.get_mut(endpoint) {
