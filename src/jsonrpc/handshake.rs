@@ -137,9 +137,15 @@ fn admit<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle) -> Result
     match peer.kind {
         ConnKind::Endpoint => {
             match shared.cluster.register_endpoint(&shared.config.node_name, handle.clone()) {
-                Ok(0) => Ok(()),
-                Ok(n) => {
-                    tracing::info!("Replaying {n} messages to endpoint '{}'", peer.identity);
+                Ok(replayed) => {
+                    let position = shared.cluster.applied_position(&peer.identity);
+                    tracing::info!(
+                        "Endpoint '{}' connected; its messages up to log position {position} are applied",
+                        peer.identity
+                    );
+                    if replayed > 0 {
+                        tracing::info!("Replaying {replayed} messages to endpoint '{}'", peer.identity);
+                    }
                     Ok(())
                 }
                 Err(Refusal::Duplicate) => {
