@@ -94,6 +94,8 @@ pub struct FuzzOptions {
     pub bugs: Vec<Bug>,
     /// Run each case twice and compare traces.
     pub check_determinism: bool,
+    /// Write `index digest` of every case's trace here (to compare processes).
+    pub digests: Option<PathBuf>,
 }
 
 /// What a campaign found.
@@ -104,6 +106,8 @@ pub struct FuzzSummary {
     pub failures: Vec<(PathBuf, Vec<Violation>)>,
     /// Wall time.
     pub wall: Duration,
+    /// `(case index, trace digest)`, if asked for.
+    pub digests: Vec<(u64, String)>,
 }
 
 fn progress(len: u64) -> ProgressBar {
@@ -123,6 +127,7 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
     let bar = progress(indices.len() as u64);
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
+    let digests = Mutex::new(Vec::new());
     let start = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
@@ -134,6 +139,10 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
                 };
                 if opts.check_determinism && run.violations.is_empty() {
                     run.violations.extend(determinism(&run.scenario));
+                }
+                if opts.digests.is_some() {
+                    let d = trace::digest(&replay(&run.scenario).record.trace);
+                    digests.lock().unwrap_or_else(|e| e.into_inner()).push((index, d));
                 }
                 if !run.violations.is_empty() {
                     let path = write_failure(&opts.out, &run);
@@ -148,7 +157,13 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
     bar.finish();
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     failures.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(FuzzSummary { ran: indices.len() as u64, failures, wall: start.elapsed() })
+    let mut digests = digests.into_inner().unwrap_or_else(|e| e.into_inner());
+    digests.sort();
+    if let Some(path) = &opts.digests {
+        let text: String = digests.iter().map(|(i, d)| format!("{i} {d}\n")).collect();
+        std::fs::write(path, text)?;
+    }
+    Ok(FuzzSummary { ran: indices.len() as u64, failures, wall: start.elapsed(), digests })
 }
 
 /// Replays a scenario twice and reports a difference in the traces.

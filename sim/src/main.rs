@@ -53,6 +53,9 @@ enum Command {
         /// Run every case twice and compare the traces.
         #[arg(long)]
         check_determinism: bool,
+        /// Write each case's trace digest to FILE (compare two processes with diff).
+        #[arg(long, value_name = "FILE")]
+        digests: Option<PathBuf>,
     },
     /// Run every planted bug against the fuzzer and tabulate how fast it is found.
     Zoo {
@@ -99,9 +102,9 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Replay { file, trace, timeline } => replay_file(&file, trace, timeline.as_deref()),
-        Command::Fuzz { cases, seed, shard, jobs, out, bugs, check_determinism } => {
+        Command::Fuzz { cases, seed, shard, jobs, out, bugs, check_determinism, digests } => {
             let seed = seed.unwrap_or_else(campaign::fresh_seed);
-            fuzz(FuzzOptions { cases, seed, shard, jobs, out, bugs, check_determinism })
+            fuzz(FuzzOptions { cases, seed, shard, jobs, out, bugs, check_determinism, digests })
         }
         Command::Zoo { runs, max_schedules, seed, jobs, json, out, bugs } => {
             let seed = seed.unwrap_or_else(campaign::fresh_seed);
