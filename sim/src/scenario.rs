@@ -200,6 +200,9 @@ pub enum Fault {
     Latency { a: String, b: String, at_ms: u64, ms: u64 },
     /// Crashes `node` at `at_ms` (its sockets drop; its unsynced writes are lost).
     Crash { node: String, at_ms: u64 },
+    /// Crashes `node` at `at_ms` and starts it again at once on what its
+    /// state directory kept.
+    Bounce { node: String, at_ms: u64 },
 }
 
 /// The verdict a scenario must produce.

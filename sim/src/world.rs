@@ -249,7 +249,7 @@ pub fn host_of(s: &Scenario, actor: &str) -> String {
         Fault::Hold { a, b, .. } | Fault::Partition { a, b, .. } | Fault::Latency { a, b, .. } => {
             a == actor || b == actor
         }
-        Fault::Crash { node, .. } => node == actor,
+        Fault::Crash { node, .. } | Fault::Bounce { node, .. } => node == actor,
     });
     if faulted {
         actor.to_string()
@@ -327,7 +327,7 @@ fn add_faults(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>) {
                     events.push((*at_ms, f.clone(), true));
                     events.push((*until_ms, f.clone(), false));
                 }
-                Fault::Latency { .. } | Fault::Crash { .. } => {}
+                Fault::Latency { .. } | Fault::Crash { .. } | Fault::Bounce { .. } => {}
             }
         }
         events.sort_by_key(|(at, _, _)| *at);
@@ -345,13 +345,14 @@ fn apply_fault(f: &Fault, begin: bool) {
         (Fault::Hold { a, b, .. }, false) => turmoil::release(a.as_str(), b.as_str()),
         (Fault::Partition { a, b, .. }, true) => turmoil::partition(a.as_str(), b.as_str()),
         (Fault::Partition { a, b, .. }, false) => turmoil::repair(a.as_str(), b.as_str()),
-        (Fault::Latency { .. } | Fault::Crash { .. }, _) => {}
+        (Fault::Latency { .. } | Fault::Crash { .. } | Fault::Bounce { .. }, _) => {}
     }
 }
 
 /// Faults the driver applies between steps, because only `Sim` can.
 enum DriverFault {
     Crash(String),
+    Bounce(String),
     Latency(String, String, u64),
 }
 
@@ -361,6 +362,7 @@ fn driver_faults(s: &Scenario) -> Vec<(u64, DriverFault)> {
         .iter()
         .filter_map(|f| match f {
             Fault::Crash { node, at_ms } => Some((*at_ms, DriverFault::Crash(node.clone()))),
+            Fault::Bounce { node, at_ms } => Some((*at_ms, DriverFault::Bounce(node.clone()))),
             Fault::Latency { a, b, at_ms, ms } => {
                 Some((*at_ms, DriverFault::Latency(a.clone(), b.clone(), *ms)))
             }
@@ -377,16 +379,28 @@ fn apply_driver_fault(
     logs: &BTreeMap<String, Shared<NodeLog>>,
 ) {
     match f {
-        DriverFault::Crash(node) => {
+        DriverFault::Crash(node) | DriverFault::Bounce(node) if !logs.contains_key(&node) => {
+            // Not a node: crash the actor's host; nothing to record.
             sim.crash(node.as_str());
-            if let Some(log) = logs.get(&node) {
-                if let Some(inc) = lock(log).incarnations.last_mut() {
-                    inc.crashed = true;
-                }
-            }
+        }
+        DriverFault::Bounce(node) => {
+            mark_crashed(logs, &node);
+            sim.bounce(node.as_str());
+        }
+        DriverFault::Crash(node) => {
+            mark_crashed(logs, &node);
+            sim.crash(node.as_str());
         }
         DriverFault::Latency(a, b, ms) => {
             sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms))
+        }
+    }
+}
+
+fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str) {
+    if let Some(log) = logs.get(node) {
+        if let Some(inc) = lock(log).incarnations.last_mut() {
+            inc.crashed = true;
         }
     }
 }
