@@ -96,16 +96,21 @@ pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
             Some(t) => format!("Stop must return within {bound} ms; it took {t} ms"),
             None => format!("Stop must return within {bound} ms; it had not returned when the run ended"),
         };
-        let last_step = inc.probes.iter().rev().find_map(|(at, p)| match p {
-            Probe::Stop { step } => Some(format!("last Stop step reached: {step:?} at {at} ms")),
-            _ => None,
-        });
+        // Every step with its time shows where Stop waited.
+        let steps: Vec<String> = inc
+            .probes
+            .iter()
+            .filter_map(|(at, p)| match p {
+                Probe::Stop { step } => Some(format!("{step:?}@{at}")),
+                _ => None,
+            })
+            .collect();
         out.push(Violation {
             invariant: Invariant::StopBounded,
             at_ms: called + bound,
             node: node.clone(),
             message,
-            evidence: last_step.into_iter().collect(),
+            evidence: vec![format!("Stop steps (ms): {}", steps.join(" "))],
         });
     }
     out
