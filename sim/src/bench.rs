@@ -101,6 +101,7 @@ pub fn standard_scenario(seed: u64) -> Scenario {
         seed,
         tick_ms: TICK.as_millis() as u64,
         duration_ms: SIMULATED.as_millis() as u64,
+        tcp_capacity: None,
         nodes: vec![NodeSpec {
             name: "api".into(),
             endpoints: vec![],

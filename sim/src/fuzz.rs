@@ -18,20 +18,21 @@ use crate::scenario::{Actor, Expect, Fault, NodeSpec, Op, RestartSpec, Scenario,
 /// The node every generated scenario stops.
 const NODE: &str = "api";
 /// Hosts HTTP clients work on.
-const HOSTS: [&str; 8] = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
+const HOSTS: [&str; 12] = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9", "h10", "h11", "h12"];
 /// Most actors in one case; peer `i` sends results for host `p<i>`, its own,
 /// so that no two senders race on one object's check results.
-const MAX_ACTORS: usize = 7;
-/// Chaos points a case may schedule.
-const POINTS: [&str; 8] = [
-    "http.before_gate",
-    "http.after_gate",
-    "http.between_objects",
-    "http.before_response",
-    "jsonrpc.before_handle",
-    "jsonrpc.after_gate",
-    "jsonrpc.before_write",
-    "listener.before_register",
+const MAX_ACTORS: usize = 9;
+/// Chaos points a case may schedule, weighted towards those where a
+/// handler holds (or is about to take) the work group.
+const POINTS: [(&str, u32); 8] = [
+    ("http.before_gate", 2),
+    ("http.after_gate", 2),
+    ("http.between_objects", 3),
+    ("http.before_response", 1),
+    ("jsonrpc.before_handle", 3),
+    ("jsonrpc.after_gate", 2),
+    ("jsonrpc.before_write", 1),
+    ("listener.before_register", 1),
 ];
 
 /// Which features a case has at all.
@@ -51,7 +52,7 @@ fn swarm() -> impl Strategy<Value = Swarm> {
         kinds.extend((1..=7u8).filter(|k| on[*k as usize - 1]));
         kinds
     });
-    (kinds, any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.4), prop::bool::weighted(0.3))
+    (kinds, any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.5), prop::bool::weighted(0.3))
         .prop_map(|(kinds, chaos, faults, restart, accept_after_close)| Swarm {
             kinds,
             chaos,
@@ -77,8 +78,8 @@ enum ActorGen {
 fn op() -> impl Strategy<Value = Op> {
     let host = prop::sample::select(HOSTS.to_vec()).prop_map(String::from);
     prop_oneof![
-        3 => (host.clone(), 0i64..2).prop_map(|(host, exit_status)| Op::CheckResult { host, exit_status }),
-        2 => prop::sample::subsequence(HOSTS.to_vec(), 1..=HOSTS.len())
+        4 => (host.clone(), 0i64..2).prop_map(|(host, exit_status)| Op::CheckResult { host, exit_status }),
+        3 => prop::sample::subsequence(HOSTS.to_vec(), 1..=HOSTS.len())
             .prop_map(|hs| Op::Modify { hosts: hs.into_iter().map(String::from).collect() }),
         1 => (0u8..4).prop_map(|n| Op::Create { host: format!("n{n}") }),
         1 => host.prop_map(|host| Op::Delete { host }),
@@ -120,11 +121,18 @@ fn actor(kind: u8, horizon: u64) -> BoxedStrategy<ActorGen> {
 
 fn chaos_rule() -> impl Strategy<Value = ChaosRule> {
     let action = prop_oneof![
-        3 => (5u64..400).prop_map(|ms| ChaosAction::Delay { ms }),
+        3 => (5u64..600).prop_map(|ms| ChaosAction::Delay { ms }),
         1 => (1u32..5).prop_map(|times| ChaosAction::Yield { times }),
     ];
-    (prop::sample::select(POINTS.to_vec()), prop::option::of(1u64..6), action)
-        .prop_map(|(point, hit, action)| ChaosRule { point: point.to_string(), host: None, hit, action })
+    let points: Vec<(u32, BoxedStrategy<&'static str>)> =
+        POINTS.iter().map(|&(p, w)| (w, Just(p).boxed())).collect();
+    let point = prop::strategy::Union::new_weighted(points);
+    (point, prop::option::of(1u64..6), action).prop_map(|(point, hit, action)| ChaosRule {
+        point: point.to_string(),
+        host: None,
+        hit,
+        action,
+    })
 }
 
 /// A fault against the actor at an index (taken modulo the actor count).
@@ -159,6 +167,7 @@ fn fault(horizon: u64) -> impl Strategy<Value = FaultGen> {
 #[derive(Clone, Debug)]
 pub struct Case {
     seed: u64,
+    tcp_capacity: usize,
     swarm: Swarm,
     stop_ms: u64,
     restart_after_ms: Option<u64>,
@@ -169,19 +178,22 @@ pub struct Case {
 
 /// Cases: the seed and the swarm don't shrink; the lists do.
 pub fn cases() -> impl Strategy<Value = Case> {
-    (any::<u64>().no_shrink(), swarm(), (200u64..2500).no_shrink()).prop_flat_map(|(seed, swarm, stop_ms)| {
-        let horizon = stop_ms + 300;
+    let fixed = (any::<u64>(), swarm(), 200u64..2500, 8usize..48).no_shrink();
+    fixed.prop_flat_map(|(seed, swarm, stop_ms, tcp_capacity)| {
+        // Actors start before Stop, where they can race it.
+        let horizon = stop_ms;
         let kinds = swarm.kinds.clone();
         let actors = prop::collection::vec(
             prop::sample::select(kinds).prop_flat_map(move |k| actor(k, horizon)),
-            1..7,
+            1..MAX_ACTORS,
         );
         let chaos = prop::collection::vec(chaos_rule(), if swarm.chaos { 1..4 } else { 0..1 });
         let faults = prop::collection::vec(fault(horizon), if swarm.faults { 1..3 } else { 0..1 });
         let restart = if swarm.restart { prop::option::of(300u64..2000).boxed() } else { Just(None).boxed() };
-        (Just(seed), Just(swarm), Just(stop_ms), restart, actors, chaos, faults).prop_map(
-            |(seed, swarm, stop_ms, restart_after_ms, actors, chaos, faults)| Case {
+        (Just((seed, tcp_capacity)), Just(swarm), Just(stop_ms), restart, actors, chaos, faults).prop_map(
+            |((seed, tcp_capacity), swarm, stop_ms, restart_after_ms, actors, chaos, faults)| Case {
                 seed,
+                tcp_capacity,
                 swarm,
                 stop_ms,
                 restart_after_ms,
@@ -245,6 +257,7 @@ impl Case {
             seed: self.seed,
             tick_ms: 2,
             duration_ms: end,
+            tcp_capacity: Some(self.tcp_capacity),
             nodes: vec![NodeSpec {
                 name: NODE.into(),
                 endpoints: vec![],

@@ -30,6 +30,10 @@ pub struct Scenario {
     pub tick_ms: u64,
     /// Simulated time after which the run ends, whatever is still going.
     pub duration_ms: u64,
+    /// turmoil's TCP capacity in segments: the send window (and the accept
+    /// queue). A peer that does not read blocks the writer once it is full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_capacity: Option<usize>,
     /// The nodes running the stack.
     pub nodes: Vec<NodeSpec>,
     /// Clients and peers.

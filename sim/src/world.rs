@@ -207,7 +207,7 @@ fn build_sim(s: &Scenario) -> turmoil::Sim<'static> {
         .tick_duration(Duration::from_millis(s.tick_ms))
         .simulation_duration(Duration::from_millis(s.duration_ms + 60_000))
         .epoch(crate::env::epoch())
-        .tcp_capacity(64)
+        .tcp_capacity(s.tcp_capacity.unwrap_or(64).max(8))
         .build()
 }
 
