@@ -91,7 +91,7 @@ pub fn render(scenario: &Scenario, record: &RunRecord, violations: &[Violation],
         violations.iter().map(|v| format!("<pre class=fail>{}</pre>", esc(&v.to_string()))).collect()
     };
     format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>{}</title><style>body{{font-family:sans-serif}} .fail{{color:#b00}} .pass{{color:#070}}</style></head><body><h1>{}</h1><p>{}</p>{svg}<h2>Verdict</h2>{verdict}</body></html>\n",
+        "<!doctype html><html><head><meta charset=utf-8><title>{}</title><style>body{{font-family:sans-serif}} pre{{white-space:pre-wrap}} .fail{{color:#b00}} .pass{{color:#070}}</style></head><body><h1>{}</h1><p>{}</p>{svg}<h2>Verdict</h2>{verdict}</body></html>\n",
         esc(&scenario.name),
         esc(&scenario.name),
         esc(&scenario.description)
