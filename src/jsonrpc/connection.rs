@@ -52,7 +52,7 @@ pub async fn run<E: Env, S: Stream>(
     writer: WriteHalf<S>,
     first: Option<Map<String, Value>>,
 ) {
-    let seen = Arc::new(Mutex::new(Instant::now()));
+    let seen = Arc::new(Mutex::new(Instant::now())); // seam-ok: tokio::time::Instant, the runtime's (simulated) clock
     let writer_task =
         shared.spawn_handle("json-rpc writer", write_loop(shared.clone(), handle.clone(), rx, writer));
     spawn_keepalive(&shared, &peer, &handle, &seen);
@@ -117,7 +117,7 @@ async fn read_loop<E: Env, S: Stream>(
                 return;
             }
             Some(Ok(map)) => {
-                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now(); // seam-ok: tokio::time::Instant
                 handle_frame(shared, peer, handle, map).await;
             }
         }
