@@ -43,5 +43,24 @@ pub enum Bug {
     Canary,
 }
 
+impl Bug {
+    /// Every planted bug, the canary last.
+    pub const ALL: [Bug; 13] = [
+        Bug::AcceptAfterCloseRegistered,
+        Bug::AcceptLoopAfterClose,
+        Bug::NoRegistrationGate,
+        Bug::HttpHandlerWithoutGate,
+        Bug::GateCheckedOnce,
+        Bug::JsonRpcWithoutGate,
+        Bug::WriterHoldsGate,
+        Bug::NoWriterTimeout,
+        Bug::GateHeldWhileWriting,
+        Bug::ModifyAnswers200WhenSkipped,
+        Bug::DroppedMessagesAcknowledged,
+        Bug::IdleKeepAliveNotClosed,
+        Bug::Canary,
+    ];
+}
+
 /// The bugs switched on in one world.
 pub type BugSet = BTreeSet<Bug>;

@@ -296,22 +296,7 @@ fn zoo_row(
 
 /// Every planted bug, the canary last.
 pub fn all_bugs() -> Vec<Bug> {
-    use Bug::*;
-    vec![
-        AcceptAfterCloseRegistered,
-        AcceptLoopAfterClose,
-        NoRegistrationGate,
-        HttpHandlerWithoutGate,
-        GateCheckedOnce,
-        JsonRpcWithoutGate,
-        WriterHoldsGate,
-        NoWriterTimeout,
-        GateHeldWhileWriting,
-        ModifyAnswers200WhenSkipped,
-        DroppedMessagesAcknowledged,
-        IdleKeepAliveNotClosed,
-        Canary,
-    ]
+    Bug::ALL.to_vec()
 }
 
 /// A seed for run `r` of bug `b`: splitmix of the three.

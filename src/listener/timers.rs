@@ -17,39 +17,40 @@ pub struct Timers {
 impl Timers {
     /// Runs `tick` every `every` until [`stop`](Timers::stop); a running
     /// `tick` is never interrupted, only the wait between ticks is.
-    pub fn every<F, Fut>(&self, every: Duration, mut tick: F)
+    pub fn every<F, Fut>(&self, every: Duration, tick: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
-        let stop = self.stop.clone();
-        self.tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
-                }
-                tick().await;
-            }
-        });
+        self.spawn(every, false, tick);
     }
 
     /// Like [`every`](Timers::every), but the first tick runs at once.
-    pub fn every_from_now<F, Fut>(&self, every: Duration, mut tick: F)
+    pub fn every_from_now<F, Fut>(&self, every: Duration, tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        self.spawn(every, true, tick);
+    }
+
+    fn spawn<F, Fut>(&self, every: Duration, at_once: bool, mut tick: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
-            loop {
+            if at_once {
                 tick().await;
+            }
+            loop {
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(every) => {}
                 }
+                tick().await;
             }
         });
     }
