@@ -52,7 +52,7 @@ fn swarm() -> impl Strategy<Value = Swarm> {
         kinds.extend((1..=7u8).filter(|k| on[*k as usize - 1]));
         kinds
     });
-    (kinds, any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.5), prop::bool::weighted(0.3))
+    (kinds, any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.6), prop::bool::weighted(0.3))
         .prop_map(|(kinds, chaos, faults, restart, accept_after_close)| Swarm {
             kinds,
             chaos,
@@ -79,7 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
     let host = prop::sample::select(HOSTS.to_vec()).prop_map(String::from);
     prop_oneof![
         4 => (host.clone(), 0i64..2).prop_map(|(host, exit_status)| Op::CheckResult { host, exit_status }),
-        3 => prop::sample::subsequence(HOSTS.to_vec(), 1..=HOSTS.len())
+        3 => prop::sample::subsequence(HOSTS.to_vec(), 4..=HOSTS.len())
             .prop_map(|hs| Op::Modify { hosts: hs.into_iter().map(String::from).collect() }),
         1 => (0u8..4).prop_map(|n| Op::Create { host: format!("n{n}") }),
         1 => host.prop_map(|host| Op::Delete { host }),
