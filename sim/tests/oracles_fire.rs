@@ -194,6 +194,9 @@ fn all_tasks_end_fires_on_a_task_left_running_and_a_lingering_idle_connection() 
     let mut inc = clean_incarnation();
     inc.probes.insert(1, (100, Probe::Accepted { conn: 5, peer: "192.168.0.9:49152".into() }));
     inc.probes.insert(2, (100, Probe::Registered { conn: 5, kind: ConnKind::Http }));
+    let response =
+        Probe::HttpResponse { conn: 5, request: 1, method: "GET".into(), path: "/v1".into(), status: 200 };
+    inc.probes.insert(3, (110, response));
     inc.probes.push((11_000, Probe::Closed { conn: 5 }));
     let mut r = record(inc);
     r.connection_ends.push(ConnectionEnd {

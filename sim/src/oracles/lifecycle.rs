@@ -188,6 +188,11 @@ fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Opt
         Probe::Accepted { conn, peer } if peer == addr => Some(*conn),
         _ => None,
     })?;
+    // Idle means its one request was already answered; one still in flight
+    // may finish first, which is the contract too.
+    inc.probes[..step]
+        .iter()
+        .find(|(_, p)| matches!(p, Probe::HttpResponse { conn: c, .. } if *c == conn))?;
     let closed = inc
         .probes
         .iter()
