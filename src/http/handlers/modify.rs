@@ -18,7 +18,8 @@ const OVERRIDE_HINT: &str =
 /// What a modify request asks for, validated.
 #[derive(Debug, PartialEq)]
 pub struct ModifyRequest {
-    /// Attributes to set, `vars.x` paths included, in the order given.
+    /// Attributes to set, `vars.x` paths included, in key order (as Icinga's
+    /// sorted Dictionary applies them).
     pub set: Vec<(String, Value)>,
     /// Attributes to restore to their defaults.
     pub restore: Vec<String>,
@@ -105,10 +106,16 @@ mod tests {
     }
 
     #[test]
-    fn attrs_keep_their_order_and_vars_paths() {
-        let req =
-            parse_body(r#"{"attrs":{"vars.os":"linux","address":"::1"},"restore_attrs":["notes"]}"#).unwrap();
-        assert_eq!(req.set, vec![("vars.os".into(), json!("linux")), ("address".into(), json!("::1"))]);
+    fn attrs_apply_in_key_order_as_icingas_dictionary_and_keep_vars_paths() {
+        // Icinga's Dictionary is sorted by key, so `vars` is set before `vars.os`.
+        let body = r#"{"attrs":{"vars.os":"linux","vars":{"a":1},"address":"::1"},"restore_attrs":["notes"]}"#;
+        let req = parse_body(body).unwrap();
+        let expected = vec![
+            ("address".into(), json!("::1")),
+            ("vars".into(), json!({"a": 1})),
+            ("vars.os".into(), json!("linux")),
+        ];
+        assert_eq!(req.set, expected);
         assert_eq!(req.restore, vec!["notes".to_string()]);
     }
 
