@@ -108,7 +108,8 @@ mod tests {
     #[test]
     fn attrs_apply_in_key_order_as_icingas_dictionary_and_keep_vars_paths() {
         // Icinga's Dictionary is sorted by key, so `vars` is set before `vars.os`.
-        let body = r#"{"attrs":{"vars.os":"linux","vars":{"a":1},"address":"::1"},"restore_attrs":["notes"]}"#;
+        let body =
+            r#"{"attrs":{"vars.os":"linux","vars":{"a":1},"address":"::1"},"restore_attrs":["notes"]}"#;
         let req = parse_body(body).unwrap();
         let expected = vec![
             ("address".into(), json!("::1")),
