@@ -3,11 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::{answer, set_url_target, url_type, Ctx, Step};
+use super::{answer, url_objects, Ctx, Step};
 use crate::env::Env;
 use crate::http::gate::{codes, overall_status, Gate};
 use crate::http::response::{status_code, Reply};
-use crate::http::targets;
 use crate::store::{Mutation, Object};
 
 /// Answers a delete request.
@@ -16,10 +15,8 @@ pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&st
 }
 
 async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
-    let otype = url_type(plural)?;
-    set_url_target(&mut ctx.params, otype, name);
+    let objects = url_objects(ctx, plural, name, "delete")?;
     let ctx = &*ctx;
-    let objects = targets::find(ctx, &[otype], &format!("objects/delete/{}", otype.name()))?;
     let cascade = ctx.params.flag("cascade");
     let mut gate = Gate::enter(ctx, false).await?;
     let results = gate.each(ctx, &objects, |obj| delete_one(ctx, obj, cascade)).await;

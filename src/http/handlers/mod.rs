@@ -21,6 +21,7 @@ use crate::config::ApiUser;
 use crate::env::Env;
 use crate::listener::Shared;
 use crate::probe::ConnId;
+use crate::store::Object;
 use crate::store::{ObjectType, Origin};
 
 /// One authenticated request, as handlers see it.
@@ -93,6 +94,19 @@ pub fn set_url_target(params: &mut Params, otype: ObjectType, name: Option<&str>
     if let Some(name) = name {
         params.set(otype.lower(), name.into());
     }
+}
+
+/// The objects a `/v1/objects/<plural>[/<name>]` request targets, once the
+/// user holds `objects/<verb>/<Type>`.
+pub fn url_objects<E: Env>(
+    ctx: &mut Ctx<'_, E>,
+    plural: &str,
+    name: Option<&str>,
+    verb: &str,
+) -> Step<Vec<Object>> {
+    let otype = url_type(plural)?;
+    set_url_target(&mut ctx.params, otype, name);
+    super::targets::find(ctx, &[otype], &format!("objects/{verb}/{}", otype.name()))
 }
 
 /// Result of a fallible handler step: an error envelope ends the request.

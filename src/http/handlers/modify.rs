@@ -3,13 +3,12 @@
 
 use serde_json::{Map, Value};
 
-use super::{answer, set_url_target, url_type, Ctx, Step};
+use super::{answer, url_objects, Ctx, Step};
 use crate::bug;
 use crate::env::Env;
 use crate::http::gate::{codes, overall_status, Gate};
 use crate::http::params::Params;
 use crate::http::response::{object_result, status_code, ApiError, Reply};
-use crate::http::targets;
 use crate::store::{Mutation, Object, StoreError};
 
 const OVERRIDE_HINT: &str =
@@ -66,10 +65,8 @@ pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&st
 }
 
 async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
-    let otype = url_type(plural)?;
-    set_url_target(&mut ctx.params, otype, name);
+    let objects = url_objects(ctx, plural, name, "modify")?;
     let ctx = &*ctx;
-    let objects = targets::find(ctx, &[otype], &format!("objects/modify/{}", otype.name()))?;
     let req = parse(&ctx.params)?;
     let mut gate = Gate::enter(ctx, bug!(ctx.shared.config, HttpHandlerWithoutGate)).await?;
     let results = gate.each(ctx, &objects, |obj| modify_one(ctx, obj, &req)).await;
