@@ -187,7 +187,7 @@ pub fn cases() -> impl Strategy<Value = Case> {
             prop::sample::select(kinds).prop_flat_map(move |k| actor(k, horizon)),
             1..MAX_ACTORS,
         );
-        let chaos = prop::collection::vec(chaos_rule(), if swarm.chaos { 1..4 } else { 0..1 });
+        let chaos = prop::collection::vec(chaos_rule(), if swarm.chaos { 2..5 } else { 0..1 });
         let faults = prop::collection::vec(fault(horizon), if swarm.faults { 1..3 } else { 0..1 });
         let restart = if swarm.restart { prop::option::of(300u64..2000).boxed() } else { Just(None).boxed() };
         (Just((seed, tcp_capacity)), Just(swarm), Just(stop_ms), restart, actors, chaos, faults).prop_map(
