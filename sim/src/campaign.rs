@@ -300,7 +300,7 @@ pub fn all_bugs() -> Vec<Bug> {
 }
 
 /// A seed for run `r` of bug `b`: splitmix of the three.
-fn mix(seed: u64, b: u64, r: u64) -> u64 {
+pub fn mix(seed: u64, b: u64, r: u64) -> u64 {
     let mut z = seed ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ r.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
