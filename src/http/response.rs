@@ -152,7 +152,7 @@ pub fn server_header() -> HeaderValue {
 /// Encodes a value as Icinga does: keys sorted at every level, integral
 /// numbers without a decimal point; indented by four spaces with `pretty`.
 pub fn encode(value: &Value, pretty: bool) -> Bytes {
-    let value = normalize(value);
+    let value = Icinga(value);
     let mut out = Vec::new();
     let written = if pretty {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -173,22 +173,36 @@ pub fn encode_line(value: &Value) -> Bytes {
     Bytes::from(line)
 }
 
-/// A copy with every object's keys sorted and integral floats as integers.
-pub fn normalize(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), normalize(&map[k.as_str()]))).collect())
+/// A value serialized as Icinga writes it, without copying it first: every
+/// object's keys sorted and integral floats as integers.
+struct Icinga<'a>(&'a Value);
+
+impl Serialize for Icinga<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            // `Map` is sorted unless a dependency turns on `preserve_order`.
+            Value::Object(map) if map.keys().is_sorted() => {
+                s.collect_map(map.iter().map(|(k, v)| (k, Icinga(v))))
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                s.collect_map(entries.into_iter().map(|(k, v)| (k, Icinga(v))))
+            }
+            Value::Array(items) => s.collect_seq(items.iter().map(Icinga)),
+            Value::Number(n) => match integral(n) {
+                Some(i) => s.serialize_i64(i),
+                None => n.serialize(s),
+            },
+            other => other.serialize(s),
         }
-        Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
-        Value::Number(n) if n.is_f64() => match n.as_f64() {
-            // Below 2^53 every integral double is exact as an i64.
-            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Value::from(f as i64),
-            _ => value.clone(),
-        },
-        _ => value.clone(),
     }
+}
+
+/// An integral double as an integer; below 2^53 every such double is exact.
+fn integral(n: &serde_json::Number) -> Option<i64> {
+    let f = n.as_f64().filter(|_| n.is_f64())?;
+    (f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0).then_some(f as i64)
 }
 
 #[cfg(test)]

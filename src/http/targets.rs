@@ -66,7 +66,7 @@ pub fn no_objects() -> ApiError {
 
 /// An object's attributes as one JSON dictionary.
 pub fn attrs_value(obj: &Object) -> Value {
-    Value::Object(obj.attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    Value::Object(obj.attrs.clone())
 }
 
 /// The objects of `types` a request targets, after checking `permission`.

@@ -110,7 +110,7 @@ fn create(
         }
         all.insert(k.clone(), v.clone());
     }
-    let obj = Object { otype, name: name.to_string(), attrs: all.into_iter().collect() };
+    let obj = Object { otype, name: name.to_string(), attrs: all };
     let event =
         event_body("ObjectCreated", &obj, time, json!({"object_type": otype.name(), "object_name": name}));
     let events = vec![Event { kind: "ObjectCreated", otype, name: name.to_string(), body: event }];
@@ -121,11 +121,7 @@ fn create(
 type Outcome2 = Result<Outcome, StoreError>;
 
 /// Sets `path` (`vars.os`) inside `attrs`, creating dictionaries on the way.
-fn set_path(
-    attrs: &mut std::collections::BTreeMap<String, Value>,
-    path: &str,
-    value: Value,
-) -> Result<(), StoreError> {
+fn set_path(attrs: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), StoreError> {
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or(path);
     let rest: Vec<&str> = parts.collect();
@@ -175,7 +171,7 @@ fn modify(
     let obj = get_mut(inner, otype, name)?;
     // Work on a copy so that a failure halfway leaves the object untouched.
     let mut attrs = obj.attrs.clone();
-    let base = defaults(otype, name);
+    let base = if restore.is_empty() { Map::new() } else { defaults(otype, name) };
     for k in restore {
         match base.get(k.as_str()) {
             Some(v) => attrs.insert(k.clone(), v.clone()),
@@ -227,6 +223,7 @@ fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time:
 }
 
 fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResult, time: f64) -> Outcome2 {
+    let listening = inner.listening;
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
@@ -256,20 +253,13 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     if old_state != new_state {
         a.insert("last_state_change".into(), json!(time));
     }
-    let mut events = vec![Event {
-        kind: "CheckResult",
-        otype,
-        name: name.to_string(),
-        body: event_body("CheckResult", obj, time, json!({"check_result": attr})),
-    }];
-    if old_state != new_state {
-        let extra = json!({"state": new_state, "state_type": 1, "check_result": attr});
-        events.push(Event {
-            kind: "StateChange",
-            otype,
-            name: name.to_string(),
-            body: event_body("StateChange", obj, time, extra),
-        });
+    let mut events = vec![];
+    // Events are built only for a listener: nobody reads them otherwise.
+    if listening {
+        events.push(check_result_event(obj, time, &attr, None));
+        if old_state != new_state {
+            events.push(check_result_event(obj, time, &attr, Some(new_state)));
+        }
     }
     // A recovery clears a non-sticky acknowledgement, as Icinga does.
     if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
@@ -279,6 +269,19 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
         events.push(Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body });
     }
     Ok((vec![], None, events))
+}
+
+/// `CheckResult`, or `StateChange` when the state changed to `new_state`.
+fn check_result_event(obj: &Object, time: f64, attr: &Value, new_state: Option<i64>) -> Event {
+    let mut extra = Map::new();
+    extra.insert("check_result".into(), attr.clone());
+    if let Some(state) = new_state {
+        extra.insert("state".into(), json!(state));
+        extra.insert("state_type".into(), json!(1));
+    }
+    let kind = if new_state.is_some() { "StateChange" } else { "CheckResult" };
+    let body = event_body(kind, obj, time, Value::Object(extra));
+    Event { kind, otype: obj.otype, name: obj.name.clone(), body }
 }
 
 #[allow(clippy::too_many_arguments)]

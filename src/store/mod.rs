@@ -134,6 +134,8 @@ struct Inner {
     journal: Journal,
     sealed: bool,
     next_comment: u64,
+    /// Whether anyone subscribed to events when the current mutation began.
+    listening: bool,
 }
 
 /// The shared object store. Clones share the same objects.
@@ -156,6 +158,7 @@ impl Store {
             journal: Journal::new(journal_capacity),
             sealed: false,
             next_comment: 1,
+            listening: false,
         };
         Store { inner: Arc::new(Mutex::new(inner)), events: broadcast::channel(EVENT_BACKLOG).0 }
     }
@@ -174,6 +177,7 @@ impl Store {
             let mut inner = self.lock();
             let (otype, name) = m.target();
             let (otype, name) = (otype, name.to_string());
+            inner.listening = self.events.receiver_count() > 0;
             let (removed, comment, events) = apply::apply(&mut inner, &m, time)?;
             let after_seal = inner.sealed;
             let seq = inner.journal.record(time, origin, m.op(), otype, &name, after_seal);

@@ -1,9 +1,7 @@
 //! Object types and objects as the API shows them.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The object types the store holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -99,7 +97,7 @@ pub struct Object {
     /// The full name (`web1`, `web1!http`).
     pub name: String,
     /// Every attribute, keyed by name, as the API returns it.
-    pub attrs: BTreeMap<String, Value>,
+    pub attrs: Map<String, Value>,
 }
 
 impl Object {

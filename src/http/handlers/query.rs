@@ -62,33 +62,43 @@ fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<R
     set_url_target(&mut ctx.params, otype, name);
     let ctx = &*ctx;
     let objects = targets::find(ctx, &[otype], &format!("objects/query/{}", otype.name()))?;
-    let results = objects.iter().map(|obj| entry(ctx, obj, &req)).collect();
+    let results = objects.into_iter().map(|obj| entry(ctx, obj, &req)).collect();
     Ok(Reply::results(StatusCode::OK, results))
 }
 
-fn entry<E: Env>(ctx: &Ctx<'_, E>, obj: &Object, req: &QueryRequest) -> Value {
-    let attrs = match select(obj, req.attrs.as_deref()) {
-        Ok(attrs) => attrs,
-        Err(status) => return object_result(400, obj.otype.name(), &obj.name, status),
+fn entry<E: Env>(ctx: &Ctx<'_, E>, obj: Object, req: &QueryRequest) -> Value {
+    let fail = |obj: &Object, status: String| object_result(400, obj.otype.name(), &obj.name, status);
+    let picked = match req.attrs.as_deref().map(|wanted| pick(&obj, wanted)).transpose() {
+        Ok(picked) => picked,
+        Err(status) => return fail(&obj, status),
     };
-    let joins = match joins(ctx, obj, req) {
+    let joins = match joins(ctx, &obj, req) {
         Ok(joins) => joins,
-        Err(status) => return object_result(400, obj.otype.name(), &obj.name, status),
+        Err(status) => return fail(&obj, status),
     };
     let mut meta = Map::new();
     if req.used_by {
-        meta.insert("used_by".into(), used_by(&ctx.shared.store, obj));
+        meta.insert("used_by".into(), used_by(&ctx.shared.store, &obj));
     }
     if req.location {
         // Objects here are created at run time, never from a config file.
         meta.insert("location".into(), Value::Null);
     }
-    json!({"attrs": attrs, "joins": joins, "meta": meta, "name": obj.name, "type": obj.otype.name()})
+    let Object { otype, name, attrs } = obj;
+    // Every attribute: the object is a copy already, so it moves into the answer.
+    let attrs = picked.unwrap_or(Value::Object(attrs));
+    json!({"attrs": attrs, "joins": joins, "meta": meta, "name": name, "type": otype.name()})
 }
 
 /// The chosen attributes; an unknown one is `Invalid field specified: <a>`.
 fn select(obj: &Object, wanted: Option<&[String]>) -> Result<Value, String> {
-    let Some(wanted) = wanted else { return Ok(attrs_value(obj)) };
+    match wanted {
+        Some(wanted) => pick(obj, wanted),
+        None => Ok(attrs_value(obj)),
+    }
+}
+
+fn pick(obj: &Object, wanted: &[String]) -> Result<Value, String> {
     let mut out = Map::new();
     for attr in wanted {
         match obj.attrs.get(attr) {
