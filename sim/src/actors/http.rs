@@ -109,22 +109,56 @@ fn build(node: &str, id: &str, p: &Planned) -> Result<Request<Full<Bytes>>, Stri
         .map_err(|e| e.to_string())
 }
 
-/// Per-object `(name, code)` of a `results` body; unnamed entries take the
-/// name of the object at the same position.
-fn results(body: &Value, objects: &[String]) -> Vec<(String, u16)> {
-    let Some(list) = body.get("results").and_then(Value::as_array) else { return vec![] };
-    list.iter()
+/// The parts of an answer the oracles read. Everything else (a query's
+/// attributes) is skipped without being built, which keeps long runs fast.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    status: Option<Value>,
+    results: Option<Vec<Entry>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    code: Option<Value>,
+    name: Option<Value>,
+}
+
+/// The envelope's `status` text and per-object `(name, code)`; unnamed
+/// entries take the name of the object at the same position.
+fn summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) else {
+        return fallback_summary(bytes, objects);
+    };
+    let text = envelope.status.as_ref().and_then(Value::as_str).unwrap_or("").to_string();
+    let results = envelope
+        .results
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let code = r.code.as_ref()?.as_u64()? as u16;
+            let name = r.name.as_ref().and_then(Value::as_str).map(String::from);
+            Some((name.or_else(|| objects.get(i).cloned())?, code))
+        })
+        .collect();
+    (text, results)
+}
+
+/// The same for a body whose `results` is not a list of dictionaries.
+fn fallback_summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let text = body.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+    let Some(list) = body.get("results").and_then(Value::as_array) else { return (text, vec![]) };
+    let results = list
+        .iter()
         .enumerate()
         .filter_map(|(i, r)| {
             let code = r.get("code")?.as_u64()? as u16;
-            let name = r
-                .get("name")
-                .and_then(Value::as_str)
-                .map(String::from)
-                .or_else(|| objects.get(i).cloned())?;
-            Some((name, code))
+            let name = r.get("name").and_then(Value::as_str).map(String::from);
+            Some((name.or_else(|| objects.get(i).cloned())?, code))
         })
-        .collect()
+        .collect();
+    (text, results)
 }
 
 async fn send(
@@ -141,9 +175,8 @@ async fn send(
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
         Ok(Ok((status, bytes))) => {
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let text = body.get("status").and_then(Value::as_str).unwrap_or("").to_string();
-            Outcome::Response { status, at_ms: now_ms(), results: results(&body, objects), text }
+            let (text, results) = summary(&bytes, objects);
+            Outcome::Response { status, at_ms: now_ms(), results, text }
         }
         Ok(Err(error)) => Outcome::TransportError { at_ms: now_ms(), error },
         Err(_) => Outcome::TransportError { at_ms: now_ms(), error: "timed out".into() },
