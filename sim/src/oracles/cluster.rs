@@ -23,16 +23,27 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     }
     // An unacknowledged result must have arrived only if its peer opened a
     // session after the restart (which replays its backlog first) and the
-    // run went on long enough for that replay.
-    let restarted = scenario.restart.as_ref().filter(|r| record.end_ms >= r.at_ms + REPLAY_GRACE_MS);
+    // run went on long enough for that replay: the grace, plus what chaos
+    // can add to handling each of the peer's messages.
+    let per_message = jsonrpc_chaos_ms(scenario);
+    let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
     let replayed: std::collections::BTreeSet<&str> = record
         .peer_sessions
         .iter()
-        .filter(|(_, at)| restarted.is_some_and(|r| *at >= r.at_ms))
+        .filter(|(peer, at)| {
+            let window = REPLAY_GRACE_MS + sent(peer) * per_message;
+            scenario.restart.as_ref().is_some_and(|r| *at >= r.at_ms) && record.end_ms >= at + window
+        })
         .map(|(p, _)| p.as_str())
         .collect();
     out.extend(peer_results_applied_once(record, &replayed));
     out
+}
+
+/// The most chaos can delay the handling of one JSON-RPC message: every
+/// cluster rule's delay, as if all of them hit the same message.
+fn jsonrpc_chaos_ms(scenario: &Scenario) -> u64 {
+    scenario.chaos.iter().filter(|r| r.point.starts_with("jsonrpc.")).map(|r| r.delay_ms()).sum()
 }
 
 /// What a graceful Stop persisted is exactly what the next start loads.
