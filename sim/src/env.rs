@@ -62,6 +62,10 @@ pub struct ChaosRule {
     /// Only the n-th hit (1-based) of the point on the host; every hit if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hit: Option<u64>,
+    /// Only from this simulated time on; hits before it are not counted
+    /// unless another rule for the point is already active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<u64>,
     /// What to do.
     #[serde(flatten)]
     pub action: ChaosAction,
@@ -155,7 +159,12 @@ impl SimEnv {
 
     /// Counts a hit of `point` and returns the action of the first matching rule.
     fn chaos_action(&self, point: &str) -> Option<ChaosAction> {
-        let rules: Vec<&ChaosRule> = self.chaos.iter().filter(|r| r.point == point).collect();
+        let now = crate::recorder::now_ms();
+        let rules: Vec<&ChaosRule> = self
+            .chaos
+            .iter()
+            .filter(|r| r.point == point && r.from_ms.is_none_or(|from| now >= from))
+            .collect();
         if rules.is_empty() {
             return None;
         }

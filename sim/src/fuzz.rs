@@ -52,7 +52,14 @@ fn swarm() -> impl Strategy<Value = Swarm> {
         kinds.extend((1..=7u8).filter(|k| on[*k as usize - 1]));
         kinds
     });
-    (kinds, any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.6), prop::bool::weighted(0.3))
+    // Chaos is on in most cases: shutdown races live in the delays it adds.
+    (
+        kinds,
+        prop::bool::weighted(0.7),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.6),
+        prop::bool::weighted(0.3),
+    )
         .prop_map(|(kinds, chaos, faults, restart, accept_after_close)| Swarm {
             kinds,
             chaos,
@@ -99,12 +106,22 @@ fn actor(kind: u8, horizon: u64) -> BoxedStrategy<ActorGen> {
                 ops,
             })
             .boxed(),
-        1 | 2 => (at, 1u32..30, 10u64..200)
+        1 => (at, 1u32..30, 10u64..200)
             .prop_map(move |(start_ms, results, interval_ms)| ActorGen::Peer {
                 start_ms,
                 results,
                 interval_ms,
-                reads: kind == 1,
+                reads: true,
+            })
+            .boxed(),
+        // A peer that does not read starts in the first half, so that the
+        // node has time to fill its socket before Stop.
+        2 => (0..horizon.div_ceil(2), 1u32..30, 10u64..200)
+            .prop_map(move |(start_ms, results, interval_ms)| ActorGen::Peer {
+                start_ms,
+                results,
+                interval_ms,
+                reads: false,
             })
             .boxed(),
         3 => at.prop_map(|at_ms| ActorGen::Half { at_ms }).boxed(),
@@ -119,7 +136,7 @@ fn actor(kind: u8, horizon: u64) -> BoxedStrategy<ActorGen> {
     }
 }
 
-fn chaos_rule() -> impl Strategy<Value = ChaosRule> {
+fn chaos_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
     let action = prop_oneof![
         3 => (5u64..600).prop_map(|ms| ChaosAction::Delay { ms }),
         1 => (1u32..5).prop_map(|times| ChaosAction::Yield { times }),
@@ -127,11 +144,11 @@ fn chaos_rule() -> impl Strategy<Value = ChaosRule> {
     let points: Vec<(u32, BoxedStrategy<&'static str>)> =
         POINTS.iter().map(|&(p, w)| (w, Just(p).boxed())).collect();
     let point = prop::strategy::Union::new_weighted(points);
-    (point, prop::option::of(1u64..6), action).prop_map(|(point, hit, action)| ChaosRule {
-        point: point.to_string(),
-        host: None,
-        hit,
-        action,
+    // Half the rules wake up shortly before Stop: load builds up undisturbed,
+    // and their delays fall where shutdown races are.
+    let from = prop::option::weighted(0.5, stop_ms.saturating_sub(1000)..stop_ms);
+    (point, prop::option::weighted(0.35, 1u64..6), from, action).prop_map(|(point, hit, from_ms, action)| {
+        ChaosRule { point: point.to_string(), host: None, hit, from_ms, action }
     })
 }
 
@@ -178,7 +195,9 @@ pub struct Case {
 
 /// Cases: the seed and the swarm don't shrink; the lists do.
 pub fn cases() -> impl Strategy<Value = Case> {
-    let fixed = (any::<u64>(), swarm(), 200u64..2500, 8usize..48).no_shrink();
+    // Small socket buffers more often: a peer that does not read fills them sooner.
+    let capacity = prop_oneof![3 => 8usize..14, 1 => 14usize..48];
+    let fixed = (any::<u64>(), swarm(), 200u64..2500, capacity).no_shrink();
     fixed.prop_flat_map(|(seed, swarm, stop_ms, tcp_capacity)| {
         // Actors start before Stop, where they can race it.
         let horizon = stop_ms;
@@ -187,9 +206,21 @@ pub fn cases() -> impl Strategy<Value = Case> {
             prop::sample::select(kinds).prop_flat_map(move |k| actor(k, horizon)),
             1..MAX_ACTORS,
         );
-        let chaos = prop::collection::vec(chaos_rule(), if swarm.chaos { 2..5 } else { 0..1 });
-        let faults = prop::collection::vec(fault(horizon), if swarm.faults { 1..3 } else { 0..1 });
-        let restart = if swarm.restart { prop::option::of(300u64..2000).boxed() } else { Just(None).boxed() };
+        // A swarm feature draws at least three rules or one fault; each may
+        // still shrink away (to None), so a shrunk case keeps only what matters.
+        let chaos = prop::collection::vec(
+            prop::option::weighted(0.95, chaos_rule(stop_ms)),
+            if swarm.chaos { 3..7 } else { 0..1 },
+        );
+        let faults = prop::collection::vec(
+            prop::option::weighted(0.95, fault(horizon)),
+            if swarm.faults { 1..3 } else { 0..1 },
+        );
+        let restart = if swarm.restart {
+            prop::option::weighted(0.9, 300u64..2000).boxed()
+        } else {
+            Just(None).boxed()
+        };
         (Just((seed, tcp_capacity)), Just(swarm), Just(stop_ms), restart, actors, chaos, faults).prop_map(
             |((seed, tcp_capacity), swarm, stop_ms, restart_after_ms, actors, chaos, faults)| Case {
                 seed,
@@ -198,8 +229,8 @@ pub fn cases() -> impl Strategy<Value = Case> {
                 stop_ms,
                 restart_after_ms,
                 actors,
-                chaos,
-                faults,
+                chaos: chaos.into_iter().flatten().collect(),
+                faults: faults.into_iter().flatten().collect(),
             },
         )
     })
