@@ -265,8 +265,10 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
         obj.attrs.insert("acknowledgement".into(), json!(0));
         obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
-        let body = event_body("AcknowledgementCleared", obj, time, json!({"state": new_state}));
-        events.push(Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body });
+        if listening {
+            let body = event_body("AcknowledgementCleared", obj, time, json!({"state": new_state}));
+            events.push(Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body });
+        }
     }
     Ok((vec![], None, events))
 }

@@ -126,9 +126,7 @@ struct Entry {
 /// The envelope's `status` text and per-object `(name, code)`; unnamed
 /// entries take the name of the object at the same position.
 fn summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
-    let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) else {
-        return fallback_summary(bytes, objects);
-    };
+    let envelope = serde_json::from_slice::<Envelope>(bytes).unwrap_or_else(|_| loose_envelope(bytes));
     let text = envelope.status.as_ref().and_then(Value::as_str).unwrap_or("").to_string();
     let results = envelope
         .results
@@ -144,21 +142,15 @@ fn summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
     (text, results)
 }
 
-/// The same for a body whose `results` is not a list of dictionaries.
-fn fallback_summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
+/// The envelope of a body the typed one does not take (not JSON, or
+/// `results` entries that are not dictionaries), read leniently.
+fn loose_envelope(bytes: &[u8]) -> Envelope {
     let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-    let text = body.get("status").and_then(Value::as_str).unwrap_or("").to_string();
-    let Some(list) = body.get("results").and_then(Value::as_array) else { return (text, vec![]) };
-    let results = list
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let code = r.get("code")?.as_u64()? as u16;
-            let name = r.get("name").and_then(Value::as_str).map(String::from);
-            Some((name.or_else(|| objects.get(i).cloned())?, code))
-        })
-        .collect();
-    (text, results)
+    let entry = |r: &Value| Entry { code: r.get("code").cloned(), name: r.get("name").cloned() };
+    Envelope {
+        status: body.get("status").cloned(),
+        results: body.get("results").and_then(Value::as_array).map(|list| list.iter().map(entry).collect()),
+    }
 }
 
 async fn send(
