@@ -27,6 +27,26 @@ pub(super) fn apply(inner: &mut Inner, m: &Mutation, time: f64) -> Result<Outcom
     }
 }
 
+/// The events one mutation publishes, built only if someone listens.
+struct Events {
+    listening: bool,
+    list: Vec<Event>,
+}
+
+impl Events {
+    fn new(inner: &Inner) -> Self {
+        Events { listening: inner.listening, list: vec![] }
+    }
+
+    /// Adds a `kind` event about `obj`; `extra` is built only for a listener.
+    fn add(&mut self, kind: &'static str, obj: &Object, time: f64, extra: impl FnOnce() -> Value) {
+        if self.listening {
+            let body = event_body(kind, obj, time, extra());
+            self.list.push(Event { kind, otype: obj.otype, name: obj.name.clone(), body });
+        }
+    }
+}
+
 fn key(otype: ObjectType, name: &str) -> (ObjectType, String) {
     (otype, name.to_string())
 }
@@ -111,11 +131,10 @@ fn create(
         all.insert(k.clone(), v.clone());
     }
     let obj = Object { otype, name: name.to_string(), attrs: all };
-    let event =
-        event_body("ObjectCreated", &obj, time, json!({"object_type": otype.name(), "object_name": name}));
-    let events = vec![Event { kind: "ObjectCreated", otype, name: name.to_string(), body: event }];
+    let mut events = Events::new(inner);
+    events.add("ObjectCreated", &obj, time, || json!({"object_type": otype.name(), "object_name": name}));
     inner.objects.insert(key(otype, name), obj);
-    Ok((vec![], None, events))
+    Ok((vec![], None, events.list))
 }
 
 type Outcome2 = Result<Outcome, StoreError>;
@@ -168,6 +187,7 @@ fn modify(
     for k in restore {
         check_config_attr(k)?;
     }
+    let mut events = Events::new(inner);
     let obj = get_mut(inner, otype, name)?;
     // Work on a copy so that a failure halfway leaves the object untouched.
     let mut attrs = obj.attrs.clone();
@@ -182,9 +202,8 @@ fn modify(
         set_path(&mut attrs, k, v.clone())?;
     }
     obj.attrs = attrs;
-    let body =
-        event_body("ObjectModified", obj, time, json!({"object_type": otype.name(), "object_name": name}));
-    Ok((vec![], None, vec![Event { kind: "ObjectModified", otype, name: name.to_string(), body }]))
+    events.add("ObjectModified", obj, time, || json!({"object_type": otype.name(), "object_name": name}));
+    Ok((vec![], None, events.list))
 }
 
 fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time: f64) -> Outcome2 {
@@ -211,19 +230,17 @@ fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time:
     }
     let mut removed = vec![(otype, name.to_string())];
     removed.extend(dependents);
-    let mut events = vec![];
+    let mut events = Events::new(inner);
     for (t, n) in &removed {
         if let Some(o) = inner.objects.remove(&key(*t, n)) {
-            let body =
-                event_body("ObjectDeleted", &o, time, json!({"object_type": t.name(), "object_name": n}));
-            events.push(Event { kind: "ObjectDeleted", otype: *t, name: n.clone(), body });
+            events.add("ObjectDeleted", &o, time, || json!({"object_type": t.name(), "object_name": n}));
         }
     }
-    Ok((removed, None, events))
+    Ok((removed, None, events.list))
 }
 
 fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResult, time: f64) -> Outcome2 {
-    let listening = inner.listening;
+    let mut events = Events::new(inner);
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
@@ -253,37 +270,22 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     if old_state != new_state {
         a.insert("last_state_change".into(), json!(time));
     }
-    let mut events = vec![];
-    // Events are built only for a listener: nobody reads them otherwise.
-    if listening {
-        events.push(check_result_event(obj, time, &attr, None));
-        if old_state != new_state {
-            events.push(check_result_event(obj, time, &attr, Some(new_state)));
-        }
+    events.add("CheckResult", obj, time, || json!({"check_result": attr}));
+    if old_state != new_state {
+        events.add(
+            "StateChange",
+            obj,
+            time,
+            || json!({"state": new_state, "state_type": 1, "check_result": attr}),
+        );
     }
     // A recovery clears a non-sticky acknowledgement, as Icinga does.
     if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
         obj.attrs.insert("acknowledgement".into(), json!(0));
         obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
-        if listening {
-            let body = event_body("AcknowledgementCleared", obj, time, json!({"state": new_state}));
-            events.push(Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body });
-        }
+        events.add("AcknowledgementCleared", obj, time, || json!({"state": new_state}));
     }
-    Ok((vec![], None, events))
-}
-
-/// `CheckResult`, or `StateChange` when the state changed to `new_state`.
-fn check_result_event(obj: &Object, time: f64, attr: &Value, new_state: Option<i64>) -> Event {
-    let mut extra = Map::new();
-    extra.insert("check_result".into(), attr.clone());
-    if let Some(state) = new_state {
-        extra.insert("state".into(), json!(state));
-        extra.insert("state_type".into(), json!(1));
-    }
-    let kind = if new_state.is_some() { "StateChange" } else { "CheckResult" };
-    let body = event_body(kind, obj, time, Value::Object(extra));
-    Event { kind, otype: obj.otype, name: obj.name.clone(), body }
+    Ok((vec![], None, events.list))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -300,6 +302,7 @@ fn acknowledge(
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
+    let mut events = Events::new(inner);
     let obj = get_mut(inner, otype, name)?;
     if obj.attr("state").as_i64().unwrap_or(0) == 0 {
         return Err(StoreError::Invalid(format!(
@@ -311,17 +314,20 @@ fn acknowledge(
     }
     obj.attrs.insert("acknowledgement".into(), json!(if sticky { 2 } else { 1 }));
     obj.attrs.insert("acknowledgement_expiry".into(), json!(expiry));
-    let extra = json!({"author": author, "comment": comment, "acknowledgement_type": if sticky { 2 } else { 1 }, "expiry": expiry});
-    let body = event_body("AcknowledgementSet", obj, time, extra);
-    Ok((vec![], None, vec![Event { kind: "AcknowledgementSet", otype, name: name.to_string(), body }]))
+    events.add("AcknowledgementSet", obj, time, || {
+        let kind = if sticky { 2 } else { 1 };
+        json!({"author": author, "comment": comment, "acknowledgement_type": kind, "expiry": expiry})
+    });
+    Ok((vec![], None, events.list))
 }
 
 fn remove_ack(inner: &mut Inner, otype: ObjectType, name: &str, time: f64) -> Outcome2 {
+    let mut events = Events::new(inner);
     let obj = get_mut(inner, otype, name)?;
     obj.attrs.insert("acknowledgement".into(), json!(0));
     obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
-    let body = event_body("AcknowledgementCleared", obj, time, json!({}));
-    Ok((vec![], None, vec![Event { kind: "AcknowledgementCleared", otype, name: name.to_string(), body }]))
+    events.add("AcknowledgementCleared", obj, time, || json!({}));
+    Ok((vec![], None, events.list))
 }
 
 fn add_comment(
