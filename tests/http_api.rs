@@ -117,6 +117,16 @@ async fn call(
     call_as("root", "icinga", node_url, method, body).await
 }
 
+/// The start of a request as real clients send it, as `user`.
+fn request_as(user: &str, password: &str, method: Method, url: String) -> reqwest::RequestBuilder {
+    client().request(method, url).basic_auth(user, Some(password)).header("Accept", "application/json")
+}
+
+/// The same as `root`.
+fn request(method: Method, url: String) -> reqwest::RequestBuilder {
+    request_as("root", "icinga", method, url)
+}
+
 async fn call_as(
     user: &str,
     password: &str,
@@ -124,8 +134,7 @@ async fn call_as(
     method: Method,
     body: Option<Value>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req =
-        client().request(method, url).basic_auth(user, Some(password)).header("Accept", "application/json");
+    let mut req = request_as(user, password, method, url);
     if let Some(body) = body {
         req = req.json(&body);
     }
@@ -289,14 +298,7 @@ async fn non_get_requests_need_accept_json() {
 async fn a_malformed_body_is_400_invalid_request_body() {
     let node = Node::start().await;
     for body in ["{\"attrs\":", "[1,2]", "not json"] {
-        let resp = client()
-            .post(node.url("/v1/objects/hosts"))
-            .basic_auth("root", Some("icinga"))
-            .header("Accept", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = request(Method::POST, node.url("/v1/objects/hosts")).body(body).send().await.unwrap();
         assert_eq!(resp.status(), 400);
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["error"], 400);
@@ -389,10 +391,7 @@ async fn method_override_replaces_the_method() {
     let node = Node::start().await;
     create_host(&node, "h1", json!({"address": "10.0.0.1"})).await;
     // POST + override GET: a query with a body, as real clients send it.
-    let resp = client()
-        .post(node.url("/v1/objects/hosts"))
-        .basic_auth("root", Some("icinga"))
-        .header("Accept", "application/json")
+    let resp = request(Method::POST, node.url("/v1/objects/hosts"))
         .header("X-HTTP-Method-Override", "GET")
         .json(&json!({"attrs": ["address"]}))
         .send()
@@ -402,10 +401,7 @@ async fn method_override_replaces_the_method() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["results"][0]["attrs"], json!({"address": "10.0.0.1"}));
     // An unknown override is ignored: this stays a POST (modify).
-    let resp = client()
-        .post(node.url("/v1/objects/hosts/h1"))
-        .basic_auth("root", Some("icinga"))
-        .header("Accept", "application/json")
+    let resp = request(Method::POST, node.url("/v1/objects/hosts/h1"))
         .header("X-HTTP-Method-Override", "PATCH")
         .json(&json!({"attrs": {"address": "10.0.0.2"}}))
         .send()
@@ -415,10 +411,7 @@ async fn method_override_replaces_the_method() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["results"][0]["status"], "Attributes updated.");
     // POST + override DELETE deletes.
-    let resp = client()
-        .post(node.url("/v1/objects/hosts/h1"))
-        .basic_auth("root", Some("icinga"))
-        .header("Accept", "application/json")
+    let resp = request(Method::POST, node.url("/v1/objects/hosts/h1"))
         .header("X-HTTP-Method-Override", "DELETE")
         .send()
         .await
@@ -501,10 +494,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
 #[tokio::test]
 async fn pretty_indents_and_mutations_name_their_origin() {
     let node = Node::start().await;
-    let resp = client()
-        .put(node.url("/v1/objects/hosts/h1?pretty=1"))
-        .basic_auth("root", Some("icinga"))
-        .header("Accept", "application/json")
+    let resp = request(Method::PUT, node.url("/v1/objects/hosts/h1?pretty=1"))
         .header("X-Request-Id", "req-42")
         .send()
         .await
