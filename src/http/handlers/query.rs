@@ -85,9 +85,16 @@ fn entry<E: Env>(ctx: &Ctx<'_, E>, obj: Object, req: &QueryRequest) -> Value {
         meta.insert("location".into(), Value::Null);
     }
     let Object { otype, name, attrs } = obj;
-    // Every attribute: the object is a copy already, so it moves into the answer.
+    // Every attribute: the object is a copy already, so it moves into the
+    // answer. `json!` would copy each value once more through `to_value`.
     let attrs = picked.unwrap_or(Value::Object(attrs));
-    json!({"attrs": attrs, "joins": joins, "meta": meta, "name": name, "type": otype.name()})
+    let mut out = Map::new();
+    out.insert("attrs".into(), attrs);
+    out.insert("joins".into(), joins);
+    out.insert("meta".into(), Value::Object(meta));
+    out.insert("name".into(), Value::String(name));
+    out.insert("type".into(), otype.name().into());
+    Value::Object(out)
 }
 
 /// The chosen attributes; an unknown one is `Invalid field specified: <a>`.
