@@ -164,6 +164,27 @@ fn set_path(attrs: &mut Map<String, Value>, path: &str, value: Value) -> Result<
     Ok(())
 }
 
+fn distinct_roots(set: &[(String, Value)]) -> bool {
+    let root = |k: &str| k.split('.').next().unwrap_or("").to_string();
+    let roots: std::collections::BTreeSet<String> = set.iter().map(|(k, _)| root(k)).collect();
+    roots.len() == set.len()
+}
+
+/// Whether [`set_path`] would succeed: every existing parent on the way is
+/// a dictionary (or null, which becomes one).
+fn settable(attrs: &Map<String, Value>, path: &str) -> Result<(), StoreError> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut cur = attrs;
+    for part in &parts[..parts.len() - 1] {
+        match cur.get(*part) {
+            None | Some(Value::Null) => return Ok(()),
+            Some(Value::Object(map)) => cur = map,
+            Some(_) => return Err(not_a_dict(path)),
+        }
+    }
+    Ok(())
+}
+
 fn not_a_dict(path: &str) -> StoreError {
     StoreError::Invalid(format!("Attribute '{path}' could not be set: a parent of it is not a dictionary."))
 }
@@ -189,19 +210,31 @@ fn modify(
     }
     let mut events = Events::new(inner);
     let obj = get_mut(inner, otype, name)?;
-    // Work on a copy so that a failure halfway leaves the object untouched.
-    let mut attrs = obj.attrs.clone();
-    let base = if restore.is_empty() { Map::new() } else { defaults(otype, name) };
-    for k in restore {
-        match base.get(k.as_str()) {
-            Some(v) => attrs.insert(k.clone(), v.clone()),
-            None => attrs.remove(k.as_str()),
-        };
+    if restore.is_empty() && distinct_roots(set) {
+        // Only setting can fail, on a parent that is not a dictionary, and
+        // with every path in its own attribute that is checked first: the
+        // object changes in place or not at all.
+        for (k, _) in set {
+            settable(&obj.attrs, k)?;
+        }
+        for (k, v) in set {
+            set_path(&mut obj.attrs, k, v.clone())?;
+        }
+    } else {
+        // One change could alter what a later path passes through: work on a copy.
+        let mut attrs = obj.attrs.clone();
+        let base = defaults(otype, name);
+        for k in restore {
+            match base.get(k.as_str()) {
+                Some(v) => attrs.insert(k.clone(), v.clone()),
+                None => attrs.remove(k.as_str()),
+            };
+        }
+        for (k, v) in set {
+            set_path(&mut attrs, k, v.clone())?;
+        }
+        obj.attrs = attrs;
     }
-    for (k, v) in set {
-        set_path(&mut attrs, k, v.clone())?;
-    }
-    obj.attrs = attrs;
     events.add("ObjectModified", obj, time, || json!({"object_type": otype.name(), "object_name": name}));
     Ok((vec![], None, events.list))
 }
@@ -260,9 +293,8 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     let old_state = obj.attr("state").as_i64().unwrap_or(0);
     let new_state = cr.state(is_host);
     let previous_hard = obj.attr("last_hard_state").as_i64().unwrap_or(0);
-    let attr = cr.to_attr(is_host, previous_hard);
     let a = &mut obj.attrs;
-    a.insert("last_check_result".into(), attr.clone());
+    a.insert("last_check_result".into(), cr.to_attr(is_host, previous_hard));
     a.insert("last_check".into(), json!(cr.execution_end));
     a.insert("state".into(), json!(new_state));
     a.insert("state_type".into(), json!(1));
@@ -270,13 +302,15 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     if old_state != new_state {
         a.insert("last_state_change".into(), json!(time));
     }
-    events.add("CheckResult", obj, time, || json!({"check_result": attr}));
+    // The result is copied into events only for a listener.
+    let attr = |obj: &Object| obj.attr("last_check_result").clone();
+    events.add("CheckResult", obj, time, || json!({"check_result": attr(obj)}));
     if old_state != new_state {
         events.add(
             "StateChange",
             obj,
             time,
-            || json!({"state": new_state, "state_type": 1, "check_result": attr}),
+            || json!({"state": new_state, "state_type": 1, "check_result": attr(obj)}),
         );
     }
     // A recovery clears a non-sticky acknowledgement, as Icinga does.
@@ -370,4 +404,53 @@ fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Outcome2 {
         .remove(&key(ObjectType::Comment, name))
         .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
     Ok((vec![(ObjectType::Comment, name.to_string())], None, vec![]))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use serde_json::json;
+
+    use crate::store::{Mutation, ObjectType, Origin, Store, StoreError};
+
+    fn store_with_host() -> Store {
+        let store = Store::new(None);
+        let attrs = json!({"vars": {"os": "linux"}, "notes": "n"}).as_object().cloned().unwrap();
+        let create = Mutation::Create { otype: ObjectType::Host, name: "h".into(), attrs };
+        store.apply(create, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1)).unwrap();
+        store
+    }
+
+    fn modify(store: &Store, set: &[(&str, serde_json::Value)], restore: &[&str]) -> Result<(), StoreError> {
+        let set = set.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let restore = restore.iter().map(|k| k.to_string()).collect();
+        let m = Mutation::Modify { otype: ObjectType::Host, name: "h".into(), set, restore };
+        store.apply(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(2)).map(|_| ())
+    }
+
+    #[test]
+    fn paths_create_dictionaries_on_the_way() {
+        let store = store_with_host();
+        modify(&store, &[("vars.a.b", json!(1)), ("notes", json!("x"))], &[]).unwrap();
+        let h = store.get(ObjectType::Host, "h").unwrap();
+        assert_eq!(h.attr("vars"), &json!({"os": "linux", "a": {"b": 1}}));
+        assert_eq!(h.attr("notes"), &json!("x"));
+    }
+
+    #[test]
+    fn a_modify_that_fails_halfway_changes_nothing() {
+        let store = store_with_host();
+        let before = store.get(ObjectType::Host, "h").unwrap();
+        // Each path in its own attribute: checked before anything is set.
+        let err = modify(&store, &[("notes", json!("x")), ("vars.os.major", json!(9))], &[]);
+        assert!(matches!(err, Err(StoreError::Invalid(_))), "{err:?}");
+        assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
+        // A later path through what an earlier one set: only a copy can tell.
+        let err = modify(&store, &[("vars", json!(5)), ("vars.x", json!(1))], &[]);
+        assert!(matches!(err, Err(StoreError::Invalid(_))), "{err:?}");
+        assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
+        let err = modify(&store, &[("notes", json!("x")), ("vars.os.major", json!(9))], &["vars"]);
+        assert!(err.is_ok(), "restoring vars first makes the path settable: {err:?}");
+    }
 }

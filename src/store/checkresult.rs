@@ -1,7 +1,7 @@
 //! Check results: what a passive result carries and how it changes a checkable.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 /// A check result as the API and the cluster carry it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,26 +48,28 @@ impl CheckResult {
         }
     }
 
-    /// The `last_check_result` attribute value.
+    /// The `last_check_result` attribute value. Built entry by entry: every
+    /// check result makes one, and `json!` would serialize each field first.
     pub fn to_attr(&self, is_host: bool, previous_hard_state: i64) -> Value {
-        json!({
-            "type": "CheckResult",
-            "active": false,
-            "check_source": self.check_source,
-            "command": self.command,
-            "execution_start": self.execution_start,
-            "execution_end": self.execution_end,
-            "exit_status": self.exit_status,
-            "output": self.output,
-            "performance_data": self.performance_data,
-            "previous_hard_state": previous_hard_state,
-            "schedule_start": self.execution_start,
-            "schedule_end": self.execution_end,
-            "scheduling_source": self.check_source,
-            "state": self.state(is_host),
-            "ttl": self.ttl,
-            "vars_after": null,
-            "vars_before": null,
-        })
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| m.insert(k.to_string(), v);
+        put("type", "CheckResult".into());
+        put("active", false.into());
+        put("check_source", self.check_source.as_str().into());
+        put("command", self.command.clone());
+        put("execution_start", self.execution_start.into());
+        put("execution_end", self.execution_end.into());
+        put("exit_status", self.exit_status.into());
+        put("output", self.output.as_str().into());
+        put("performance_data", self.performance_data.iter().map(|p| Value::from(p.as_str())).collect());
+        put("previous_hard_state", previous_hard_state.into());
+        put("schedule_start", self.execution_start.into());
+        put("schedule_end", self.execution_end.into());
+        put("scheduling_source", self.check_source.as_str().into());
+        put("state", self.state(is_host).into());
+        put("ttl", self.ttl.into());
+        put("vars_after", Value::Null);
+        put("vars_before", Value::Null);
+        Value::Object(m)
     }
 }
