@@ -153,11 +153,7 @@ fn loose_envelope(bytes: &[u8]) -> Envelope {
     }
 }
 
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    req: Request<Full<Bytes>>,
-    objects: &[String],
-) -> Outcome {
+async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>, p: &Planned) -> Outcome {
     let exchange = async {
         sender.ready().await.map_err(|e| e.to_string())?;
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
@@ -166,8 +162,14 @@ async fn send(
         Ok::<_, String>((status, bytes))
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        // A successful query's body holds neither a `status` text nor
+        // per-object codes, and no oracle reads its objects: not parsing it
+        // keeps long runs fast and records exactly what parsing would.
+        Ok(Ok((status, _))) if !p.modifying && (200..300).contains(&status) => {
+            Outcome::Response { status, at_ms: now_ms(), results: vec![], text: String::new() }
+        }
         Ok(Ok((status, bytes))) => {
-            let (text, results) = summary(&bytes, objects);
+            let (text, results) = summary(&bytes, &p.objects);
             Outcome::Response { status, at_ms: now_ms(), results, text }
         }
         Ok(Err(error)) => Outcome::TransportError { at_ms: now_ms(), error },
@@ -238,7 +240,7 @@ async fn one_request(
     }
     let Some(sender) = conn.as_mut() else { return };
     let outcome = match build(&spec.node, id, &p) {
-        Ok(req) => send(sender, req, &p.objects).await,
+        Ok(req) => send(sender, req, &p).await,
         Err(error) => Outcome::TransportError { at_ms: now_ms(), error },
     };
     if matches!(outcome, Outcome::TransportError { .. }) {
