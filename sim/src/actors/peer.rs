@@ -39,8 +39,38 @@ fn frame(v: &Value) -> Vec<u8> {
     format!("{}:{payload},", payload.len()).into_bytes()
 }
 
+/// The parts of a message from the node that a peer acts on; everything
+/// else (relayed check results, heartbeats) is skipped without being built.
+#[derive(serde::Deserialize)]
+struct FromNode<'a> {
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    params: Option<PositionParams>,
+    ts: Option<f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct PositionParams {
+    log_position: Option<f64>,
+}
+
+/// What one message from the node means to the peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Seen {
+    /// The position a `log::SetLogPosition` acknowledges.
+    position: Option<f64>,
+    /// The `ts` of a message the node relayed, which the peer acknowledges in turn.
+    ts: Option<f64>,
+}
+
+fn seen(payload: &[u8]) -> Seen {
+    let Ok(m) = serde_json::from_slice::<FromNode>(payload) else { return Seen::default() };
+    let is_position = m.method.as_deref() == Some("log::SetLogPosition");
+    Seen { position: m.params.and_then(|p| p.log_position).filter(|_| is_position), ts: m.ts }
+}
+
 /// Pops complete netstrings off the front of `buf`.
-fn frames(buf: &mut Vec<u8>) -> Vec<Value> {
+fn frames(buf: &mut Vec<u8>) -> Vec<Seen> {
     let mut out = Vec::new();
     while let Some(colon) = buf.iter().position(|&b| b == b':') {
         let Some(len) = std::str::from_utf8(&buf[..colon]).ok().and_then(|s| s.parse::<usize>().ok()) else {
@@ -50,7 +80,7 @@ fn frames(buf: &mut Vec<u8>) -> Vec<Value> {
         if buf.len() < colon + 1 + len + 1 {
             break;
         }
-        out.extend(serde_json::from_slice(&buf[colon + 1..colon + 1 + len]).ok());
+        out.push(seen(&buf[colon + 1..colon + 1 + len]));
         buf.drain(..colon + len + 2);
     }
     out
@@ -130,6 +160,7 @@ async fn session(
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let mut next_send = now_ms();
+    let mut relayed = Relayed { next_ms: now_ms() + ACK_EVERY_MS, ..Relayed::default() };
     loop {
         if now_ms() + 1_000 >= spec.end_ms {
             return;
@@ -159,24 +190,58 @@ async fn session(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
+        if let Some(position) = relayed.due() {
+            if wr.write_all(&frame(&set_log_position(position))).await.is_err() {
+                return rec.line(&spec.name, "disconnected while writing");
+            }
+        }
         match tokio::time::timeout(Duration::from_millis(100), rd.read(&mut chunk)).await {
             Err(_) => {}
             Ok(Ok(0)) | Ok(Err(_)) => return rec.line(&spec.name, "disconnected by node"),
             Ok(Ok(n)) => {
                 buf.extend_from_slice(&chunk[..n]);
                 for m in frames(&mut buf) {
-                    on_message(rec, spec, &m, acked);
+                    relayed.received = relayed.received.max(m.ts.unwrap_or(0.0));
+                    if let Some(pos) = m.position {
+                        on_position(rec, spec, pos, acked);
+                    }
                 }
             }
         }
     }
 }
 
-fn on_message(rec: &Recorder, spec: &PeerSpec, m: &Value, acked: &mut f64) {
-    if m.get("method").and_then(Value::as_str) != Some("log::SetLogPosition") {
-        return;
+/// How often a peer acknowledges what the node relayed to it, as Icinga's
+/// log-position timer does; without it the node's replay log only grows.
+const ACK_EVERY_MS: u64 = 5_000;
+
+/// The node's relayed messages as the peer has seen and acknowledged them.
+#[derive(Default)]
+struct Relayed {
+    received: f64,
+    told: f64,
+    next_ms: u64,
+}
+
+impl Relayed {
+    /// The position to acknowledge now, if one is due and has moved.
+    fn due(&mut self) -> Option<f64> {
+        if now_ms() < self.next_ms {
+            return None;
+        }
+        self.next_ms = now_ms() + ACK_EVERY_MS;
+        (self.received > self.told).then(|| {
+            self.told = self.received;
+            self.received
+        })
     }
-    let Some(pos) = m.pointer("/params/log_position").and_then(Value::as_f64) else { return };
+}
+
+fn set_log_position(position: f64) -> Value {
+    json!({"jsonrpc": "2.0", "method": "log::SetLogPosition", "params": {"log_position": position}})
+}
+
+fn on_position(rec: &Recorder, spec: &PeerSpec, pos: f64, acked: &mut f64) {
     if pos > *acked {
         *acked = pos;
         rec.acknowledged(&spec.name, pos);
