@@ -1,9 +1,9 @@
 //! Whole scenarios from a proptest strategy, for fuzzing shutdown orderings.
 //!
 //! Swarm testing: every case first draws which features it has at all
-//! (kinds of actors, chaos points, faults, a restart), so that some cases
-//! are dense with one kind of trouble instead of every case being a thin
-//! mix of everything. The seed never shrinks (a smaller seed is an unrelated
+//! (kinds of actors, chaos points, a pair of delays straddling Stop,
+//! faults, a restart), so that some cases are dense with one kind of
+//! trouble instead of every case being a thin mix of everything. The seed never shrinks (a smaller seed is an unrelated
 //! run); the lists of actors, chaos rules and faults do.
 
 use proptest::prelude::*;
@@ -40,6 +40,7 @@ const POINTS: [(&str, u32); 8] = [
 pub struct Swarm {
     kinds: Vec<u8>,
     chaos: bool,
+    straddle: bool,
     faults: bool,
     restart: bool,
     accept_after_close: bool,
@@ -53,16 +54,20 @@ fn swarm() -> impl Strategy<Value = Swarm> {
         kinds
     });
     // Chaos is on in most cases: shutdown races live in the delays it adds.
+    // Half the cases straddle Stop with a pair of delays; three in four
+    // restart, since only a restart shows what Stop failed to keep.
     (
         kinds,
         prop::bool::weighted(0.7),
+        prop::bool::weighted(0.5),
         prop::bool::weighted(0.3),
-        prop::bool::weighted(0.6),
+        prop::bool::weighted(0.75),
         prop::bool::weighted(0.3),
     )
-        .prop_map(|(kinds, chaos, faults, restart, accept_after_close)| Swarm {
+        .prop_map(|(kinds, chaos, straddle, faults, restart, accept_after_close)| Swarm {
             kinds,
             chaos,
+            straddle,
             faults,
             restart,
             accept_after_close,
@@ -152,6 +157,33 @@ fn chaos_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
     })
 }
 
+/// Points just before a handler takes the work group, and points where it holds it.
+const BEFORE_GATE: [&str; 2] = ["jsonrpc.before_handle", "http.before_gate"];
+const HOLDING_GATE: [&str; 3] = ["http.between_objects", "http.after_gate", "jsonrpc.after_gate"];
+
+/// The shape of the races #10460 is about: one item parked before the gate
+/// across the instant Stop begins, and another holding the gate for longer,
+/// so that the first reaches the gate while Stop's join is waiting. Each
+/// rule delays every hit from its start and may still shrink away.
+fn straddle_pair(stop_ms: u64) -> impl Strategy<Value = Vec<Option<ChaosRule>>> {
+    let rule = |point: &'static str, from_ms: u64, ms: u64| ChaosRule {
+        point: point.to_string(),
+        host: None,
+        hit: None,
+        from_ms: Some(from_ms),
+        action: ChaosAction::Delay { ms },
+    };
+    let before = (prop::sample::select(BEFORE_GATE.to_vec()), 50u64..400, 20u64..100);
+    let holding = (prop::sample::select(HOLDING_GATE.to_vec()), 50u64..700, 0u64..300);
+    (before, holding).prop_flat_map(move |((p1, d1, pct), (p2, extra, lead))| {
+        // The parked item's delay ends after Stop began; the holder's after that.
+        let parked = rule(p1, stop_ms.saturating_sub(d1 * pct / 100), d1);
+        let holder = rule(p2, stop_ms.saturating_sub(lead), d1 + extra);
+        let keep = |r: ChaosRule| prop::option::weighted(0.95, Just(r));
+        (keep(parked), keep(holder)).prop_map(|(a, b)| vec![a, b])
+    })
+}
+
 /// A fault against the actor at an index (taken modulo the actor count).
 #[derive(Clone, Debug)]
 enum FaultGen {
@@ -212,6 +244,11 @@ pub fn cases() -> impl Strategy<Value = Case> {
             prop::option::weighted(0.95, chaos_rule(stop_ms)),
             if swarm.chaos { 3..7 } else { 0..1 },
         );
+        let straddle = if swarm.straddle { straddle_pair(stop_ms).boxed() } else { Just(vec![]).boxed() };
+        let chaos = (chaos, straddle).prop_map(|(mut chaos, pair)| {
+            chaos.extend(pair);
+            chaos
+        });
         let faults = prop::collection::vec(
             prop::option::weighted(0.95, fault(horizon)),
             if swarm.faults { 1..3 } else { 0..1 },
