@@ -153,7 +153,7 @@ pub fn server_header() -> HeaderValue {
 /// numbers without a decimal point; indented by four spaces with `pretty`.
 pub fn encode(value: &Value, pretty: bool) -> Bytes {
     let value = Icinga(value);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(256);
     let written = if pretty {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
@@ -177,11 +177,23 @@ pub fn encode_line(value: &Value) -> Bytes {
 /// object's keys sorted and integral floats as integers.
 struct Icinga<'a>(&'a Value);
 
+/// Whether `serde_json::Map` keeps its keys sorted: it does unless some
+/// dependency turns on `preserve_order`, which feature unification can do
+/// behind our back. Asked once, so that sorted maps are not checked each time.
+fn maps_are_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut probe = Map::new();
+        probe.insert("b".into(), Value::Null);
+        probe.insert("a".into(), Value::Null);
+        probe.keys().is_sorted()
+    })
+}
+
 impl Serialize for Icinga<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            // `Map` is sorted unless a dependency turns on `preserve_order`.
-            Value::Object(map) if map.keys().is_sorted() => {
+            Value::Object(map) if maps_are_sorted() || map.keys().is_sorted() => {
                 s.collect_map(map.iter().map(|(k, v)| (k, Icinga(v))))
             }
             Value::Object(map) => {
