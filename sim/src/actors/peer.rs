@@ -162,14 +162,15 @@ async fn session(
     let mut next_send = now_ms();
     let mut relayed = Relayed { next_ms: now_ms() + ACK_EVERY_MS, ..Relayed::default() };
     loop {
-        if now_ms() + 1_000 >= spec.end_ms {
+        let now = now_ms();
+        if now + 1_000 >= spec.end_ms {
             return;
         }
         let all_sent = sent.len() as u32 >= spec.results;
         if spec.reads && all_sent && sent.iter().all(|(ts, _)| *ts <= *acked) {
             return rec.line(&spec.name, "everything acknowledged; closing");
         }
-        if !all_sent && now_ms() >= next_send {
+        if !all_sent && now >= next_send {
             let ts = next_ts(sent);
             let msg = check_result(&spec.host, ts, sent.len() as u32, &spec.name);
             if wr.write_all(&frame(&msg)).await.is_err() {
@@ -190,7 +191,7 @@ async fn session(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        if let Some(position) = relayed.due() {
+        if let Some(position) = relayed.due(now) {
             if wr.write_all(&frame(&set_log_position(position))).await.is_err() {
                 return rec.line(&spec.name, "disconnected while writing");
             }
@@ -225,11 +226,11 @@ struct Relayed {
 
 impl Relayed {
     /// The position to acknowledge now, if one is due and has moved.
-    fn due(&mut self) -> Option<f64> {
-        if now_ms() < self.next_ms {
+    fn due(&mut self, now: u64) -> Option<f64> {
+        if now < self.next_ms {
             return None;
         }
-        self.next_ms = now_ms() + ACK_EVERY_MS;
+        self.next_ms = now + ACK_EVERY_MS;
         (self.received > self.told).then(|| {
             self.told = self.received;
             self.received
