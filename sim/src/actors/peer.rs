@@ -1,8 +1,8 @@
 //! A simulated cluster peer: connects to a node as a configured endpoint,
 //! sends Hello, streams check results with increasing `ts`, reads log
-//! positions, and on reconnect replays what was not acknowledged. Its framing
-//! is written here, independently of the stack's codec, so a codec bug can't
-//! hide itself.
+//! positions, acknowledges what the node relayed to it, and on reconnect
+//! replays what was not acknowledged. Its framing is written here,
+//! independently of the stack's codec, so a codec bug can't hide itself.
 
 use std::time::Duration;
 
