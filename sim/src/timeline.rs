@@ -66,13 +66,15 @@ pub fn render(scenario: &Scenario, record: &RunRecord, violations: &[Violation],
     }
     for v in violations {
         let x = c.x(v.at_ms);
+        // Below the axis labels, and turned left near the right edge, so the
+        // name never sits on a time or runs off the picture.
+        let (label_x, anchor) = if x > WIDTH * 0.7 { (x - 3.0, "end") } else { (x + 3.0, "start") };
         let _ = write!(
             c.body,
-            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" class="violation"><title>{}</title></line><text x="{:.1}" y="{:.1}" class="vlabel">{}</text>"#,
+            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" class="violation"><title>{}</title></line><text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}" class="vlabel">{}</text>"#,
             height - 30.0,
             esc(&v.to_string()),
-            x + 3.0,
-            height - 18.0,
+            height - 4.0,
             esc(&v.invariant.name())
         );
     }
@@ -236,6 +238,12 @@ fn axis(c: &mut Canvas, height: f64) {
     for i in 0..=10 {
         let ms = c.end_ms * i / 10;
         let x = c.x(ms);
-        let _ = write!(c.body, r#"<text x="{x:.1}" y="{:.1}" class="label">{ms} ms</text>"#, y + 12.0);
+        // The last time ends at the end of the axis instead of running off it.
+        let anchor = if i == 10 { "end" } else { "start" };
+        let _ = write!(
+            c.body,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" class="label">{ms} ms</text>"#,
+            y + 12.0
+        );
     }
 }
