@@ -159,17 +159,14 @@ impl SimEnv {
 
     /// Counts a hit of `point` and returns the action of the first matching rule.
     fn chaos_action(&self, point: &str) -> Option<ChaosAction> {
-        // Points are hit on every request: ask the simulated clock only when
-        // a rule names this one.
-        if !self.chaos.iter().any(|r| r.point == point) {
+        let mut rules: Vec<&ChaosRule> = self.chaos.iter().filter(|r| r.point == point).collect();
+        if rules.is_empty() {
+            // Points are hit on every request: the simulated clock is read
+            // only when a rule names this one.
             return None;
         }
         let now = crate::recorder::now_ms();
-        let rules: Vec<&ChaosRule> = self
-            .chaos
-            .iter()
-            .filter(|r| r.point == point && r.from_ms.is_none_or(|from| now >= from))
-            .collect();
+        rules.retain(|r| r.from_ms.is_none_or(|from| now >= from));
         if rules.is_empty() {
             return None;
         }

@@ -3,8 +3,9 @@
 //! Swarm testing: every case first draws which features it has at all
 //! (kinds of actors, chaos points, a pair of delays straddling Stop,
 //! faults, a restart), so that some cases are dense with one kind of
-//! trouble instead of every case being a thin mix of everything. The seed never shrinks (a smaller seed is an unrelated
-//! run); the lists of actors, chaos rules and faults do.
+//! trouble instead of every case being a thin mix of everything. The seed
+//! never shrinks (a smaller seed is an unrelated run); the lists of actors,
+//! chaos rules and faults do.
 
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};

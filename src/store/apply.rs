@@ -164,9 +164,10 @@ fn set_path(attrs: &mut Map<String, Value>, path: &str, value: Value) -> Result<
     Ok(())
 }
 
+/// Whether every path sets a different top-level attribute.
 fn distinct_roots(set: &[(String, Value)]) -> bool {
-    let root = |k: &str| k.split('.').next().unwrap_or("").to_string();
-    let roots: std::collections::BTreeSet<String> = set.iter().map(|(k, _)| root(k)).collect();
+    let roots: std::collections::BTreeSet<&str> =
+        set.iter().map(|(k, _)| k.split('.').next().unwrap_or("")).collect();
     roots.len() == set.len()
 }
 
