@@ -3,6 +3,7 @@
 //! skip, and release before the response body is written.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::bug;
 use crate::env::Env;
@@ -90,12 +91,13 @@ impl Gate {
     }
 
     /// Runs `apply` for each object that is admitted; every later object gets
-    /// the skip entry and is not touched.
+    /// the skip entry and is not touched. `apply` owns its object, so that it
+    /// can let go of it before the store changes it (see [`Object::release`]).
     pub async fn each<E: Env>(
         &mut self,
         ctx: &Ctx<'_, E>,
-        objects: &[Object],
-        mut apply: impl FnMut(&Object) -> Value,
+        objects: Vec<Arc<Object>>,
+        mut apply: impl FnMut(Arc<Object>) -> Value,
     ) -> Vec<Value> {
         let mut results = Vec::with_capacity(objects.len());
         for obj in objects {

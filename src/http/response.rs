@@ -2,6 +2,7 @@
 //! sorted keys, integral numbers without a decimal point, `pretty` indenting.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::gate::WorkGuard;
+use crate::store::Object;
 
 /// A stream of complete NDJSON lines (`/v1/events`).
 pub type EventStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
@@ -19,6 +21,9 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 pub enum Payload {
     /// A JSON document, encoded at the edge (so that `pretty` applies once).
     Json(Value),
+    /// A query's `{"results":[..]}`, encoded at the edge straight from the
+    /// store's objects, which are never copied into a document first.
+    Query(Vec<QueryResult>),
     /// An event stream, one line per item.
     Events(EventStream),
     /// No body (the redirect of `GET /`).
@@ -44,6 +49,7 @@ impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let payload = match &self.payload {
             Payload::Json(v) => v.to_string(),
+            Payload::Query(results) => String::from_utf8_lossy(&encode_query(results, false)).into_owned(),
             Payload::Events(_) => "<event stream>".into(),
             Payload::Empty => String::new(),
         };
@@ -75,6 +81,11 @@ impl Reply {
         let mut map = Map::new();
         map.insert("results".into(), Value::Array(results));
         Reply::json(status, Value::Object(map))
+    }
+
+    /// A query's answer.
+    pub fn query(status: StatusCode, results: Vec<QueryResult>) -> Reply {
+        Reply { status, payload: Payload::Query(results), close: false, headers: vec![], guard: None }
     }
 
     /// Asks for the connection to be closed after this response.
@@ -152,7 +163,17 @@ pub fn server_header() -> HeaderValue {
 /// Encodes a value as Icinga does: keys sorted at every level, integral
 /// numbers without a decimal point; indented by four spaces with `pretty`.
 pub fn encode(value: &Value, pretty: bool) -> Bytes {
-    let value = Icinga(value);
+    encode_with(&Icinga(value), pretty)
+}
+
+/// Encodes a query's `{"results":[..]}` as [`encode`] would the same document.
+pub fn encode_query(results: &[QueryResult], pretty: bool) -> Bytes {
+    let mut map = std::collections::BTreeMap::new();
+    map.insert("results", results);
+    encode_with(&map, pretty)
+}
+
+fn encode_with(value: &impl Serialize, pretty: bool) -> Bytes {
     let mut out = Vec::with_capacity(256);
     let written = if pretty {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -190,17 +211,19 @@ fn maps_are_sorted() -> bool {
     })
 }
 
+fn serialize_map<S: serde::Serializer>(map: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+    if maps_are_sorted() || map.keys().is_sorted() {
+        return s.collect_map(map.iter().map(|(k, v)| (k, Icinga(v))));
+    }
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(entries.into_iter().map(|(k, v)| (k, Icinga(v))))
+}
+
 impl Serialize for Icinga<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            Value::Object(map) if maps_are_sorted() || map.keys().is_sorted() => {
-                s.collect_map(map.iter().map(|(k, v)| (k, Icinga(v))))
-            }
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                s.collect_map(entries.into_iter().map(|(k, v)| (k, Icinga(v))))
-            }
+            Value::Object(map) => serialize_map(map, s),
             Value::Array(items) => s.collect_seq(items.iter().map(Icinga)),
             Value::Number(n) => match integral(n) {
                 Some(i) => s.serialize_i64(i),
@@ -208,6 +231,56 @@ impl Serialize for Icinga<'_> {
             },
             other => other.serialize(s),
         }
+    }
+}
+
+/// One entry of a query's answer.
+pub enum QueryResult {
+    /// An object with what the query asked to see of it.
+    Object(QueryEntry),
+    /// A per-object failure (`Invalid field specified`), as a document.
+    Failed(Value),
+}
+
+/// An object in a query's answer: `attrs`, `joins`, `meta`, `name`, `type`.
+pub struct QueryEntry {
+    /// The object, shared with the store.
+    pub object: Arc<Object>,
+    /// The attributes asked for; `None`: all of them.
+    pub attrs: Option<Value>,
+    /// The joined objects, by join name.
+    pub joins: Value,
+    /// The meta data asked for.
+    pub meta: Map<String, Value>,
+}
+
+impl Serialize for QueryResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = match self {
+            QueryResult::Failed(value) => return Icinga(value).serialize(s),
+            QueryResult::Object(e) => e,
+        };
+        // In key order, as every map Icinga writes.
+        let mut m = s.serialize_map(Some(5))?;
+        match &e.attrs {
+            Some(attrs) => m.serialize_entry("attrs", &Icinga(attrs))?,
+            None => m.serialize_entry("attrs", &IcingaMap(&e.object.attrs))?,
+        }
+        m.serialize_entry("joins", &Icinga(&e.joins))?;
+        m.serialize_entry("meta", &IcingaMap(&e.meta))?;
+        m.serialize_entry("name", &e.object.name)?;
+        m.serialize_entry("type", e.object.otype.name())?;
+        m.end()
+    }
+}
+
+/// A dictionary serialized as [`Icinga`] serializes one inside a value.
+struct IcingaMap<'a>(&'a Map<String, Value>);
+
+impl Serialize for IcingaMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_map(self.0, s)
     }
 }
 
@@ -241,6 +314,32 @@ mod tests {
     fn pretty_indents_by_four_spaces() {
         let out = encode(&json!({"results": [1]}), true);
         assert_eq!(std::str::from_utf8(&out).unwrap(), "{\n    \"results\": [\n        1\n    ]\n}");
+    }
+
+    #[test]
+    fn a_query_answer_encodes_as_the_same_document_would() {
+        let attrs = json!({"z": {"b": 1.0, "a": [2.5]}, "a": "x"}).as_object().cloned().unwrap();
+        let object = Arc::new(Object { otype: crate::store::ObjectType::Host, name: "h".into(), attrs });
+        let meta: Map<String, Value> = json!({"used_by": []}).as_object().cloned().unwrap();
+        let results = vec![
+            QueryResult::Object(QueryEntry { object: object.clone(), attrs: None, joins: json!({}), meta }),
+            QueryResult::Object(QueryEntry {
+                object,
+                attrs: Some(json!({"a": "x"})),
+                joins: json!({"host": {"b": 2, "a": 1}}),
+                meta: Map::new(),
+            }),
+            QueryResult::Failed(object_result(400, "Host", "g", "Invalid field specified: q")),
+        ];
+        let document = json!({"results": [
+            {"attrs": {"a": "x", "z": {"a": [2.5], "b": 1}}, "joins": {}, "meta": {"used_by": []},
+             "name": "h", "type": "Host"},
+            {"attrs": {"a": "x"}, "joins": {"host": {"a": 1, "b": 2}}, "meta": {}, "name": "h", "type": "Host"},
+            {"code": 400, "name": "g", "status": "Invalid field specified: q", "type": "Host"},
+        ]});
+        for pretty in [false, true] {
+            assert_eq!(encode_query(&results, pretty), encode(&document, pretty), "pretty={pretty}");
+        }
     }
 
     #[test]

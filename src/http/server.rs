@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::body::Body;
 use super::dispatch::{self, Head, Outcome};
 use super::flight::{Flight, FlushIo, Ticket};
-use super::response::{encode, server_header, Payload};
+use super::response::{encode, encode_query, server_header, Payload};
 use crate::bug;
 use crate::config::Config;
 use crate::env::{Env, Stream};
@@ -144,6 +144,7 @@ fn response(outcome: Outcome, stopping: bool, mut ticket: Ticket, flight: Arc<Fl
     ticket.hold(reply.guard);
     let (body, json) = match reply.payload {
         Payload::Json(value) => (Body::full(encode(&value, pretty)), true),
+        Payload::Query(results) => (Body::full(encode_query(&results, pretty)), true),
         Payload::Events(stream) => (Body::stream(stream), true),
         Payload::Empty => (Body::full(Default::default()), false),
     };

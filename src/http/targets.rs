@@ -4,6 +4,7 @@
 //! object of the `type` parameter.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -70,7 +71,7 @@ pub fn attrs_value(obj: &Object) -> Value {
 }
 
 /// The objects of `types` a request targets, after checking `permission`.
-pub fn find<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType], permission: &str) -> Step<Vec<Object>> {
+pub fn find<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType], permission: &str) -> Step<Vec<Arc<Object>>> {
     ctx.require(permission)?;
     let mut found = selected(ctx, types)?;
     let filter = FilterSpec::from_params(&ctx.params)?;
@@ -99,7 +100,7 @@ pub fn find<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType], permission: &str) ->
 }
 
 /// Objects named by `<type>=<name>` and `<plural>=<name>`; an unknown name is 404.
-fn selected<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType]) -> Step<Vec<Object>> {
+fn selected<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType]) -> Step<Vec<Arc<Object>>> {
     let store = &ctx.shared.store;
     let get = |otype, name: &str| store.get(otype, name).ok_or_else(no_objects);
     let mut found = vec![];

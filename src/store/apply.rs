@@ -1,6 +1,8 @@
 //! The mutation logic behind [`Store::apply`](super::Store::apply). Each
 //! function validates first and changes nothing on error.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::{
@@ -52,7 +54,9 @@ fn key(otype: ObjectType, name: &str) -> (ObjectType, String) {
 }
 
 fn get_mut<'a>(inner: &'a mut Inner, otype: ObjectType, name: &str) -> Result<&'a mut Object, StoreError> {
-    inner.objects.get_mut(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))
+    let obj =
+        inner.objects.get_mut(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    Ok(Arc::make_mut(obj))
 }
 
 /// Runtime attributes every new checkable starts with.
@@ -133,7 +137,7 @@ fn create(
     let obj = Object { otype, name: name.to_string(), attrs: all };
     let mut events = Events::new(inner);
     events.add("ObjectCreated", &obj, time, || json!({"object_type": otype.name(), "object_name": name}));
-    inner.objects.insert(key(otype, name), obj);
+    inner.objects.insert(key(otype, name), Arc::new(obj));
     Ok((vec![], None, events.list))
 }
 
@@ -395,7 +399,7 @@ fn add_comment(
     }
     let comment =
         Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
-    inner.objects.insert(key(ObjectType::Comment, &comment_name), comment);
+    inner.objects.insert(key(ObjectType::Comment, &comment_name), Arc::new(comment));
     Ok((vec![], Some(comment_name), vec![]))
 }
 
@@ -428,6 +432,16 @@ mod tests {
         let restore = restore.iter().map(|k| k.to_string()).collect();
         let m = Mutation::Modify { otype: ObjectType::Host, name: "h".into(), set, restore };
         store.apply(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(2)).map(|_| ())
+    }
+
+    #[test]
+    fn an_object_a_reader_holds_does_not_change_under_it() {
+        let store = store_with_host();
+        let held = store.get(ObjectType::Host, "h").unwrap();
+        modify(&store, &[("notes", json!("changed"))], &[]).unwrap();
+        assert_eq!(held.attr("notes"), &json!("n"), "the reader's copy must keep what it read");
+        let now = store.get(ObjectType::Host, "h").unwrap();
+        assert_eq!(now.attr("notes"), &json!("changed"), "the store must hold the new value");
     }
 
     #[test]

@@ -123,14 +123,17 @@ pub struct Event {
 /// Everything the state directory keeps of the store.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoreSnapshot {
-    /// Every object, hosts first, each type by name.
-    pub objects: Vec<Object>,
+    /// Every object, hosts first, each type by name. Shared with the store,
+    /// so that a persist does not copy every attribute.
+    pub objects: Vec<Arc<Object>>,
     /// The number the next comment gets.
     pub next_comment: u64,
 }
 
 struct Inner {
-    objects: BTreeMap<(ObjectType, String), Object>,
+    /// Shared, so that readers take objects without copying them; a mutation
+    /// copies an object only while some reader still holds it.
+    objects: BTreeMap<(ObjectType, String), Arc<Object>>,
     journal: Journal,
     sealed: bool,
     next_comment: u64,
@@ -201,19 +204,19 @@ impl Store {
         self.lock().sealed
     }
 
-    /// A copy of one object.
-    pub fn get(&self, otype: ObjectType, name: &str) -> Option<Object> {
+    /// One object, as it is now.
+    pub fn get(&self, otype: ObjectType, name: &str) -> Option<Arc<Object>> {
         self.lock().objects.get(&(otype, name.to_string())).cloned()
     }
 
-    /// Copies of every object of a type, by name.
-    pub fn list(&self, otype: ObjectType) -> Vec<Object> {
+    /// Every object of a type as it is now, by name.
+    pub fn list(&self, otype: ObjectType) -> Vec<Arc<Object>> {
         let inner = self.lock();
         inner
             .objects
             .range((otype, String::new())..)
             .take_while(|((t, _), _)| *t == otype)
-            .map(|(_, o)| o.clone())
+            .map(|(_, o)| Arc::clone(o))
             .collect()
     }
 

@@ -1,5 +1,7 @@
 //! Object types and objects as the API shows them.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -104,6 +106,16 @@ impl Object {
     /// The attribute `key`, or null.
     pub fn attr(&self, key: &str) -> &Value {
         self.attrs.get(key).unwrap_or(&Value::Null)
+    }
+
+    /// Lets go of a shared object and keeps its type and name. Handlers call
+    /// it before they mutate the object, so that the store changes it in place
+    /// instead of copying it for a reader that no longer needs it.
+    pub fn release(obj: Arc<Object>) -> (ObjectType, String) {
+        match Arc::try_unwrap(obj) {
+            Ok(o) => (o.otype, o.name),
+            Err(shared) => (shared.otype, shared.name.clone()),
+        }
     }
 
     /// The host part of a service or comment name; a host's own name.

@@ -2,6 +2,7 @@
 //! remove-acknowledgement, add-comment and remove-comment, one object at a
 //! time under the gate, with Icinga's per-object results.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{json, Value};
@@ -40,12 +41,12 @@ async fn run<E: Env>(ctx: &Ctx<'_, E>, action: &str) -> Step<Reply> {
     }
     tracing::debug!("Running action {name}");
     let mut gate = Gate::enter(ctx, false).await?;
-    let results = gate.each(ctx, &objects, |obj| run_one(ctx, name, obj)).await;
+    let results = gate.each(ctx, objects, |obj| run_one(ctx, name, obj)).await;
     let status = overall_status(codes(&results));
     Ok(gate.finish(Reply::results(status_code(status), results)))
 }
 
-fn run_one<E: Env>(ctx: &Ctx<'_, E>, action: &str, obj: &Object) -> Value {
+fn run_one<E: Env>(ctx: &Ctx<'_, E>, action: &str, obj: Arc<Object>) -> Value {
     match action {
         "process-check-result" => process_check_result(ctx, obj),
         "acknowledge-problem" => acknowledge(ctx, obj),
@@ -129,12 +130,13 @@ fn performance_data(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: &Object) -> Value {
-    let name = &obj.name;
-    let cr = match parse_check_result(&ctx.params, obj, &ctx.shared.config.node_name, ctx.now()) {
+fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+    let cr = match parse_check_result(&ctx.params, &obj, &ctx.shared.config.node_name, ctx.now()) {
         Ok(cr) => cr,
         Err((code, text)) => return code_result(code, text),
     };
+    let (otype, name) = Object::release(obj);
+    let name = &name;
     // Checkable::ProcessCheckResult takes the work group again as its producer:
     // a result that arrives after Join began is discarded, not applied.
     let Some(_producer) = ctx.shared.work.try_enter() else {
@@ -145,10 +147,10 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: &Object) -> Value {
             format!("Could not process check result for object '{name}' because the object is inactive.");
         return code_result(503, text);
     };
-    let m = Mutation::CheckResult { otype: obj.otype, name: name.clone(), cr: cr.clone() };
+    let m = Mutation::CheckResult { otype, name: name.clone(), cr: cr.clone() };
     match apply(ctx, m) {
         Ok(_) => {
-            ctx.shared.relay_check_result(obj.otype, name, &cr);
+            ctx.shared.relay_check_result(otype, name, &cr);
             code_result(200, format!("Successfully processed check result for object '{name}'."))
         }
         Err(StoreError::NotFound(_)) => {
@@ -196,44 +198,48 @@ pub fn parse_acknowledgement(params: &Params, obj: &Object, now: SystemTime) -> 
     })
 }
 
-fn acknowledge<E: Env>(ctx: &Ctx<'_, E>, obj: &Object) -> Value {
-    let m = match parse_acknowledgement(&ctx.params, obj, ctx.now()) {
+fn acknowledge<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+    let m = match parse_acknowledgement(&ctx.params, &obj, ctx.now()) {
         Ok(m) => m,
         Err((code, text)) => return code_result(code, text),
     };
+    let (_, name) = Object::release(obj);
     match apply(ctx, m) {
-        Ok(_) => code_result(200, format!("Successfully acknowledged problem for object '{}'.", obj.name)),
+        Ok(_) => code_result(200, format!("Successfully acknowledged problem for object '{name}'.")),
         Err(e) => store_failure(e),
     }
 }
 
-fn remove_acknowledgement<E: Env>(ctx: &Ctx<'_, E>, obj: &Object) -> Value {
-    match apply(ctx, Mutation::RemoveAcknowledgement { otype: obj.otype, name: obj.name.clone() }) {
-        Ok(_) => code_result(200, format!("Successfully removed acknowledgement for object '{}'.", obj.name)),
+fn remove_acknowledgement<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+    let (otype, name) = Object::release(obj);
+    match apply(ctx, Mutation::RemoveAcknowledgement { otype, name: name.clone() }) {
+        Ok(_) => code_result(200, format!("Successfully removed acknowledgement for object '{name}'.")),
         Err(e) => store_failure(e),
     }
 }
 
-fn add_comment<E: Env>(ctx: &Ctx<'_, E>, obj: &Object) -> Value {
+fn add_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     let (author, text) = match (ctx.params.last_string("author"), ctx.params.last_string("comment")) {
         (Some(a), Some(c)) => (a, c),
         _ => return code_result(400, "Comments require author and comment."),
     };
-    let m = Mutation::AddComment { otype: obj.otype, name: obj.name.clone(), author, text };
+    let (otype, name) = Object::release(obj);
+    let m = Mutation::AddComment { otype, name: name.clone(), author, text };
     match apply(ctx, m) {
         Ok(applied) => {
             let comment = applied.comment.unwrap_or_default();
-            let text = format!("Successfully added comment '{comment}' for object '{}'.", obj.name);
+            let text = format!("Successfully added comment '{comment}' for object '{name}'.");
             json!({"code": 200, "name": comment, "status": text})
         }
         Err(e) => store_failure(e),
     }
 }
 
-fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: &Object) -> Value {
+fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     if obj.otype == ObjectType::Comment {
-        return match apply(ctx, Mutation::RemoveComment { name: obj.name.clone() }) {
-            Ok(_) => code_result(200, format!("Successfully removed comment '{}'.", obj.name)),
+        let (_, name) = Object::release(obj);
+        return match apply(ctx, Mutation::RemoveComment { name: name.clone() }) {
+            Ok(_) => code_result(200, format!("Successfully removed comment '{name}'.")),
             Err(StoreError::NotFound(_)) => code_result(404, "Cannot remove non-existent comment object."),
             Err(e) => store_failure(e),
         };

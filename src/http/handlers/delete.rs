@@ -1,6 +1,8 @@
 //! `DELETE /v1/objects/<plural>[/<name>]`: deletes every targeted object,
 //! one at a time under the gate; `cascade` takes a host's services along.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::{answer, url_objects, Ctx, Step};
@@ -19,16 +21,17 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
     let ctx = &*ctx;
     let cascade = ctx.params.flag("cascade");
     let mut gate = Gate::enter(ctx, false).await?;
-    let results = gate.each(ctx, &objects, |obj| delete_one(ctx, obj, cascade)).await;
+    let results = gate.each(ctx, objects, |obj| delete_one(ctx, obj, cascade)).await;
     let status = overall_status(codes(&results));
     Ok(gate.finish(Reply::results(status_code(status), results)))
 }
 
-fn delete_one<E: Env>(ctx: &Ctx<'_, E>, obj: &Object, cascade: bool) -> Value {
-    let m = Mutation::Delete { otype: obj.otype, name: obj.name.clone(), cascade };
+fn delete_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, cascade: bool) -> Value {
+    let (otype, name) = Object::release(obj);
+    let m = Mutation::Delete { otype, name: name.clone(), cascade };
     let (code, errors, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now()) {
         Ok(_) => (200, vec![], "Object was deleted."),
         Err(e) => (500, vec![e.to_string()], "Object could not be deleted."),
     };
-    json!({"code": code, "errors": errors, "name": obj.name, "status": status, "type": obj.otype.name()})
+    json!({"code": code, "errors": errors, "name": name, "status": status, "type": otype.name()})
 }

@@ -103,7 +103,7 @@ pub fn url_objects<E: Env>(
     plural: &str,
     name: Option<&str>,
     verb: &str,
-) -> Step<Vec<Object>> {
+) -> Step<Vec<Arc<Object>>> {
     let otype = url_type(plural)?;
     set_url_target(&mut ctx.params, otype, name);
     super::targets::find(ctx, &[otype], &format!("objects/{verb}/{}", otype.name()))

@@ -1,6 +1,8 @@
 //! `POST /v1/objects/<plural>[/<name>]`: sets and restores attributes of
 //! every targeted object, one object at a time under the gate.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::{answer, url_objects, Ctx, Step};
@@ -69,7 +71,7 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
     let ctx = &*ctx;
     let req = parse(&ctx.params)?;
     let mut gate = Gate::enter(ctx, bug!(ctx.shared.config, HttpHandlerWithoutGate)).await?;
-    let results = gate.each(ctx, &objects, |obj| modify_one(ctx, obj, &req)).await;
+    let results = gate.each(ctx, objects, |obj| modify_one(ctx, obj, &req)).await;
     let status = if bug!(ctx.shared.config, ModifyAnswers200WhenSkipped) {
         200
     } else {
@@ -78,19 +80,16 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
     Ok(gate.finish(Reply::results(status_code(status), results)))
 }
 
-fn modify_one<E: Env>(ctx: &Ctx<'_, E>, obj: &Object, req: &ModifyRequest) -> Value {
-    let m = Mutation::Modify {
-        otype: obj.otype,
-        name: obj.name.clone(),
-        set: req.set.clone(),
-        restore: req.restore.clone(),
-    };
+fn modify_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, req: &ModifyRequest) -> Value {
+    let (otype, name) = Object::release(obj);
+    let m =
+        Mutation::Modify { otype, name: name.clone(), set: req.set.clone(), restore: req.restore.clone() };
     let (code, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now()) {
         Ok(_) => (200, "Attributes updated.".to_string()),
         Err(e @ StoreError::NotFound(_)) => (404, e.to_string()),
         Err(e) => (500, e.to_string()),
     };
-    object_result(code, obj.otype.name(), &obj.name, status)
+    object_result(code, otype.name(), &name, status)
 }
 
 #[cfg(test)]

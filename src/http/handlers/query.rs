@@ -2,6 +2,7 @@
 //! attributes, joins and meta data. Never gated: it changes nothing.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use hyper::StatusCode;
 use serde_json::{json, Map, Value};
@@ -9,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{answer, set_url_target, url_type, Ctx, Step};
 use crate::env::Env;
 use crate::http::params::Params;
-use crate::http::response::{object_result, ApiError, Reply};
+use crate::http::response::{object_result, ApiError, QueryEntry, QueryResult, Reply};
 use crate::http::targets::{self, attrs_value};
 use crate::store::{Object, ObjectType, Store, CONFIG_ATTRS};
 
@@ -63,38 +64,30 @@ fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<R
     let ctx = &*ctx;
     let objects = targets::find(ctx, &[otype], &format!("objects/query/{}", otype.name()))?;
     let results = objects.into_iter().map(|obj| entry(ctx, obj, &req)).collect();
-    Ok(Reply::results(StatusCode::OK, results))
+    Ok(Reply::query(StatusCode::OK, results))
 }
 
-fn entry<E: Env>(ctx: &Ctx<'_, E>, obj: Object, req: &QueryRequest) -> Value {
-    let fail = |obj: &Object, status: String| object_result(400, obj.otype.name(), &obj.name, status);
-    let picked = match req.attrs.as_deref().map(|wanted| pick(&obj, wanted)).transpose() {
-        Ok(picked) => picked,
-        Err(status) => return fail(&obj, status),
+fn entry<E: Env>(ctx: &Ctx<'_, E>, object: Arc<Object>, req: &QueryRequest) -> QueryResult {
+    let fail = |obj: &Object, status: String| {
+        QueryResult::Failed(object_result(400, obj.otype.name(), &obj.name, status))
     };
-    let joins = match joins(ctx, &obj, req) {
+    let attrs = match req.attrs.as_deref().map(|wanted| pick(&object, wanted)).transpose() {
+        Ok(attrs) => attrs,
+        Err(status) => return fail(&object, status),
+    };
+    let joins = match joins(ctx, &object, req) {
         Ok(joins) => joins,
-        Err(status) => return fail(&obj, status),
+        Err(status) => return fail(&object, status),
     };
     let mut meta = Map::new();
     if req.used_by {
-        meta.insert("used_by".into(), used_by(&ctx.shared.store, &obj));
+        meta.insert("used_by".into(), used_by(&ctx.shared.store, &object));
     }
     if req.location {
         // Objects here are created at run time, never from a config file.
         meta.insert("location".into(), Value::Null);
     }
-    let Object { otype, name, attrs } = obj;
-    // Every attribute: the object is a copy already, so it moves into the
-    // answer. `json!` would copy each value once more through `to_value`.
-    let attrs = picked.unwrap_or(Value::Object(attrs));
-    let mut out = Map::new();
-    out.insert("attrs".into(), attrs);
-    out.insert("joins".into(), joins);
-    out.insert("meta".into(), Value::Object(meta));
-    out.insert("name".into(), Value::String(name));
-    out.insert("type".into(), otype.name().into());
-    Value::Object(out)
+    QueryResult::Object(QueryEntry { object, attrs, joins, meta })
 }
 
 /// The chosen attributes; an unknown one is `Invalid field specified: <a>`.
