@@ -72,8 +72,8 @@ impl ConnHandle {
 pub struct ReplayEntry {
     /// Its `ts`.
     pub ts: f64,
-    /// The encoded message.
-    pub message: String,
+    /// The encoded message, shared by every endpoint it is relayed to.
+    pub message: Arc<str>,
 }
 
 /// What is kept per configured endpoint.
@@ -207,7 +207,7 @@ impl Cluster {
         }
         let backlog: Vec<&ReplayEntry> = e.replay.iter().filter(|r| r.ts > e.acked).collect();
         for entry in &backlog {
-            handle.send(Bytes::from(entry.message.clone()));
+            handle.send(Bytes::copy_from_slice(entry.message.as_bytes()));
         }
         let n = backlog.len();
         e.acknowledged_to = 0.0;
@@ -278,7 +278,7 @@ impl Cluster {
         let mut inner = self.lock();
         let ts = Self::next_ts(&mut inner, now);
         let payload = build(ts);
-        let message = String::from_utf8_lossy(&payload).into_owned();
+        let message: Arc<str> = String::from_utf8_lossy(&payload).into();
         for (name, e) in inner.endpoints.iter_mut() {
             if Some(name.as_str()) == origin {
                 continue;

@@ -101,29 +101,68 @@ pub fn reply(id: &Value, result: Result<Value, String>) -> Value {
     }
 }
 
-/// `event::CheckResult` for `host` (and its short `service` name) at `ts`.
-pub fn check_result(host: &str, service: Option<&str>, cr: &CheckResult, state: i64, ts: f64) -> Value {
-    let mut params = Map::new();
-    params.insert(
-        "cr".into(),
-        json!({
-            "check_source": cr.check_source,
-            "command": cr.command,
-            "execution_end": cr.execution_end,
-            "execution_start": cr.execution_start,
-            "exit_status": cr.exit_status,
-            "output": cr.output,
-            "performance_data": cr.performance_data,
-            "state": state,
-            "ttl": cr.ttl,
-            "type": "CheckResult",
-        }),
-    );
-    params.insert("host".into(), json!(host));
-    if let Some(s) = service {
-        params.insert("service".into(), json!(s));
+/// `event::CheckResult` for `host` (and its short `service` name) at `ts`,
+/// encoded. Relaying encodes one for every result, so it is written from
+/// typed fields; the bytes are those of the same document as a `Value`
+/// (a test holds them equal).
+pub fn check_result(host: &str, service: Option<&str>, cr: &CheckResult, state: i64, ts: f64) -> Vec<u8> {
+    let msg = CheckResultCall {
+        jsonrpc: "2.0",
+        method: CHECK_RESULT,
+        params: CheckResultParams { cr: CrFields::new(cr, state), host, service },
+        ts,
+    };
+    // Plain fields into a Vec: serializing cannot fail.
+    serde_json::to_vec(&msg).unwrap_or_default()
+}
+
+// Field order is key order, as a sorted `Map` would write them.
+#[derive(serde::Serialize)]
+struct CheckResultCall<'a> {
+    jsonrpc: &'static str,
+    method: &'static str,
+    params: CheckResultParams<'a>,
+    ts: f64,
+}
+
+#[derive(serde::Serialize)]
+struct CheckResultParams<'a> {
+    cr: CrFields<'a>,
+    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct CrFields<'a> {
+    check_source: &'a str,
+    command: &'a Value,
+    execution_end: f64,
+    execution_start: f64,
+    exit_status: i64,
+    output: &'a str,
+    performance_data: &'a [String],
+    state: i64,
+    ttl: f64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl<'a> CrFields<'a> {
+    fn new(cr: &'a CheckResult, state: i64) -> Self {
+        CrFields {
+            check_source: &cr.check_source,
+            command: &cr.command,
+            execution_end: cr.execution_end,
+            execution_start: cr.execution_start,
+            exit_status: cr.exit_status,
+            output: &cr.output,
+            performance_data: &cr.performance_data,
+            state,
+            ttl: cr.ttl,
+            kind: "CheckResult",
+        }
     }
-    json!({ "jsonrpc": "2.0", "method": CHECK_RESULT, "params": params, "ts": ts })
 }
 
 /// Reads the params of an `event::CheckResult`: host, optional short
@@ -180,6 +219,37 @@ mod tests {
     }
 
     #[test]
+    fn a_check_result_message_has_the_bytes_of_its_document() {
+        let cr = CheckResult {
+            exit_status: 1,
+            output: "WARN \"quoted\"".into(),
+            performance_data: vec!["t=1".into(), "u=2".into()],
+            check_source: "node-a".into(),
+            command: json!(["check_dummy", "1"]),
+            execution_start: 1_700_000_000.0,
+            execution_end: 1_700_000_000.25,
+            ttl: 0.0,
+        };
+        for service in [None, Some("http")] {
+            let mut params = Map::new();
+            let fields = json!({
+                "check_source": cr.check_source, "command": cr.command,
+                "execution_end": cr.execution_end, "execution_start": cr.execution_start,
+                "exit_status": cr.exit_status, "output": cr.output,
+                "performance_data": cr.performance_data, "state": 1, "ttl": cr.ttl, "type": "CheckResult",
+            });
+            params.insert("cr".into(), fields);
+            params.insert("host".into(), json!("h"));
+            if let Some(s) = service {
+                params.insert("service".into(), json!(s));
+            }
+            let document = json!({"jsonrpc": "2.0", "method": CHECK_RESULT, "params": params, "ts": 12.5});
+            let bytes = check_result("h", service, &cr, 1, 12.5);
+            assert_eq!(String::from_utf8(bytes).unwrap(), document.to_string(), "service {service:?}");
+        }
+    }
+
+    #[test]
     fn check_results_round_trip() {
         let cr = CheckResult {
             exit_status: 2,
@@ -191,7 +261,8 @@ mod tests {
             execution_end: 11.0,
             ttl: 0.0,
         };
-        let msg = Message::from_map(map(check_result("h", Some("http"), &cr, 2, 12.5))).unwrap();
+        let decoded = serde_json::from_slice(&check_result("h", Some("http"), &cr, 2, 12.5)).unwrap();
+        let msg = Message::from_map(map(decoded)).unwrap();
         assert_eq!(msg.ts, Some(12.5));
         let (host, service, back) = parse_check_result(&msg.params).unwrap();
         assert_eq!((host.as_str(), service.as_deref()), ("h", Some("http")));

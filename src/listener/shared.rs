@@ -158,9 +158,7 @@ impl<E: Env> Shared<E> {
         let state = cr.state(otype == ObjectType::Host);
         let now = crate::store::unix_seconds(self.env.now());
         self.cluster.relay(now, None, |ts| {
-            crate::jsonrpc::connection::encode(&crate::jsonrpc::message::check_result(
-                host, service, cr, state, ts,
-            ))
+            crate::jsonrpc::message::check_result(host, service, cr, state, ts).into()
         });
     }
 }

@@ -97,7 +97,7 @@ fn plan(op: &Op, id: &str) -> Planned {
 }
 
 fn build(node: &str, id: &str, p: &Planned) -> Result<Request<Full<Bytes>>, String> {
-    let body = p.body.as_ref().map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let body = p.body.as_ref().and_then(|b| serde_json::to_vec(b).ok()).map(Bytes::from).unwrap_or_default();
     Request::builder()
         .method(p.method)
         .uri(&p.path)

@@ -35,8 +35,12 @@ pub struct PeerSpec {
 }
 
 fn frame(v: &Value) -> Vec<u8> {
-    let payload = v.to_string();
-    format!("{}:{payload},", payload.len()).into_bytes()
+    // `to_vec`, not `to_string`: Display goes through the formatter, byte by byte.
+    let payload = serde_json::to_vec(v).unwrap_or_default();
+    let mut out = format!("{}:", payload.len()).into_bytes();
+    out.extend_from_slice(&payload);
+    out.push(b',');
+    out
 }
 
 /// The parts of a message from the node that a peer acts on; everything
