@@ -120,8 +120,60 @@ pub struct TraceLine {
     pub at_ms: u64,
     /// The host (node or actor).
     pub host: String,
-    /// The event, one line.
-    pub what: String,
+    /// The event; its text is written only when the trace is rendered.
+    pub what: Event,
+}
+
+/// What a trace line says. Kept as data while the run goes on, because most
+/// runs of a campaign are never rendered and formatting every line would be
+/// a good part of their cost; [`Display`](std::fmt::Display) writes the line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A line already written.
+    Text(String),
+    /// A probe of a node.
+    Probe(Probe),
+    /// An HTTP request was sent.
+    Sent {
+        /// Its id.
+        id: String,
+        /// Its method.
+        method: String,
+        /// Its path.
+        path: String,
+    },
+    /// An HTTP request ended.
+    Finished {
+        /// Its id.
+        id: String,
+        /// How it ended.
+        outcome: Outcome,
+    },
+    /// A simulated peer wrote a check result.
+    PeerResult {
+        /// Its `ts`.
+        ts: f64,
+        /// The host it is for.
+        host: String,
+    },
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Text(text) => f.write_str(text),
+            Event::Probe(p) => f.write_str(&crate::trace::probe_line(p)),
+            Event::Sent { id, method, path } => write!(f, "send {id} {method} {path}"),
+            Event::Finished { id, outcome } => write!(f, "{id} -> {}", crate::trace::outcome_text(outcome)),
+            Event::PeerResult { ts, host } => write!(f, "sent check result ts={ts:.3} for {host}"),
+        }
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Everything a run produced.

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::record::{ConnectionEnd, Outcome, PeerMessage, RequestRecord, TraceLine};
+use crate::record::{ConnectionEnd, Event, Outcome, PeerMessage, RequestRecord, TraceLine};
 
 #[derive(Default)]
 struct Inner {
@@ -37,17 +37,18 @@ impl Recorder {
 
     /// Appends a trace line at the current simulated time.
     pub fn line(&self, host: &str, what: impl Into<String>) {
-        self.line_at(now_ms(), host, what);
+        self.event_at(now_ms(), host, Event::Text(what.into()));
     }
 
     /// Appends a trace line at a given time.
-    pub fn line_at(&self, at_ms: u64, host: &str, what: impl Into<String>) {
-        self.lock().trace.push(TraceLine { at_ms, host: host.to_string(), what: what.into() });
+    pub fn event_at(&self, at_ms: u64, host: &str, what: Event) {
+        self.lock().trace.push(TraceLine { at_ms, host: host.to_string(), what });
     }
 
     /// Records a request as sent; returns its index for [`Recorder::finish`].
     pub fn sent(&self, actor: &str, r: RequestRecord) -> usize {
-        self.line(actor, format!("send {} {} {}", r.id, r.method, r.path));
+        let sent = Event::Sent { id: r.id.clone(), method: r.method.clone(), path: r.path.clone() };
+        self.event_at(now_ms(), actor, sent);
         let mut inner = self.lock();
         inner.requests.push(r);
         inner.requests.len() - 1
@@ -58,15 +59,15 @@ impl Recorder {
         let line = {
             let mut inner = self.lock();
             let Some(r) = inner.requests.get_mut(index) else { return };
-            r.outcome = outcome;
-            format!("{} -> {}", r.id, outcome_text(&r.outcome))
+            r.outcome = outcome.clone();
+            Event::Finished { id: r.id.clone(), outcome }
         };
-        self.line(actor, line);
+        self.event_at(now_ms(), actor, line);
     }
 
     /// Records a check result a simulated peer wrote to a node.
     pub fn peer_message(&self, m: PeerMessage) {
-        self.line(&m.peer.clone(), format!("sent check result ts={:.3} for {}", m.ts, m.host));
+        self.event_at(now_ms(), &m.peer, Event::PeerResult { ts: m.ts, host: m.host.clone() });
         self.lock().peer_messages.push(m);
     }
 
@@ -100,17 +101,5 @@ impl Recorder {
             std::mem::take(&mut inner.connection_ends),
             std::mem::take(&mut inner.trace),
         )
-    }
-}
-
-fn outcome_text(o: &Outcome) -> String {
-    match o {
-        Outcome::Response { status, results, text, .. } if results.is_empty() => format!("{status} {text}"),
-        Outcome::Response { status, results, .. } => {
-            let codes: Vec<String> = results.iter().map(|(n, c)| format!("{n}:{c}")).collect();
-            format!("{status} [{}]", codes.join(" "))
-        }
-        Outcome::TransportError { error, .. } => format!("transport error: {error}"),
-        Outcome::NoAnswer => "no answer".into(),
     }
 }

@@ -4,7 +4,7 @@
 use quiesce::probe::Probe;
 use sha2::{Digest, Sha256};
 
-use crate::record::TraceLine;
+use crate::record::{Outcome, TraceLine};
 
 /// One line of a probe, stable and short.
 pub fn probe_line(p: &Probe) -> String {
@@ -26,6 +26,19 @@ pub fn probe_line(p: &Probe) -> String {
         Probe::JsonRpc { conn, method, outcome } => format!("json-rpc c{conn} {method}: {outcome}"),
         Probe::Panic { task, message } => format!("PANIC in {task}: {message}"),
         Probe::Note { what } => what.clone(),
+    }
+}
+
+/// How a request ended, as its trace line says it.
+pub fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Response { status, results, text, .. } if results.is_empty() => format!("{status} {text}"),
+        Outcome::Response { status, results, .. } => {
+            let codes: Vec<String> = results.iter().map(|(n, c)| format!("{n}:{c}")).collect();
+            format!("{status} [{}]", codes.join(" "))
+        }
+        Outcome::TransportError { error, .. } => format!("transport error: {error}"),
+        Outcome::NoAnswer => "no answer".into(),
     }
 }
 

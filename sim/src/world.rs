@@ -18,7 +18,7 @@ use crate::actors::http::{self as http_actor, sleep_until_ms, ClientSpec, Misbeh
 use crate::actors::peer::{self, PeerSpec};
 use crate::env::{HostFiles, SimEnv};
 use crate::oracles::lifecycle::TASKS_END_MS;
-use crate::record::{Incarnation, RunRecord, TraceLine};
+use crate::record::{Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{Actor, Fault, NodeSpec, Scenario};
 
@@ -92,10 +92,10 @@ impl NodeCtx {
         let (log, rec, host) = (self.log.clone(), self.rec.clone(), self.spec.name.clone());
         let sink = move |p: Probe| {
             let at = now_ms();
-            rec.line_at(at, &host, crate::trace::probe_line(&p));
             if let Some(inc) = lock(&log).incarnations.get_mut(index) {
-                inc.probes.push((at, p));
+                inc.probes.push((at, p.clone()));
             }
+            rec.event_at(at, &host, Event::Probe(p));
         };
         SimEnv::new(
             &self.spec.name,
