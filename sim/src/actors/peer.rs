@@ -191,8 +191,12 @@ async fn session(
             });
             next_send = now_ms() + spec.interval_ms.max(1);
         }
+        // Wake for the next thing to do, not on a polling interval: each
+        // wake costs a timer and a socket poll.
+        let next_send = if all_sent || sent.len() as u32 >= spec.results { u64::MAX } else { next_send };
+        let last = spec.end_ms.saturating_sub(1_000);
         if !spec.reads {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            sleep_until_ms(next_send.min(last)).await;
             continue;
         }
         if let Some(position) = relayed.due(now) {
@@ -200,7 +204,8 @@ async fn session(
                 return rec.line(&spec.name, "disconnected while writing");
             }
         }
-        match tokio::time::timeout(Duration::from_millis(100), rd.read(&mut chunk)).await {
+        let wait = next_send.min(relayed.next_ms).min(last).saturating_sub(now_ms()).max(1);
+        match tokio::time::timeout(Duration::from_millis(wait), rd.read(&mut chunk)).await {
             Err(_) => {}
             Ok(Ok(0)) | Ok(Err(_)) => return rec.line(&spec.name, "disconnected by node"),
             Ok(Ok(n)) => {
