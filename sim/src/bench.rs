@@ -1,6 +1,12 @@
 //! `quiesce-sim bench`: how fast the harness plays the standard shutdown
 //! scenario, beside the floor of a minimal two-host turmoil simulation run
 //! with the same tick and simulated duration in the same process.
+//!
+//! The standard scenario's load: every actor acts once a second (each HTTP
+//! client sends a request, each peer writes a check result). The busy
+//! scenario is the same world four times as busy for the clients and two
+//! and a half for the peers; it is reported beside, so that the cost per
+//! request stays in view.
 
 use std::time::{Duration, Instant};
 
@@ -15,9 +21,9 @@ pub const SIMULATED: Duration = Duration::from_secs(30);
 /// The tick of both the standard scenario and the floor.
 pub const TICK: Duration = Duration::from_millis(50);
 
-/// What one kind of schedule measured.
+/// One batch of schedules of one kind, played in a row.
 #[derive(Clone, Copy, Debug)]
-pub struct Measure {
+pub struct Batch {
     /// Schedules played.
     pub schedules: u64,
     /// Wall time for all of them.
@@ -26,32 +32,61 @@ pub struct Measure {
     pub simulated: Duration,
 }
 
+/// What one kind of schedule measured, batch by batch.
+#[derive(Clone, Debug, Default)]
+pub struct Measure {
+    /// The batches, in the order they ran.
+    pub batches: Vec<Batch>,
+}
+
 impl Measure {
-    /// Schedules per wall-clock second.
-    pub fn per_second(&self) -> f64 {
-        self.schedules as f64 / self.wall.as_secs_f64().max(1e-9)
+    /// Schedules played.
+    pub fn schedules(&self) -> u64 {
+        self.batches.iter().map(|b| b.schedules).sum()
     }
 
-    /// Simulated seconds per wall-clock second.
+    /// Schedules per wall-clock second: the median over batches, so that a
+    /// burst of load from elsewhere on a shared machine does not decide it.
+    pub fn per_second(&self) -> f64 {
+        self.median(|b| b.schedules as f64 / b.wall.as_secs_f64().max(1e-9))
+    }
+
+    /// Simulated seconds per wall-clock second, the median over batches.
     pub fn ratio(&self) -> f64 {
-        self.simulated.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+        self.median(|b| b.simulated.as_secs_f64() / b.wall.as_secs_f64().max(1e-9))
+    }
+
+    fn median(&self, of: impl Fn(&Batch) -> f64) -> f64 {
+        median(self.batches.iter().map(of).collect())
     }
 
     /// One line of the report.
     pub fn line(&self, name: &str) -> String {
         format!(
             "{name:<10} {:>6} schedules  {:>8.1} schedules/s  simulated/wall {:>8.0}x\n",
-            self.schedules,
+            self.schedules(),
             self.per_second(),
             self.ratio()
         )
     }
 }
 
-/// Both measurements.
+/// The median; 0 for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Every measurement.
 pub struct Bench {
     /// The standard scenario.
     pub standard: Measure,
+    /// The busy scenario.
+    pub busy: Measure,
     /// The floor.
     pub floor: Measure,
 }
@@ -59,20 +94,59 @@ pub struct Bench {
 impl Bench {
     /// The report printed by the command.
     pub fn report(&self) -> String {
+        // How much slower: the median over rounds of a batch's time per
+        // schedule beside the floor batch of the same round, so that a
+        // machine that changes speed during the run changes both alike.
+        let per_schedule = |b: &Batch| b.wall.as_secs_f64() / b.schedules.max(1) as f64;
+        let slower = |m: &Measure| {
+            let pairs = m.batches.iter().zip(&self.floor.batches);
+            median(pairs.map(|(b, f)| per_schedule(b) / per_schedule(f).max(1e-12)).collect())
+        };
         format!(
-            "tick {} ms, {} s simulated per schedule, one thread\n{}{}standard is {:.2}x slower than the floor\n",
+            "tick {} ms, {} s simulated per schedule, one thread, medians of batches of {BATCH}\n{}{}{}\
+             standard is {:.2}x slower than the floor (busy: {:.2}x)\n",
             TICK.as_millis(),
             SIMULATED.as_secs(),
             self.standard.line("standard"),
+            self.busy.line("busy"),
             self.floor.line("floor"),
-            self.floor.per_second() / self.standard.per_second().max(1e-9)
+            slower(&self.standard),
+            slower(&self.busy),
         )
+    }
+}
+
+/// How often the actors of a benchmarked world act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Every actor once a second.
+    Standard,
+    /// Clients every 250 ms, peers every 400 ms.
+    Busy,
+}
+
+impl Load {
+    /// (client interval, peer interval) in ms.
+    fn intervals(self) -> (u64, u64) {
+        match self {
+            Load::Standard => (1_000, 1_000),
+            Load::Busy => (250, 400),
+        }
     }
 }
 
 /// The standard shutdown scenario of harness section 9: one node, four HTTP
 /// clients, two cluster peers, Stop at a time the seed picks.
 pub fn standard_scenario(seed: u64) -> Scenario {
+    scenario(seed, Load::Standard)
+}
+
+/// The world of the standard scenario with the actors acting at `load`.
+pub fn scenario(seed: u64, load: Load) -> Scenario {
+    let (client_ms, peer_ms) = load.intervals();
+    // Every actor keeps going for the whole run.
+    let (rounds, results) =
+        (SIMULATED.as_millis() as u64 / client_ms / 3, SIMULATED.as_millis() as u64 / peer_ms);
     // Hashed, so that consecutive seeds spread Stop over the whole window.
     let stop = 5_000 + crate::campaign::mix(seed, 0, 0) % 20_000;
     let client = |i: usize, keep_alive: bool| Actor::HttpClient {
@@ -80,8 +154,8 @@ pub fn standard_scenario(seed: u64) -> Scenario {
         node: "api".into(),
         keep_alive,
         start_ms: 100 * i as u64,
-        interval_ms: 250,
-        repeat: 40,
+        interval_ms: client_ms,
+        repeat: rounds as u32,
         ops: vec![
             Op::CheckResult { host: format!("h{i}"), exit_status: (i % 2) as i64 },
             Op::Modify { hosts: vec!["h1".into(), "h2".into(), "h3".into()] },
@@ -92,14 +166,14 @@ pub fn standard_scenario(seed: u64) -> Scenario {
         name: format!("p{i}"),
         node: "api".into(),
         start_ms: 200 * i as u64,
-        results: 60,
-        interval_ms: 400,
+        results: results as u32,
+        interval_ms: peer_ms,
         host: "p1".into(),
         reads: true,
     };
     Scenario {
         version: FORMAT_VERSION,
-        name: format!("standard-{seed}"),
+        name: format!("{}-{seed}", if load == Load::Standard { "standard" } else { "busy" }),
         description: "The standard shutdown scenario of harness section 9.".into(),
         seed,
         tick_ms: TICK.as_millis() as u64,
@@ -156,21 +230,43 @@ fn floor_schedule(seed: u64) -> Duration {
     SIMULATED
 }
 
-fn measure(schedules: u64, mut one: impl FnMut(u64) -> Duration) -> Measure {
+/// Schedules of one kind played in a row before the next kind's turn.
+const BATCH: u64 = 10;
+
+fn batch(seeds: std::ops::Range<u64>, mut one: impl FnMut(u64) -> Duration) -> Batch {
     let start = Instant::now();
-    let simulated = (0..schedules).map(&mut one).sum();
-    Measure { schedules, wall: start.elapsed(), simulated }
+    let schedules = seeds.end - seeds.start;
+    let simulated = seeds.map(&mut one).sum();
+    Batch { schedules, wall: start.elapsed(), simulated }
 }
 
-/// Measures the standard scenario alone.
-pub fn standard(schedules: u64) -> Measure {
-    measure(schedules, |seed| {
-        let record = world::run(&standard_scenario(seed));
-        Duration::from_millis(record.end_ms)
-    })
+fn measure(schedules: u64, mut one: impl FnMut(u64) -> Duration) -> Measure {
+    let batches = (0..schedules)
+        .step_by(BATCH as usize)
+        .map(|from| batch(from..(from + BATCH).min(schedules), &mut one));
+    Measure { batches: batches.collect() }
 }
 
-/// Runs both measurements.
+fn play(seed: u64, load: Load) -> Duration {
+    Duration::from_millis(world::run(&scenario(seed, load)).end_ms)
+}
+
+/// Measures one load of the standard world alone.
+pub fn standard(schedules: u64, load: Load) -> Measure {
+    measure(schedules, |seed| play(seed, load))
+}
+
+/// Runs every measurement. The kinds take turns in batches, so that a
+/// machine that speeds up or slows down during the run (a shared one does)
+/// weighs on all of them alike instead of on whichever ran then.
 pub fn run(schedules: u64) -> Bench {
-    Bench { standard: standard(schedules), floor: measure(schedules, floor_schedule) }
+    let mut bench =
+        Bench { standard: Measure::default(), busy: Measure::default(), floor: Measure::default() };
+    for from in (0..schedules).step_by(BATCH as usize) {
+        let seeds = from..(from + BATCH).min(schedules);
+        bench.standard.batches.push(batch(seeds.clone(), |seed| play(seed, Load::Standard)));
+        bench.busy.batches.push(batch(seeds.clone(), |seed| play(seed, Load::Busy)));
+        bench.floor.batches.push(batch(seeds, floor_schedule));
+    }
+    bench
 }

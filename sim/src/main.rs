@@ -119,7 +119,7 @@ fn main() -> ExitCode {
             zoo(ZooOptions { runs, max_schedules, seed, jobs, out, bugs }, json.as_deref())
         }
         Command::Bench { schedules, standard_only: true } => {
-            print!("{}", bench::standard(schedules).line("standard"));
+            print!("{}", bench::standard(schedules, bench::Load::Standard).line("standard"));
             ExitCode::SUCCESS
         }
         Command::Bench { schedules, standard_only: false } => {
