@@ -195,28 +195,43 @@ pub struct ClientSpec {
     pub ops: Vec<Op>,
 }
 
-/// Sends every op in order and records each outcome.
+/// Sends every op in order and records each outcome; backs off while the
+/// node refuses connections.
 pub async fn client(rec: Recorder, spec: ClientSpec) {
     sleep_until_ms(spec.start_ms).await;
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
-    let mut n = 0;
+    let (mut n, mut refused) = (0, 0);
     for _ in 0..spec.repeat {
         for op in &spec.ops {
             n += 1;
             let id = format!("{}#{n}", spec.name);
-            one_request(&rec, &spec, &mut conn, op, &id).await;
-            tokio::time::sleep(Duration::from_millis(spec.interval_ms)).await;
+            let connected = one_request(&rec, &spec, &mut conn, op, &id).await;
+            refused = if connected { 0 } else { refused + 1 };
+            tokio::time::sleep(pause(spec.interval_ms, refused)).await;
         }
     }
 }
 
+/// The longest a client waits between attempts while the node is down.
+const BACKOFF_CAP_MS: u64 = 4_000;
+
+/// The pause before the next request: the interval, doubled for every
+/// connection in a row that could not be opened (up to [`BACKOFF_CAP_MS`]),
+/// as a client backs off from a server that is down instead of knocking at
+/// its own pace.
+fn pause(interval_ms: u64, refused: u32) -> Duration {
+    let backoff = interval_ms.saturating_mul(1 << refused.min(16)).min(BACKOFF_CAP_MS);
+    Duration::from_millis(if refused == 0 { interval_ms } else { backoff.max(interval_ms) })
+}
+
+/// Sends one op and records it; false if no connection could be opened.
 async fn one_request(
     rec: &Recorder,
     spec: &ClientSpec,
     conn: &mut Option<SendRequest<Full<Bytes>>>,
     op: &Op,
     id: &str,
-) {
+) -> bool {
     let p = plan(op, id);
     let record = RequestRecord {
         id: id.to_string(),
@@ -234,11 +249,12 @@ async fn one_request(
         match handshake(&spec.node).await {
             Ok(c) => *conn = Some(c),
             Err(error) => {
-                return rec.finish(&spec.name, index, Outcome::TransportError { at_ms: now_ms(), error })
+                rec.finish(&spec.name, index, Outcome::TransportError { at_ms: now_ms(), error });
+                return false;
             }
         }
     }
-    let Some(sender) = conn.as_mut() else { return };
+    let Some(sender) = conn.as_mut() else { return false };
     let outcome = match build(&spec.node, id, &p) {
         Ok(req) => send(sender, req, &p).await,
         Err(error) => Outcome::TransportError { at_ms: now_ms(), error },
@@ -247,6 +263,7 @@ async fn one_request(
         *conn = None;
     }
     rec.finish(&spec.name, index, outcome);
+    true
 }
 
 /// Reads until the server closes the connection or `limit` passes; returns
@@ -414,4 +431,18 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReaderSpec) {
     let closed_ms = closed_by_server(&mut stream, limit).await;
     let (actor, node, local_addr) = (spec.name, spec.node, None);
     rec.connection_end(ConnectionEnd { actor, kind: "slow_reader".into(), node, closed_ms, local_addr });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_backs_off_while_the_node_refuses_and_never_below_its_interval() {
+        let ms = |interval, refused| pause(interval, refused).as_millis() as u64;
+        assert_eq!([ms(250, 0), ms(250, 1), ms(250, 2), ms(250, 3)], [250, 500, 1000, 2000]);
+        assert_eq!(ms(250, 5), BACKOFF_CAP_MS, "the pause must stop growing at the cap");
+        assert_eq!(ms(250, 40), BACKOFF_CAP_MS, "many refusals must not overflow");
+        assert_eq!(ms(6_000, 2), 6_000, "a client slower than the cap keeps its own pace");
+    }
 }
