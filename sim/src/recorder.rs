@@ -45,24 +45,29 @@ impl Recorder {
         self.lock().trace.push(TraceLine { at_ms, host: host.to_string(), what });
     }
 
-    /// Records a request as sent; returns its index for [`Recorder::finish`].
+    /// Records a request as sent at its `sent_ms`; returns its index for
+    /// [`Recorder::finish`].
     pub fn sent(&self, actor: &str, r: RequestRecord) -> usize {
         let sent = Event::Sent { id: r.id.clone(), method: r.method.clone(), path: r.path.clone() };
-        self.event_at(now_ms(), actor, sent);
+        self.event_at(r.sent_ms, actor, sent);
         let mut inner = self.lock();
         inner.requests.push(r);
         inner.requests.len() - 1
     }
 
-    /// Records how a request ended.
+    /// Records how a request ended, at the time the outcome carries.
     pub fn finish(&self, actor: &str, index: usize, outcome: Outcome) {
+        let at_ms = match &outcome {
+            Outcome::Response { at_ms, .. } | Outcome::TransportError { at_ms, .. } => *at_ms,
+            Outcome::NoAnswer => now_ms(),
+        };
         let line = {
             let mut inner = self.lock();
             let Some(r) = inner.requests.get_mut(index) else { return };
             r.outcome = outcome.clone();
             Event::Finished { id: r.id.clone(), outcome }
         };
-        self.event_at(now_ms(), actor, line);
+        self.event_at(at_ms, actor, line);
     }
 
     /// Records a check result a simulated peer wrote to a node.

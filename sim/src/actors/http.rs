@@ -97,16 +97,19 @@ fn plan(op: &Op, id: &str) -> Planned {
 }
 
 fn build(node: &str, id: &str, p: &Planned) -> Result<Request<Full<Bytes>>, String> {
+    use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, HOST};
     let body = p.body.as_ref().and_then(|b| serde_json::to_vec(b).ok()).map(Bytes::from).unwrap_or_default();
-    Request::builder()
-        .method(p.method)
-        .uri(&p.path)
-        .header("host", node)
-        .header("authorization", AUTH)
-        .header("accept", "application/json")
-        .header("x-request-id", id)
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())
+    // Built in place: the builder checks and copies every header once more.
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = hyper::Method::from_bytes(p.method.as_bytes()).map_err(|e| e.to_string())?;
+    *req.uri_mut() = p.path.parse().map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+    let value = |v: &str| HeaderValue::from_str(v).map_err(|e| e.to_string());
+    let headers = req.headers_mut();
+    headers.insert(HOST, value(node)?);
+    headers.insert(AUTHORIZATION, HeaderValue::from_static(AUTH));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert("x-request-id", value(id)?);
+    Ok(req)
 }
 
 /// The parts of an answer the oracles read. Everything else (a query's
