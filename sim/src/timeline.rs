@@ -217,10 +217,11 @@ fn stop_markers(c: &mut Canvas, node: &str, inc: &Incarnation, height: f64) {
         );
         // Steps at the same instant share a line; label only where there is room.
         if x - last_x > 40.0 {
+            // A step near the right edge is labelled to its left, inside the picture.
+            let (label_x, anchor) = if x > WIDTH - 80.0 { (x - 2.0, "end") } else { (x + 2.0, "start") };
             let _ = write!(
                 c.body,
-                r#"<text x="{:.1}" y="{:.1}" class="steplabel">stop {at} ms</text>"#,
-                x + 2.0,
+                r#"<text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}" class="steplabel">stop {at} ms</text>"#,
                 TOP - 4.0
             );
             last_x = x;

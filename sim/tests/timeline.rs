@@ -36,3 +36,24 @@ fn labels_stay_inside_the_picture() {
     let last = format!(r#"text-anchor="end" class="label">{} ms</text>"#, run.record.end_ms);
     assert!(doc.contains(&last), "the axis must end with the run's end, anchored inside");
 }
+
+#[test]
+fn a_stop_step_at_the_end_is_labelled_inside_the_picture() {
+    // Scenario: Stop returns at the very end of the run (a Stop that a
+    // planted bug keeps waiting).
+    // Bug: the label of its last step ran off the right edge.
+    // Fix: a step near the right edge is labelled to its left.
+    let (s, mut run) = zoo_run();
+    let end = run.record.end_ms;
+    let incarnations = run.record.nodes.values_mut().flatten();
+    for inc in incarnations {
+        for (at, p) in inc.probes.iter_mut() {
+            if matches!(p, quiesce::probe::Probe::Stop { .. }) {
+                *at = end;
+            }
+        }
+    }
+    let doc = timeline::render(&s, &run.record, &run.violations, false);
+    let label = format!(r#"text-anchor="end" class="steplabel">stop {end} ms</text>"#);
+    assert!(doc.contains(&label), "the last step's label must turn left");
+}
