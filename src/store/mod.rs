@@ -7,7 +7,7 @@ mod journal;
 mod object;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
-    events: broadcast::Sender<Event>,
+    /// Made at the first subscription: its backlog is allocated up front
+    /// (some hundreds of kB), which a node nobody subscribes to never needs.
+    events: Arc<OnceLock<broadcast::Sender<Event>>>,
 }
 
 mod apply;
@@ -163,7 +165,7 @@ impl Store {
             next_comment: 1,
             listening: false,
         };
-        Store { inner: Arc::new(Mutex::new(inner)), events: broadcast::channel(EVENT_BACKLOG).0 }
+        Store { inner: Arc::new(Mutex::new(inner)), events: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -180,15 +182,16 @@ impl Store {
             let mut inner = self.lock();
             let (otype, name) = m.target();
             let (otype, name) = (otype, name.to_string());
-            inner.listening = self.events.receiver_count() > 0;
+            inner.listening = self.events.get().is_some_and(|tx| tx.receiver_count() > 0);
             let (removed, comment, events) = apply::apply(&mut inner, &m, time)?;
             let after_seal = inner.sealed;
             let seq = inner.journal.record(time, origin, m.op(), otype, &name, after_seal);
             (Applied { seq, removed, comment }, events)
         };
+        let Some(tx) = self.events.get() else { return Ok(applied) };
         for event in events {
             // No subscriber is fine: events are for whoever listens now.
-            let _ = self.events.send(event);
+            let _ = tx.send(event);
         }
         Ok(applied)
     }
@@ -238,7 +241,7 @@ impl Store {
 
     /// Subscribes to events published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.events.get_or_init(|| broadcast::channel(EVENT_BACKLOG).0).subscribe()
     }
 
     /// Everything to persist.
