@@ -264,9 +264,10 @@ pub fn run(schedules: u64) -> Bench {
         Bench { standard: Measure::default(), busy: Measure::default(), floor: Measure::default() };
     for from in (0..schedules).step_by(BATCH as usize) {
         let seeds = from..(from + BATCH).min(schedules);
+        // The floor right before the standard batch it is compared with.
+        bench.floor.batches.push(batch(seeds.clone(), floor_schedule));
         bench.standard.batches.push(batch(seeds.clone(), |seed| play(seed, Load::Standard)));
-        bench.busy.batches.push(batch(seeds.clone(), |seed| play(seed, Load::Busy)));
-        bench.floor.batches.push(batch(seeds, floor_schedule));
+        bench.busy.batches.push(batch(seeds, |seed| play(seed, Load::Busy)));
     }
     bench
 }

@@ -88,8 +88,9 @@ enum Command {
     },
     /// Schedules per second and simulated-to-wall ratio: the standard scenario beside the floor.
     Bench {
-        /// Schedules of each kind to run.
-        #[arg(long, default_value_t = 200)]
+        /// Schedules of each kind to run (100 batches by default: enough for
+        /// a median that holds still on a shared machine).
+        #[arg(long, default_value_t = 1000)]
         schedules: u64,
         /// Play only the standard scenario, no floor (for profiling).
         #[arg(long)]
