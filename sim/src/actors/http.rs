@@ -224,7 +224,7 @@ const BACKOFF_CAP_MS: u64 = 4_000;
 /// its own pace.
 fn pause(interval_ms: u64, refused: u32) -> Duration {
     let backoff = interval_ms.saturating_mul(1 << refused.min(16)).min(BACKOFF_CAP_MS);
-    Duration::from_millis(if refused == 0 { interval_ms } else { backoff.max(interval_ms) })
+    Duration::from_millis(backoff.max(interval_ms))
 }
 
 /// Sends one op and records it; false if no connection could be opened.

@@ -193,7 +193,7 @@ async fn session(
         }
         // Wake for the next thing to do, not on a polling interval: each
         // wake costs a timer and a socket poll.
-        let next_send = if all_sent || sent.len() as u32 >= spec.results { u64::MAX } else { next_send };
+        let next_send = if sent.len() as u32 >= spec.results { u64::MAX } else { next_send };
         let last = spec.end_ms.saturating_sub(1_000);
         if !spec.reads {
             sleep_until_ms(next_send.min(last)).await;

@@ -136,7 +136,6 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
         Err((code, text)) => return code_result(code, text),
     };
     let (otype, name) = Object::release(obj);
-    let name = &name;
     // Checkable::ProcessCheckResult takes the work group again as its producer:
     // a result that arrives after Join began is discarded, not applied.
     let Some(_producer) = ctx.shared.work.try_enter() else {
@@ -150,7 +149,7 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     let m = Mutation::CheckResult { otype, name: name.clone(), cr: cr.clone() };
     match apply(ctx, m) {
         Ok(_) => {
-            ctx.shared.relay_check_result(otype, name, &cr);
+            ctx.shared.relay_check_result(otype, &name, &cr);
             code_result(200, format!("Successfully processed check result for object '{name}'."))
         }
         Err(StoreError::NotFound(_)) => {
