@@ -68,7 +68,7 @@ pub fn render(scenario: &Scenario, record: &RunRecord, violations: &[Violation],
         let x = c.x(v.at_ms);
         // Below the axis labels, and turned left near the right edge, so the
         // name never sits on a time or runs off the picture.
-        let (label_x, anchor) = if x > WIDTH * 0.7 { (x - 3.0, "end") } else { (x + 3.0, "start") };
+        let (label_x, anchor) = beside(x, WIDTH * 0.3, 3.0);
         let _ = write!(
             c.body,
             r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" class="violation"><title>{}</title></line><text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}" class="vlabel">{}</text>"#,
@@ -205,6 +205,17 @@ fn actor_rows(c: &mut Canvas, record: &RunRecord) {
     }
 }
 
+/// Where a label `gap` beside the line at `x` goes: to its right, or to its
+/// left (anchored at its end) when less than `room` is left before the right
+/// edge, so that it stays inside the picture.
+fn beside(x: f64, room: f64, gap: f64) -> (f64, &'static str) {
+    if x > WIDTH - room {
+        (x - gap, "end")
+    } else {
+        (x + gap, "start")
+    }
+}
+
 fn stop_markers(c: &mut Canvas, node: &str, inc: &Incarnation, height: f64) {
     let mut last_x = f64::MIN;
     for (at, p) in &inc.probes {
@@ -217,8 +228,7 @@ fn stop_markers(c: &mut Canvas, node: &str, inc: &Incarnation, height: f64) {
         );
         // Steps at the same instant share a line; label only where there is room.
         if x - last_x > 40.0 {
-            // A step near the right edge is labelled to its left, inside the picture.
-            let (label_x, anchor) = if x > WIDTH - 80.0 { (x - 2.0, "end") } else { (x + 2.0, "start") };
+            let (label_x, anchor) = beside(x, 80.0, 2.0);
             let _ = write!(
                 c.body,
                 r#"<text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}" class="steplabel">stop {at} ms</text>"#,
