@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod env;
 pub mod http;
+pub mod input;
 pub mod jsonrpc;
 pub mod listener;
 pub mod probe;
