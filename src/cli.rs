@@ -73,6 +73,20 @@ pub struct FileConfig {
     pub max_message_size_endpoint: Option<usize>,
     /// Largest JSON-RPC message from an anonymous peer, in bytes.
     pub max_message_size_anonymous: Option<usize>,
+    /// Largest JSON-RPC message before the peer's Hello, in bytes.
+    pub max_message_size_before_hello: Option<usize>,
+    /// Most connections at once per listen address.
+    pub max_connections: Option<usize>,
+    /// Most bytes queued for one cluster connection's writer.
+    pub max_send_queue_bytes: Option<usize>,
+    /// Most filter evaluation steps per request.
+    pub filter_budget: Option<u64>,
+    /// Seconds a request body may take to arrive, from its head.
+    pub http_body_timeout_secs: Option<u64>,
+    /// Seconds a response write may make no progress.
+    pub http_write_timeout_secs: Option<u64>,
+    /// Seconds relayed messages stay in the replay log.
+    pub log_duration_secs: Option<u64>,
 }
 
 /// Reads and parses a config file; the error is one line naming the file.
@@ -120,6 +134,7 @@ impl ServeArgs {
 }
 
 fn apply_file(config: &mut Config, file: FileConfig) {
+    apply_file_limits(config, &file);
     if !file.listen.is_empty() {
         config.listen = file.listen;
     }
@@ -131,13 +146,27 @@ fn apply_file(config: &mut Config, file: FileConfig) {
     }
     config.api_users = file.api_user;
     config.endpoints = file.endpoint;
-    if let Some(secs) = file.persist_interval_secs {
-        config.timings.persist_interval = Duration::from_secs(secs.max(1));
-    }
+}
+
+fn apply_file_limits(config: &mut Config, file: &FileConfig) {
     let limits = &mut config.limits;
-    limits.max_anonymous = file.max_anonymous_clients.unwrap_or(limits.max_anonymous);
-    limits.jsonrpc_endpoint = file.max_message_size_endpoint.unwrap_or(limits.jsonrpc_endpoint);
-    limits.jsonrpc_anonymous = file.max_message_size_anonymous.unwrap_or(limits.jsonrpc_anonymous);
+    let set = |to: &mut usize, from: Option<usize>| *to = from.unwrap_or(*to);
+    set(&mut limits.max_anonymous, file.max_anonymous_clients);
+    set(&mut limits.jsonrpc_endpoint, file.max_message_size_endpoint);
+    set(&mut limits.jsonrpc_anonymous, file.max_message_size_anonymous);
+    set(&mut limits.jsonrpc_before_hello, file.max_message_size_before_hello);
+    set(&mut limits.max_connections, file.max_connections);
+    set(&mut limits.send_queue_bytes, file.max_send_queue_bytes);
+    limits.filter_budget = file.filter_budget.unwrap_or(limits.filter_budget);
+    let t = &mut config.timings;
+    if let Some(s) = file.persist_interval_secs {
+        t.persist_interval = Duration::from_secs(s.max(1));
+    }
+    let secs =
+        |to: &mut Duration, from: Option<u64>| *to = from.map_or(*to, |s| Duration::from_secs(s.max(1)));
+    secs(&mut t.http_body_timeout, file.http_body_timeout_secs);
+    secs(&mut t.http_write_timeout, file.http_write_timeout_secs);
+    secs(&mut t.log_duration, file.log_duration_secs);
 }
 
 fn validate(config: &Config) -> Result<(), String> {

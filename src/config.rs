@@ -97,6 +97,14 @@ pub struct Timings {
     pub writer_drain: Duration,
     /// After the writer, closing the socket gets at most this long.
     pub close_cap: Duration,
+    /// A request body must have arrived whole this long after its head.
+    pub http_body_timeout: Duration,
+    /// A response write that makes no progress this long ends the connection
+    /// (a client that never reads its response).
+    pub http_write_timeout: Duration,
+    /// Relayed messages older than this leave the replay log, acknowledged
+    /// or not (Icinga's `log_duration`).
+    pub log_duration: Duration,
 }
 
 impl Default for Timings {
@@ -116,6 +124,9 @@ impl Default for Timings {
             anonymous_lifetime: s(10),
             writer_drain: s(5),
             close_cap: s(10),
+            http_body_timeout: s(60),
+            http_write_timeout: s(10),
+            log_duration: s(86_400),
         }
     }
 }
@@ -133,8 +144,17 @@ pub struct Limits {
     pub jsonrpc_anonymous: usize,
     /// Largest JSON-RPC message from an endpoint.
     pub jsonrpc_endpoint: usize,
-    /// Most anonymous JSON-RPC connections at once.
+    /// Largest JSON-RPC message before the peer's Hello has identified it.
+    pub jsonrpc_before_hello: usize,
+    /// Most anonymous JSON-RPC connections at once, counted from their first byte.
     pub max_anonymous: usize,
+    /// Most connections at once per listen address; more are closed at accept.
+    pub max_connections: usize,
+    /// Most bytes queued for one cluster connection's writer; a peer that
+    /// falls further behind is disconnected (its replay log keeps the rest).
+    pub send_queue_bytes: usize,
+    /// Most evaluation steps one request's filter may take over all objects.
+    pub filter_budget: u64,
 }
 
 impl Default for Limits {
@@ -146,7 +166,11 @@ impl Default for Limits {
             http_body_admin: 512 * MIB,
             jsonrpc_anonymous: MIB,
             jsonrpc_endpoint: 16 * MIB,
+            jsonrpc_before_hello: 64 * 1024,
             max_anonymous: 64,
+            max_connections: 4096,
+            send_queue_bytes: 32 * MIB,
+            filter_budget: 10_000_000,
         }
     }
 }
