@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use quiesce::cli::{Cli, Command, ServeArgs};
+use quiesce::cli::{Cli, Command};
 use quiesce::env::tokio::TokioEnv;
 use quiesce::listener::ApiListener;
 
@@ -39,10 +39,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(serve(args, config));
-    // Stop has returned and persisted; connections still closing are cut off
-    // by the exit, as their peers would see on any process exit.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    let code = runtime.block_on(serve(config));
+    // Every task has ended or had its close cap (see `serve`); nothing is left to wait for.
+    runtime.shutdown_background();
     code
 }
 
@@ -52,18 +51,21 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
 }
 
-async fn serve(_args: ServeArgs, config: quiesce::config::Config) -> ExitCode {
-    let listener = match ApiListener::start(TokioEnv::new(), config).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("quiesce: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+async fn serve(config: quiesce::config::Config) -> ExitCode {
+    // Registered before the listener binds: from the first moment a client
+    // can connect, a signal means Stop, never the default abrupt exit.
     let mut signals = match Signals::new() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("quiesce: cannot wait for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tasks_cap = config.timings.writer_drain + config.timings.close_cap;
+    let listener = match ApiListener::start(TokioEnv::new(), config).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("quiesce: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -75,8 +77,19 @@ async fn serve(_args: ServeArgs, config: quiesce::config::Config) -> ExitCode {
         eprintln!("quiesce: second signal, exiting at once");
         std::process::exit(130);
     });
-    listener.stop().await;
-    ExitCode::SUCCESS
+    let stopped = listener.stop().await;
+    // Responses to writes that Stop persisted are still being written: the
+    // process ends once every task has, or once the close cap has passed.
+    if tokio::time::timeout(tasks_cap, listener.wait_for_tasks()).await.is_err() {
+        tracing::warn!("Some connections did not close within {tasks_cap:?} of Stop; exiting anyway.");
+    }
+    match stopped {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quiesce: Stop finished, but {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// SIGTERM and SIGINT, registered once so that no second signal is missed.

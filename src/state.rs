@@ -12,6 +12,9 @@ use crate::store::{unix_seconds, StoreSnapshot};
 /// The file inside the state directory.
 pub const STATE_FILE: &str = "state.json";
 
+/// The lock file that keeps a second node off the same state directory.
+pub const LOCK_FILE: &str = "lock";
+
 /// The format version written; a newer one is refused rather than misread.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -36,11 +39,37 @@ pub enum StateError {
     /// The file is not a state file; it was moved to `kept`.
     #[error("state file '{path}' is corrupt ({reason}); it was moved to '{kept}' and nothing was loaded. Restore it, or start again to begin with an empty state")]
     Corrupt { path: PathBuf, kept: PathBuf, reason: String },
+    /// A newer quiesce wrote the file; it was left as it is.
+    #[error("state file '{path}' has format version {version}, newer than this quiesce reads ({FORMAT_VERSION}); it was left untouched. Run a newer quiesce, or move the file away to start empty")]
+    Newer { path: PathBuf, version: u32 },
+    /// Another node holds the directory's lock file.
+    #[error(
+        "state directory '{dir}' is in use by another quiesce process (lock file '{lock}' held by {holder})"
+    )]
+    Locked { dir: PathBuf, lock: PathBuf, holder: String },
 }
 
 /// The state file's path in `dir`.
 pub fn state_path(dir: &Path) -> PathBuf {
     dir.join(STATE_FILE)
+}
+
+/// Creates the state directory if needed and takes its lock for `holder`,
+/// so that no second node uses it while the guard lives.
+pub async fn lock<E: Env>(env: &E, dir: &Path, holder: String) -> Result<E::FileLock, StateError> {
+    env.create_dir_all(dir).await.map_err(|source| StateError::Io { path: dir.into(), source })?;
+    let lock = dir.join(LOCK_FILE);
+    match env.lock_file(&lock, holder).await {
+        Ok(guard) => Ok(guard),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            let holder = match env.read_file(&lock).await {
+                Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+                _ => "an unknown process".into(),
+            };
+            Err(StateError::Locked { dir: dir.into(), lock, holder })
+        }
+        Err(source) => Err(StateError::Io { path: lock, source }),
+    }
 }
 
 /// Loads the state directory; `Ok(None)` if it holds no state yet.
@@ -54,16 +83,34 @@ pub async fn load<E: Env>(env: &E, dir: &Path) -> Result<Option<StateFile>, Stat
     };
     match parse(&bytes) {
         Ok(state) => Ok(Some(state)),
-        Err(reason) => Err(keep_aside(env, &path, reason).await),
+        Err(Unreadable::Newer(version)) => Err(StateError::Newer { path, version }),
+        Err(Unreadable::Corrupt(reason)) => Err(keep_aside(env, &path, reason).await),
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<StateFile, String> {
-    let state: StateFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if state.version != FORMAT_VERSION {
-        return Err(format!("format version {} is not {FORMAT_VERSION}", state.version));
+/// Why a state file's bytes were not loaded.
+enum Unreadable {
+    /// Not a state file of any version this quiesce knows.
+    Corrupt(String),
+    /// A state file of a newer format: not ours to judge, nor to move.
+    Newer(u32),
+}
+
+fn parse(bytes: &[u8]) -> Result<StateFile, Unreadable> {
+    // The version is read first, so that a newer format is never called corrupt.
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
     }
-    Ok(state)
+    let corrupt = |e: serde_json::Error| Unreadable::Corrupt(e.to_string());
+    let Versioned { version } = serde_json::from_slice(bytes).map_err(corrupt)?;
+    if version > FORMAT_VERSION {
+        return Err(Unreadable::Newer(version));
+    }
+    if version != FORMAT_VERSION {
+        return Err(Unreadable::Corrupt(format!("format version {version} is not {FORMAT_VERSION}")));
+    }
+    serde_json::from_slice(bytes).map_err(corrupt)
 }
 
 /// Moves a corrupt file out of the way so that it is never overwritten.

@@ -129,8 +129,8 @@ async fn two_endpoints_connect_and_relay_a_check_result() {
     create_host(p.b_port, "h1").await;
     assert_eq!(check_result(p.a_port, "h1", "relayed from a").await, 200);
     eventually("the result reaches b", || output_of(&p.b, "h1").as_deref() == Some("relayed from a")).await;
-    p.a.stop().await;
-    p.b.stop().await;
+    p.a.stop().await.expect("Stop persists the state");
+    p.b.stop().await.expect("Stop persists the state");
 }
 
 /// The `ts` of every check result B applied from A, over B's journals.
@@ -165,7 +165,7 @@ async fn a_restarted_endpoint_gets_every_result_exactly_once_and_in_order() {
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let first_b = p.b.clone();
-    first_b.stop().await;
+    first_b.stop().await.expect("Stop persists the state");
     bounded("b's tasks end", first_b.wait_for_tasks()).await;
     let journal_before = first_b.shared().store.journal();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -181,8 +181,8 @@ async fn a_restarted_endpoint_gets_every_result_exactly_once_and_in_order() {
     assert_eq!(all.len(), answered, "every result A answered 200 is applied on B exactly once");
     assert!(all.windows(2).all(|w| w[0] < w[1]), "results are applied in ts order: {all:?}");
     assert_eq!(output_of(&b2, "h1").as_deref(), Some("r59"));
-    p.a.stop().await;
-    b2.stop().await;
+    p.a.stop().await.expect("Stop persists the state");
+    b2.stop().await.expect("Stop persists the state");
 }
 
 /// A raw peer: netstring framing written by hand, independent of the codec.
@@ -207,7 +207,7 @@ async fn a_peer_that_never_reads_does_not_hold_up_stop() {
     for _ in 0..300 {
         assert_eq!(check_result(port, "h1", &big).await, 200);
     }
-    bounded("stop with a deaf peer", a.stop()).await;
+    bounded("stop with a deaf peer", a.stop()).await.expect("Stop persists the state");
     bounded("every task ends (writer drain + close cap)", a.wait_for_tasks()).await;
     drop(peer);
 }
@@ -234,7 +234,7 @@ async fn malformed_frames_end_the_connection_and_nothing_else() {
         assert!(closed_by_node(&mut s).await, "{:?} must end the connection", String::from_utf8_lossy(bytes));
     }
     create_host(port, "still-serving").await;
-    a.stop().await;
+    a.stop().await.expect("Stop persists the state");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,5 +249,5 @@ async fn an_unknown_identity_is_anonymous_and_cannot_change_state() {
     s.write_all(&[frame(&hello), frame(&cr)].concat()).await.expect("write");
     assert!(closed_by_node(&mut s).await, "an anonymous connection is closed after its lifetime");
     assert_eq!(output_of(&a, "h1"), None, "an anonymous peer's check result is not applied");
-    a.stop().await;
+    a.stop().await.expect("Stop persists the state");
 }

@@ -88,7 +88,7 @@ impl<E: Env> Node<E> {
     }
 
     async fn stop(&self) {
-        bounded("stop", self.api.stop()).await;
+        bounded("stop", self.api.stop()).await.expect("Stop persists the state");
     }
 }
 
@@ -852,7 +852,7 @@ async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
     assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
     assert!(resp.to_lowercase().contains("content-type: application/json"), "{resp}");
     assert_eq!(body_of(&resp), r#"{"error":503,"status":"Shutting down."}"#);
-    bounded("stop", stopping).await.unwrap();
+    bounded("stop", stopping).await.unwrap().expect("Stop persists the state");
     assert!(node.api.shared().store.get(ObjectType::Host, "late").is_none());
     assert_eq!(node.api.shared().store.seal_violations(), 0);
 }
@@ -873,6 +873,7 @@ struct LatchEnv {
 impl Env for LatchEnv {
     type Stream = TcpStream;
     type Listener = TokioListener;
+    type FileLock = std::fs::File;
 
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TokioListener>> + Send {
         self.inner.bind(addr)
@@ -897,6 +898,13 @@ impl Env for LatchEnv {
     }
     fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
         self.inner.create_dir_all(path)
+    }
+    fn lock_file(
+        &self,
+        path: &Path,
+        holder: String,
+    ) -> impl Future<Output = io::Result<std::fs::File>> + Send {
+        self.inner.lock_file(path, holder)
     }
     fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
         let this = self.clone();
@@ -961,7 +969,7 @@ async fn modify_three_hosts_across_stop(config: Config, stop_waits: bool) -> Lat
         env.go.notify_one();
     }
     let (status, _, body) = bounded("modify", modify).await.unwrap();
-    bounded("stop", stopping).await.unwrap();
+    bounded("stop", stopping).await.unwrap().expect("Stop persists the state");
     Latched { status, body, node, env }
 }
 

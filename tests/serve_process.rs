@@ -186,3 +186,48 @@ fn sigterm_under_load_stops_cleanly_and_loses_nothing_answered() {
     Command::new("kill").args(["-TERM", &again.id().to_string()]).status().expect("kill");
     assert_eq!(wait_exit(&mut again), 0);
 }
+
+#[test]
+fn a_second_node_on_the_same_state_directory_is_refused() {
+    let (port, dir) = (free_port(), temp_dir("locked"));
+    let mut first = serve(port, &dir).spawn().expect("spawn");
+    let _log = drain_stderr(&mut first);
+    wait_until_serving(port);
+    let mut second = serve(free_port(), &dir).spawn().expect("spawn");
+    let err = drain_stderr(&mut second);
+    let code = wait_exit(&mut second);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(code, 1, "a locked state directory is an error");
+    let err = err.join().expect("stderr");
+    assert!(err.contains("is in use by another quiesce process") && err.contains("pid"), "{err}");
+}
+
+#[test]
+fn a_state_file_of_a_newer_format_is_refused_and_left_in_place() {
+    let dir = temp_dir("newer");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let newer = br#"{"version": 99, "store": {"what": "a future quiesce wrote this"}}"#;
+    std::fs::write(dir.join("state.json"), newer).expect("write");
+    let out = serve(free_port(), &dir).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("format version 99") && !err.contains("corrupt"), "{err}");
+    assert_eq!(std::fs::read(dir.join("state.json")).expect("read"), newer, "the file must stay as it was");
+}
+
+#[test]
+fn a_persist_that_fails_at_stop_exits_non_zero_and_says_so() {
+    let (port, dir) = (free_port(), temp_dir("persistfail"));
+    let mut node = serve(port, &dir).spawn().expect("spawn");
+    let log = drain_stderr(&mut node);
+    wait_until_serving(port);
+    // The temporary file's name taken by a directory: the write cannot
+    // begin, whatever the permissions (tests may run as root).
+    std::fs::create_dir_all(dir.join("state.json.tmp")).expect("mkdir");
+    Command::new("kill").args(["-TERM", &node.id().to_string()]).status().expect("kill");
+    assert_eq!(wait_exit(&mut node), 1, "a Stop that could not persist is a failure");
+    let log = log.join().expect("stderr");
+    assert!(log.contains("'api' stopped."), "every step still runs: {log}");
+    assert!(log.contains("quiesce: Stop finished, but cannot write state directory"), "{log}");
+}

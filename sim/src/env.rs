@@ -92,6 +92,21 @@ pub struct HostFiles {
 struct FilesInner {
     files: BTreeMap<PathBuf, Vec<u8>>,
     dirs: BTreeSet<PathBuf>,
+    /// Lock files held now: a crash drops the host's tasks and with them
+    /// the guard, as a real process exit releases its locks.
+    locked: BTreeSet<PathBuf>,
+}
+
+/// A held lock of a simulated file; released when dropped.
+pub struct SimFileLock {
+    files: HostFiles,
+    path: PathBuf,
+}
+
+impl Drop for SimFileLock {
+    fn drop(&mut self) {
+        lock(&self.files.inner).locked.remove(&self.path);
+    }
 }
 
 impl HostFiles {
@@ -240,6 +255,7 @@ impl Listener for SimListener {
 impl Env for SimEnv {
     type Stream = TcpStream;
     type Listener = SimListener;
+    type FileLock = SimFileLock;
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<SimListener> {
         let listener = Arc::new(TcpListener::bind(addr).await?);
@@ -286,6 +302,15 @@ impl Env for SimEnv {
         let data = inner.files.remove(from).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         inner.files.insert(to.to_path_buf(), data);
         Ok(())
+    }
+
+    async fn lock_file(&self, path: &Path, holder: String) -> io::Result<SimFileLock> {
+        let mut inner = lock(&self.files.inner);
+        if !inner.locked.insert(path.to_path_buf()) {
+            return Err(io::Error::from(io::ErrorKind::WouldBlock));
+        }
+        inner.files.insert(path.to_path_buf(), holder.into_bytes());
+        Ok(SimFileLock { files: self.files.clone(), path: path.to_path_buf() })
     }
 
     async fn create_dir_all(&self, path: &Path) -> io::Result<()> {

@@ -153,7 +153,9 @@ impl NodeCtx {
 
     async fn stop(&self, listener: &ApiListener<SimEnv>) {
         self.with_current(|i| i.stop_called_ms = Some(now_ms()));
-        listener.stop().await;
+        if let Err(e) = listener.stop().await {
+            self.rec.line(&self.spec.name, format!("stop: {e}"));
+        }
         let snapshot: StoreSnapshot = listener.shared().store.snapshot();
         self.with_current(|i| {
             i.stop_returned_ms = Some(now_ms());

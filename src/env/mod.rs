@@ -54,6 +54,8 @@ pub trait Env: Clone + Send + Sync + 'static {
     type Stream: Stream;
     /// Listening sockets.
     type Listener: Listener<Stream = Self::Stream>;
+    /// An exclusive lock on a file, held until dropped.
+    type FileLock: Send + Sync + 'static;
 
     /// Binds and listens on `addr`.
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
@@ -70,11 +72,20 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// Reads a whole file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send;
 
-    /// Replaces `path` atomically: write a temporary file, flush it, rename it.
+    /// Replaces `path` atomically: write a temporary file, flush it, rename
+    /// it, and flush the directory so that the rename survives a power cut.
     fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Renames a file (used to keep a corrupt file aside).
     fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Takes an exclusive lock on `path` (created if missing) and writes
+    /// `holder` into it. `ErrorKind::WouldBlock` if someone else holds it.
+    fn lock_file(
+        &self,
+        path: &Path,
+        holder: String,
+    ) -> impl Future<Output = io::Result<Self::FileLock>> + Send;
 
     /// Creates a directory and its parents.
     fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send;

@@ -73,6 +73,19 @@ impl Listener for TokioListener {
     }
 }
 
+/// Flushes the directory of `path`, so that a rename into it is durable.
+#[cfg(unix)]
+async fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
+/// Directories cannot be opened for syncing here; the rename is what we have.
+#[cfg(not(unix))]
+async fn sync_dir(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
@@ -82,6 +95,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 impl Env for TokioEnv {
     type Stream = TcpStream;
     type Listener = TokioListener;
+    type FileLock = std::fs::File;
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<TokioListener> {
         let listener = TcpListener::bind(addr).await?;
@@ -126,7 +140,22 @@ impl Env for TokioEnv {
         file.write_all(&data).await?;
         file.sync_all().await?;
         drop(file);
-        tokio::fs::rename(&tmp, path).await
+        tokio::fs::rename(&tmp, path).await?;
+        sync_dir(path).await
+    }
+
+    async fn lock_file(&self, path: &Path, holder: String) -> io::Result<std::fs::File> {
+        use std::io::Write;
+        let file = tokio::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).await?;
+        let mut file = file.into_std().await;
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => io::Error::from(io::ErrorKind::WouldBlock),
+            std::fs::TryLockError::Error(e) => e,
+        })?;
+        // Only the holder writes, so a refused process can read who holds it.
+        file.set_len(0)?;
+        write!(file, "{holder} (pid {})", std::process::id())?;
+        Ok(file)
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

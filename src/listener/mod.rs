@@ -7,7 +7,8 @@ mod shared;
 mod timers;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
@@ -32,12 +33,22 @@ pub enum StartError {
     State(#[from] StateError),
 }
 
+/// Why Stop could not keep its promise of a persisted state.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StopError {
+    /// Step 6 failed: the state directory was not written.
+    #[error("cannot write state directory '{}': {reason}; changes since the last successful write are lost", dir.display())]
+    Persist { dir: PathBuf, reason: String },
+}
+
 /// A running node's API listener. Cheap to clone; clones control the same node.
 pub struct ApiListener<E: Env> {
     shared: Arc<Shared<E>>,
     acceptors: Arc<Vec<Arc<E::Listener>>>,
     timers: Arc<Timers>,
-    stopped: Arc<OnceCell<()>>,
+    /// The state directory's lock, held from start until Stop has persisted.
+    lock: Arc<Mutex<Option<E::FileLock>>>,
+    stopped: Arc<OnceCell<Result<(), StopError>>>,
 }
 
 // By hand: a derived Clone would also demand a cloneable acceptor type.
@@ -47,6 +58,7 @@ impl<E: Env> Clone for ApiListener<E> {
             shared: self.shared.clone(),
             acceptors: self.acceptors.clone(),
             timers: self.timers.clone(),
+            lock: self.lock.clone(),
             stopped: self.stopped.clone(),
         }
     }
@@ -57,6 +69,8 @@ impl<E: Env> ApiListener<E> {
     /// accept loops and the timers.
     pub async fn start(env: E, config: Config) -> Result<Self, StartError> {
         let shared = Arc::new(Shared::new(env, config));
+        let (dir, holder) = (&shared.config.state_dir, format!("node '{}'", shared.config.node_name));
+        let lock = state::lock(&shared.env, dir, holder).await?;
         if let Some(state) = state::load(&shared.env, &shared.config.state_dir).await? {
             shared.store.restore(state.store);
             shared.cluster.restore(state.cluster);
@@ -75,7 +89,8 @@ impl<E: Env> ApiListener<E> {
         }
         let timers = Arc::new(Timers::default());
         start_timers(&shared, &timers);
-        Ok(ApiListener { shared, acceptors: Arc::new(acceptors), timers, stopped: Arc::default() })
+        let lock = Arc::new(Mutex::new(Some(lock)));
+        Ok(ApiListener { shared, acceptors: Arc::new(acceptors), timers, lock, stopped: Arc::default() })
     }
 
     /// The addresses actually bound, in the order of `config.listen`.
@@ -89,9 +104,10 @@ impl<E: Env> ApiListener<E> {
     }
 
     /// Stops the node as contract section 3 orders. Idempotent: a second call
-    /// waits for the first to finish.
-    pub async fn stop(&self) {
-        self.stopped.get_or_init(|| self.stop_in_order()).await;
+    /// waits for the first to finish and gets the same result. Every step
+    /// runs even if the persist fails; the error says the state is stale.
+    pub async fn stop(&self) -> Result<(), StopError> {
+        self.stopped.get_or_init(|| self.stop_in_order()).await.clone()
     }
 
     /// Waits until every task of the node has ended (after [`stop`](Self::stop)).
@@ -100,7 +116,7 @@ impl<E: Env> ApiListener<E> {
         self.shared.tasks.wait().await;
     }
 
-    async fn stop_in_order(&self) {
+    async fn stop_in_order(&self) -> Result<(), StopError> {
         let s = &self.shared;
         step(s, StopStep::Begin);
         self.timers.stop().await;
@@ -115,10 +131,13 @@ impl<E: Env> ApiListener<E> {
         s.work.join().await;
         s.store.seal();
         step(s, StopStep::WorkJoined);
-        persist(s).await;
+        let persisted = persist(s).await;
         step(s, StopStep::Persisted);
+        // Nothing writes the directory after this: another node may have it.
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
         tracing::info!("'api' stopped.");
         step(s, StopStep::Stopped);
+        persisted.map_err(|reason| StopError::Persist { dir: s.config.state_dir.clone(), reason })
     }
 
     /// Step 2: close every acceptor explicitly, then wait for accept loops
@@ -145,7 +164,10 @@ fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
     let s = shared.clone();
     timers.every(t.persist_interval, move || {
         let s = s.clone();
-        async move { persist(&s).await }
+        // A failure is logged; the next tick, or Stop's persist, tries again.
+        async move {
+            let _ = persist(&s).await;
+        }
     });
     if shared.config.endpoints.is_empty() {
         return;
@@ -180,13 +202,19 @@ fn acknowledge_positions<E: Env>(shared: &Shared<E>) {
     }
 }
 
-/// Writes the state directory; a failure is logged, never fatal to Stop.
-async fn persist<E: Env>(shared: &Shared<E>) {
+/// Writes the state directory; a failure is logged and returned.
+async fn persist<E: Env>(shared: &Shared<E>) -> Result<(), String> {
     let cluster = shared.cluster.snapshot();
     let state = StateFile { version: state::FORMAT_VERSION, store: shared.store.snapshot(), cluster };
     let dir = &shared.config.state_dir;
     match state::save(&shared.env, dir, &state).await {
-        Ok(()) => shared.cluster.persisted(&state.cluster),
-        Err(e) => tracing::error!("Cannot write state directory '{}': {e}", dir.display()),
+        Ok(()) => {
+            shared.cluster.persisted(&state.cluster);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!("Cannot write state directory '{}': {e}", dir.display());
+            Err(e.to_string())
+        }
     }
 }
