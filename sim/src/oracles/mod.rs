@@ -96,7 +96,7 @@ pub fn check(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
 /// a campaign that reports nothing can be told from one that cannot report.
 fn canary(scenario: &Scenario) -> Option<Violation> {
     let on = scenario.bugs.iter().any(|b| matches!(b, quiesce::bugs::Bug::Canary));
-    (on && scenario.seed % 1000 == 0).then(|| Violation {
+    (on && scenario.seed.is_multiple_of(1000)).then(|| Violation {
         invariant: Invariant::Canary,
         at_ms: 0,
         node: String::new(),
