@@ -1070,8 +1070,10 @@ mod bug_zoo {
     #[tokio::test]
     async fn a_modify_handler_without_gate_mutates_after_stop() {
         let run = modify_three_hosts_across_stop(with(Bug::HttpHandlerWithoutGate), false).await;
-        assert_eq!(run.status, 200);
-        assert!(run.node.api.shared().store.seal_violations() > 0, "mutations after Stop returned");
+        assert!(run.node.api.shared().store.seal_violations() > 0, "mutations attempted after Stop returned");
+        // The sealed store refused them, and the answer says so.
+        assert_eq!(run.status, 503);
+        assert_eq!(notes(&run.node, "c"), None, "nothing changed after the seal");
     }
 
     #[tokio::test]

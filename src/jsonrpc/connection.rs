@@ -21,7 +21,7 @@ use crate::bug;
 use crate::env::{Env, Stream};
 use crate::listener::Shared;
 use crate::probe::{ConnId, ConnKind, Probe};
-use crate::store::{unix_seconds, Mutation, ObjectType, Origin};
+use crate::store::{unix_seconds, Mutation, ObjectType, Origin, StoreError};
 
 /// Who is on the other end.
 #[derive(Clone)]
@@ -306,26 +306,32 @@ fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> 
         }
     }
     let result = apply_check_result(shared, peer, msg);
-    mark_applied(shared, peer, msg);
     match &result {
-        Ok(_) => outcome(shared, peer, method, "applied"),
+        // Refused by the sealed store: not applied, so never acknowledged.
+        Err(e @ StoreError::Sealed(_)) => outcome(shared, peer, method, &format!("dropped: {e}")),
+        Ok(_) => {
+            mark_applied(shared, peer, msg);
+            outcome(shared, peer, method, "applied")
+        }
         Err(e) => {
+            // Invalid for good: counted as handled, so the sender forgets it.
+            mark_applied(shared, peer, msg);
             tracing::warn!("Discarding check result from endpoint '{}': {e}", peer.identity);
             outcome(shared, peer, method, &format!("rejected: {e}"));
         }
     }
-    result
+    result.map_err(|e| e.to_string())
 }
 
-fn apply_check_result<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) -> Result<Value, String> {
-    let (host, service, cr) = message::parse_check_result(&msg.params)?;
+fn apply_check_result<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) -> Result<Value, StoreError> {
+    let (host, service, cr) = message::parse_check_result(&msg.params).map_err(StoreError::Invalid)?;
     let (otype, name) = match service {
         Some(s) => (ObjectType::Service, format!("{host}!{s}")),
         None => (ObjectType::Host, host),
     };
     let origin = Origin::Cluster { conn: peer.conn, identity: peer.identity.clone(), ts: msg.ts };
     let now: SystemTime = shared.env.now();
-    shared.store.apply(Mutation::CheckResult { otype, name, cr }, origin, now).map_err(|e| e.to_string())?;
+    shared.store.apply(Mutation::CheckResult { otype, name, cr }, origin, now)?;
     Ok(Value::Null)
 }
 

@@ -36,7 +36,8 @@ pub struct JournalEntry {
     pub otype: ObjectType,
     /// The object's full name.
     pub name: String,
-    /// True when the store was already sealed: a violation of Stop's contract.
+    /// True when the store was already sealed: a violation of Stop's
+    /// contract. The store refused it, so nothing changed.
     pub after_seal: bool,
 }
 

@@ -94,6 +94,9 @@ pub enum StoreError {
     /// The result is older than the one the object has.
     #[error("Newer check result already present. Check result for '{0}' was discarded.")]
     Outdated(String),
+    /// Stop has sealed the store; nothing changes any more.
+    #[error("Action skipped: Shutting down. Object '{0}' was not changed.")]
+    Sealed(String),
 }
 
 /// What an applied mutation did, for the response and for the cluster relay.
@@ -175,17 +178,20 @@ impl Store {
     }
 
     /// Applies one mutation, journals it and publishes its events. The only
-    /// way the store changes.
+    /// way the store changes. After the seal it changes nothing: the attempt
+    /// is journaled as a violation (`after_seal`) and refused.
     pub fn apply(&self, m: Mutation, origin: Origin, now: SystemTime) -> Result<Applied, StoreError> {
         let time = unix_seconds(now);
         let (applied, events) = {
             let mut inner = self.lock();
             let (otype, name) = m.target();
-            let (otype, name) = (otype, name.to_string());
+            if inner.sealed {
+                return Err(refuse_sealed(&mut inner, &m, origin, time));
+            }
+            let name = name.to_string();
             inner.listening = self.events.get().is_some_and(|tx| tx.receiver_count() > 0);
             let (removed, comment, events) = apply::apply(&mut inner, &m, time)?;
-            let after_seal = inner.sealed;
-            let seq = inner.journal.record(time, origin, m.op(), otype, &name, after_seal);
+            let seq = inner.journal.record(time, origin, m.op(), otype, &name, false);
             (Applied { seq, removed, comment }, events)
         };
         let Some(tx) = self.events.get() else { return Ok(applied) };
@@ -196,8 +202,8 @@ impl Store {
         Ok(applied)
     }
 
-    /// Marks the store as closed to mutation. Later mutations still apply but
-    /// are journaled as violations: Stop has promised there will be none.
+    /// Marks the store as closed to mutation: Stop has promised there will be
+    /// none, so a later attempt is a slip in the stack, refused and journaled.
     pub fn seal(&self) {
         self.lock().sealed = true;
     }
@@ -256,6 +262,20 @@ impl Store {
         inner.objects = snapshot.objects.into_iter().map(|o| ((o.otype, o.name.clone()), o)).collect();
         inner.next_comment = snapshot.next_comment.max(1);
     }
+}
+
+/// Journals a mutation attempted after the seal, says so in the log, and
+/// gives the error that refuses it.
+fn refuse_sealed(inner: &mut Inner, m: &Mutation, origin: Origin, time: f64) -> StoreError {
+    let (otype, name) = m.target();
+    inner.journal.record(time, origin, m.op(), otype, name, true);
+    tracing::error!(
+        "Refused {} of {} '{}': the store was sealed by Stop. This is a bug in quiesce.",
+        m.op(),
+        otype.name(),
+        name.escape_debug()
+    );
+    StoreError::Sealed(name.to_string())
 }
 
 /// Seconds since the epoch as a float, as Icinga timestamps are.

@@ -79,7 +79,8 @@ fn peer_results_applied_once(
     for (node, incs) in &record.nodes {
         let mut applied: BTreeMap<(String, u64), usize> = BTreeMap::new();
         let mut order: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for e in incs.iter().flat_map(|i| i.journal.iter()) {
+        // An attempt after the seal was refused: it applied nothing.
+        for e in incs.iter().flat_map(|i| i.journal.iter()).filter(|e| !e.after_seal) {
             if let Origin::Cluster { identity, ts: Some(ts), .. } = &e.origin {
                 *applied.entry((identity.clone(), ts.to_bits())).or_default() += 1;
                 order.entry(identity.clone()).or_default().push(*ts);

@@ -24,6 +24,8 @@ pub fn responses_tell_the_truth(record: &RunRecord) -> Vec<Violation> {
         .values()
         .flatten()
         .flat_map(|inc| inc.journal.iter())
+        // An attempt after the seal was refused: it changed nothing.
+        .filter(|e| !e.after_seal)
         .filter_map(|e| match &e.origin {
             quiesce::store::Origin::Http { request_id: Some(id), .. } => Some((id.clone(), e.name.clone())),
             _ => None,

@@ -32,8 +32,15 @@ pub fn no_mutation_after_stop(record: &RunRecord) -> Vec<Violation> {
                     at_ms: at,
                     node: node.clone(),
                     message: format!(
-                        "no mutation may land after Stop; journal entry {} ({} {}) did",
-                        e.seq, e.op, e.name
+                        "no mutation may land after Stop; journal entry {} ({} {}) {}",
+                        e.seq,
+                        e.op,
+                        e.name,
+                        if e.after_seal {
+                            "was attempted after the seal (the store refused it)"
+                        } else {
+                            "did"
+                        }
                     ),
                     evidence: vec![format!("journal: {}", serde_json::to_string(e).unwrap_or_default())],
                 });

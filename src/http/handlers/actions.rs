@@ -157,6 +157,7 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
         }
         Err(e @ StoreError::PassiveDisabled(_)) => code_result(403, e.to_string()),
         Err(e @ StoreError::Outdated(_)) => code_result(409, e.to_string()),
+        Err(e @ StoreError::Sealed(_)) => code_result(503, e.to_string()),
         Err(e) => code_result(400, e.to_string()),
     }
 }
@@ -259,6 +260,7 @@ fn store_failure(e: StoreError) -> Value {
         StoreError::NotFound(_) => 404,
         StoreError::PassiveDisabled(_) => 403,
         StoreError::Outdated(_) | StoreError::Invalid(_) | StoreError::Exists(_) => 409,
+        StoreError::Sealed(_) => 503,
     };
     code_result(code, e.to_string())
 }

@@ -9,7 +9,7 @@ use super::{answer, url_objects, Ctx, Step};
 use crate::env::Env;
 use crate::http::gate::{codes, overall_status, Gate};
 use crate::http::response::{status_code, Reply};
-use crate::store::{Mutation, Object};
+use crate::store::{Mutation, Object, StoreError};
 
 /// Answers a delete request.
 pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Reply {
@@ -31,6 +31,7 @@ fn delete_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, cascade: bool) -> Valu
     let m = Mutation::Delete { otype, name: name.clone(), cascade };
     let (code, errors, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now()) {
         Ok(_) => (200, vec![], "Object was deleted."),
+        Err(e @ StoreError::Sealed(_)) => (503, vec![e.to_string()], "Action skipped: Shutting down."),
         Err(e) => (500, vec![e.to_string()], "Object could not be deleted."),
     };
     json!({"code": code, "errors": errors, "name": name, "status": status, "type": otype.name()})

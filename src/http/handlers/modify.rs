@@ -87,6 +87,7 @@ fn modify_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, req: &ModifyRequest) -
     let (code, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now()) {
         Ok(_) => (200, "Attributes updated.".to_string()),
         Err(e @ StoreError::NotFound(_)) => (404, e.to_string()),
+        Err(e @ StoreError::Sealed(_)) => (503, e.to_string()),
         Err(e) => (500, e.to_string()),
     };
     object_result(code, otype.name(), &name, status)
