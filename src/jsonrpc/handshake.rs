@@ -19,6 +19,7 @@ use crate::bug;
 use crate::env::{Env, Stream};
 use crate::listener::{register, reject, unregister, Shared};
 use crate::probe::{ConnId, ConnKind};
+use crate::waitgroup::Guard;
 
 /// Serves a connection whose first byte was a digit.
 pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, addr: SocketAddr, stream: S) {
@@ -41,7 +42,7 @@ pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, a
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
     let pending = if is_hello { None } else { Some(first) };
     let peer = Peer { conn, addr, identity, kind };
-    start(shared, peer, &initiator, reader, wr, pending).await;
+    start(shared, peer, &initiator, reader, wr, pending, None).await;
 }
 
 fn claimed_hello(first: &Map<String, Value>) -> bool {
@@ -70,31 +71,63 @@ async fn first_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
 
 /// Connects to a configured endpoint, sends Hello and starts the connection.
 pub async fn outgoing<E: Env>(shared: Arc<Shared<E>>, name: String, host: String, port: u16) {
-    tracing::info!("Reconnecting to endpoint '{name}' via host '{host}' and port '{port}'");
-    let timeout = shared.config.timings.connect_timeout;
+    // An attempt is a registration in progress: Stop's listener join waits
+    // for it and the listener's stop signal cancels it, so no Hello leaves
+    // once Stop is past step 2.
+    if let Some(attempt) = shared.listeners.try_enter() {
+        tracing::info!("Reconnecting to endpoint '{name}' via host '{host}' and port '{port}'");
+        match connect_and_hello(&shared, &name, &host, port).await {
+            Ok(Some(stream)) => run_outgoing(&shared, &name, port, stream, attempt).await,
+            Ok(None) => tracing::info!("Connecting to endpoint '{name}' cancelled: the API is stopping"),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    shared.cluster.done_connecting(&name);
+}
+
+/// Opens the socket and writes our Hello, within the connect timeout;
+/// `None` if the listener stopped first.
+async fn connect_and_hello<E: Env>(
+    shared: &Shared<E>,
+    name: &str,
+    host: &str,
+    port: u16,
+) -> Result<Option<E::Stream>, String> {
     let attempt = async {
-        let mut stream = shared.env.connect(&host, port).await.map_err(|e| e.to_string())?;
+        let mut stream = shared.env.connect(host, port).await.map_err(|e| e.to_string())?;
         let mut hello = bytes::BytesMut::new();
         super::netstring::encode_payload(&encode(&message::hello(&shared.config.node_name)), &mut hello);
         stream.write_all(&hello).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(stream)
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(stream)) => {
-            let conn = shared.next_conn_id();
-            let addr = SocketAddr::from(([0, 0, 0, 0], port));
-            let (rd, wr) = tokio::io::split(stream);
-            let reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_endpoint));
-            let peer = Peer { conn, addr, identity: name.clone(), kind: ConnKind::Endpoint };
-            let me = shared.config.node_name.clone();
-            shared.cluster.done_connecting(&name);
-            start(shared.clone(), peer, &me, reader, wr, None).await;
-            tracing::debug!("Finished reconnecting to endpoint '{name}'");
-        }
-        Ok(Err(e)) => tracing::error!("Cannot connect to host '{host}' on port '{port}': {e}"),
-        Err(_) => tracing::error!("Timeout while reconnecting to endpoint '{name}', cancelling attempt"),
+    let timeout = shared.config.timings.connect_timeout;
+    tokio::select! {
+        biased;
+        _ = shared.listener_stop.cancelled() => Ok(None),
+        r = tokio::time::timeout(timeout, attempt) => match r {
+            Ok(Ok(stream)) => Ok(Some(stream)),
+            Ok(Err(e)) => Err(format!("Cannot connect to host '{host}' on port '{port}': {e}")),
+            Err(_) => Err(format!("Timeout while reconnecting to endpoint '{name}', cancelling attempt")),
+        },
     }
-    shared.cluster.done_connecting(&name);
+}
+
+async fn run_outgoing<E: Env, S: Stream>(
+    shared: &Arc<Shared<E>>,
+    name: &str,
+    port: u16,
+    stream: S,
+    attempt: Guard,
+) {
+    let conn = shared.next_conn_id();
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let (rd, wr) = tokio::io::split(stream);
+    let reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_endpoint));
+    let peer = Peer { conn, addr, identity: name.to_string(), kind: ConnKind::Endpoint };
+    let me = shared.config.node_name.clone();
+    shared.cluster.done_connecting(name);
+    start(shared.clone(), peer, &me, reader, wr, None, Some(attempt)).await;
+    tracing::debug!("Finished reconnecting to endpoint '{name}'");
 }
 
 /// Passes the registration gate, registers, and runs the connection.
@@ -105,8 +138,10 @@ async fn start<E: Env, S: Stream>(
     mut reader: FramedRead<tokio::io::ReadHalf<S>, NetstringCodec>,
     mut writer: tokio::io::WriteHalf<S>,
     pending: Option<Map<String, Value>>,
+    gate: Option<Guard>,
 ) {
-    let gate = shared.listeners.try_enter();
+    // An outgoing attempt brings the guard it held while connecting.
+    let gate = gate.or_else(|| shared.listeners.try_enter());
     if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
         return reject(&shared, peer.conn, "the listener group is closed");
     }
