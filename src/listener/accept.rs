@@ -2,6 +2,7 @@
 //! the registration gate, register, serve, deregister.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -21,9 +22,10 @@ pub(crate) async fn accept_loop<E: Env>(shared: Arc<Shared<E>>, listener: Arc<E:
         tracing::error!("Could not lock the listener wait group.");
         return;
     };
+    let open = Arc::new(OpenConnections::default());
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => on_accept(&shared, stream, peer),
+            Ok((stream, peer)) => on_accept(&shared, &open, &addr, stream, peer),
             Err(AcceptError::Closed) if bug!(shared.config, AcceptLoopAfterClose) => {
                 accept_failed(&shared, &addr, "listener closed").await;
             }
@@ -42,7 +44,56 @@ async fn accept_failed<E: Env>(shared: &Shared<E>, addr: &str, error: &str) {
     tokio::time::sleep(shared.config.timings.accept_backoff).await;
 }
 
-fn on_accept<E: Env>(shared: &Arc<Shared<E>>, stream: E::Stream, peer: SocketAddr) {
+/// The connections one listener has open, against `max_connections`.
+#[derive(Default)]
+struct OpenConnections {
+    count: Arc<AtomicUsize>,
+    /// Whether the cap was hit since the count was last below it: the
+    /// first refusal of an episode is logged, the rest only counted.
+    saturated: AtomicBool,
+}
+
+/// One open connection's place under the cap; freed when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl OpenConnections {
+    /// A place for a new connection, or `None` at the cap. Only the accept
+    /// loop takes places, so checking and counting need no lock.
+    fn take(&self, max: usize) -> Option<Slot> {
+        if self.count.load(Ordering::SeqCst) >= max {
+            return None;
+        }
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.saturated.store(false, Ordering::SeqCst);
+        Some(Slot(self.count.clone()))
+    }
+}
+
+/// Closes a connection over the cap at once and counts it.
+fn refuse_over_cap<E: Env>(shared: &Shared<E>, open: &OpenConnections, addr: &str, conn: ConnId) {
+    let max = shared.config.limits.max_connections;
+    shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+    if !open.saturated.swap(true, Ordering::SeqCst) {
+        tracing::warn!(
+            "Listener '{addr}' has {max} connections open (max_connections): closing new ones at once until some end."
+        );
+    }
+    reject(shared, conn, "connection limit reached");
+}
+
+fn on_accept<E: Env>(
+    shared: &Arc<Shared<E>>,
+    open: &OpenConnections,
+    addr: &str,
+    stream: E::Stream,
+    peer: SocketAddr,
+) {
     let conn = shared.next_conn_id();
     shared.env.probe(|| Probe::Accepted { conn, peer: peer.to_string() });
     // The seed PR's race: an accept that completes after close was requested.
@@ -55,8 +106,14 @@ fn on_accept<E: Env>(shared: &Arc<Shared<E>>, stream: E::Stream, peer: SocketAdd
         reject(shared, conn, "accepted after the listener was closed");
         return;
     }
+    let Some(slot) = open.take(shared.config.limits.max_connections) else {
+        return refuse_over_cap(shared, open, addr, conn);
+    };
     let s = shared.clone();
-    shared.spawn("connection", async move { handle(s, conn, peer, stream).await });
+    shared.spawn("connection", async move {
+        handle(s, conn, peer, stream).await;
+        drop(slot);
+    });
 }
 
 /// Turns a connection away before registration.

@@ -50,6 +50,8 @@ pub struct Shared<E: Env> {
     pub cluster: Cluster,
     pub(crate) registry: Mutex<Registry>,
     next_conn: AtomicU64,
+    /// Connections closed at accept because a listener had `max_connections` open.
+    pub refused_connections: AtomicU64,
 }
 
 impl<E: Env> Shared<E> {
@@ -70,6 +72,7 @@ impl<E: Env> Shared<E> {
             started,
             registry: Mutex::new(Registry::default()),
             next_conn: AtomicU64::new(1),
+            refused_connections: AtomicU64::new(0),
         }
     }
 
@@ -138,6 +141,7 @@ impl<E: Env> Shared<E> {
                 "not_conn_endpoints": down,
                 "http": { "clients": http },
                 "json_rpc": { "anonymous_clients": anonymous, "clients": endpoints },
+                "refused_connections": self.refused_connections.load(Ordering::Relaxed),
             }
         })
     }

@@ -1,6 +1,8 @@
 //! `GET /v1/status[/<Name>]`: the status functions of Icinga that this node
 //! has: `ApiListener`, `CIB` and `IcingaApplication`.
 
+use std::sync::atomic::Ordering;
+
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -82,6 +84,7 @@ fn api_listener<E: Env>(ctx: &Ctx<'_, E>) -> (Value, Vec<Value>) {
         perf("api_num_http_clients", http),
         perf("api_num_json_rpc_anonymous_clients", anonymous),
         perf("api_num_not_conn_endpoints", configured.saturating_sub(endpoints)),
+        perf("api_num_refused_connections", shared.refused_connections.load(Ordering::Relaxed) as usize),
     ];
     (shared.api_listener_status(), perfdata)
 }

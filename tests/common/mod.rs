@@ -1,0 +1,165 @@
+//! What the integration tests share: a real node on 127.0.0.1 port 0 with its
+//! own state directory, bounded waits, and raw-socket helpers for what a
+//! polite client never does.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quiesce::config::{ApiUser, Config};
+use quiesce::env::tokio::TokioEnv;
+use quiesce::env::Env;
+use quiesce::listener::ApiListener;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long any single wait of a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// `Authorization` for `root:icinga`, with its line end.
+pub const AUTH: &str = "Authorization: Basic cm9vdDppY2luZ2E=\r\n";
+
+/// Bounds a wait; a test that would hang fails instead.
+pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// A state directory of its own for each node of a test process.
+pub fn state_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("quiesce-{tag}-{}-{n}", std::process::id()))
+}
+
+fn user(spec: &str) -> ApiUser {
+    spec.parse().expect("valid user")
+}
+
+/// A node on 127.0.0.1:0 with `root:icinga` (all permissions) and `ro:pw`
+/// (queries only), and timeouts far beyond the tests' waits, so that what
+/// closes a connection in a test is the mechanism under test.
+pub fn config(tag: &str) -> Config {
+    let mut c = Config {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        state_dir: state_dir(tag),
+        api_users: vec![user("root:icinga"), user("ro:pw:objects/query/*,status/query")],
+        node_name: "node1".into(),
+        ..Config::default()
+    };
+    c.timings.http_idle_timeout = Duration::from_secs(600);
+    c.timings.http_close_cap = Duration::from_secs(600);
+    c
+}
+
+/// A running node and where to reach it.
+pub struct Node<E: Env = TokioEnv> {
+    /// The node.
+    pub api: Arc<ApiListener<E>>,
+    /// Its HTTP address.
+    pub addr: SocketAddr,
+    /// Its state directory, removed when the node is dropped.
+    pub dir: PathBuf,
+}
+
+impl Node<TokioEnv> {
+    /// Starts a node with the real environment.
+    pub async fn start(config: Config) -> Self {
+        Self::start_with(TokioEnv::new(), config).await
+    }
+}
+
+impl<E: Env> Node<E> {
+    /// Starts a node in `env`.
+    pub async fn start_with(env: E, config: Config) -> Self {
+        let dir = config.state_dir.clone();
+        let api = bounded("start", ApiListener::start(env, config)).await.expect("node starts");
+        let addr = api.local_addrs()[0];
+        Node { api: Arc::new(api), addr, dir }
+    }
+
+    /// Stops it, bounded; the state must be persisted.
+    pub async fn stop(&self) {
+        bounded("stop", self.api.stop()).await.expect("Stop persists the state");
+    }
+
+    /// A URL on this node.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl<E: Env> Drop for Node<E> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A raw connection.
+pub async fn connect(addr: SocketAddr) -> TcpStream {
+    bounded("connect", TcpStream::connect(addr)).await.expect("connect")
+}
+
+/// Reads until the peer closes the connection.
+pub async fn read_to_end(stream: &mut TcpStream) -> io::Result<String> {
+    let mut out = Vec::new();
+    bounded("read to EOF", stream.read_to_end(&mut out)).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Reads exactly one response with a Content-Length body.
+pub async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let len = content_length(&buf[..end]);
+            if buf.len() >= end + 4 + len {
+                return String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+            }
+        }
+        let n = bounded("read response", stream.read(&mut chunk)).await.expect("read");
+        assert!(n > 0, "connection closed mid-response: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn content_length(head: &[u8]) -> usize {
+    let head = String::from_utf8_lossy(head).to_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().expect("length"))
+}
+
+/// Where `needle` starts in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body of a raw response.
+pub fn body_of(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+/// Sends one request as `root` on `stream` and reads its response.
+pub async fn exchange(stream: &mut TcpStream, method: &str, path: &str, body: &str) -> String {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{AUTH}Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.expect("write request");
+    read_response(stream).await
+}
+
+/// One request as `root` on a fresh connection: status and JSON body.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let mut s = connect(addr).await;
+    let resp = exchange(&mut s, method, path, body).await;
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    (status, serde_json::from_str(body_of(&resp)).unwrap_or(Value::Null))
+}
