@@ -616,6 +616,67 @@ async fn acknowledgements_and_comments_come_and_go() {
     node.stop().await;
 }
 
+/// Adds a comment to the object `target` selects and returns its name.
+async fn add_comment<E: Env>(node: &Node<E>, target: Value) -> String {
+    let mut body = json!({"author": "me", "comment": "c"});
+    body.as_object_mut().unwrap().extend(target.as_object().unwrap().clone());
+    let (status, _, body) = call(node.url("/v1/actions/add-comment"), Method::POST, Some(body)).await;
+    assert_eq!(status, 200, "{body}");
+    body["results"][0]["name"].as_str().unwrap().to_string()
+}
+
+async fn used_by<E: Env>(node: &Node<E>, path: &str) -> Value {
+    let (status, _, body) = call(node.url(&format!("{path}?meta=used_by")), Method::GET, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["results"][0]["meta"]["used_by"].clone()
+}
+
+fn names<E: Env>(node: &Node<E>, otype: ObjectType) -> Vec<String> {
+    node.api.shared().store.list(otype).iter().map(|o| o.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn children_are_found_for_used_by_remove_comment_and_delete() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h2", json!({})).await;
+    create_service(&node, "h1!a").await;
+    create_service(&node, "h1!b").await;
+    create_service(&node, "h2!a").await;
+    let on_h1 = add_comment(&node, json!({"host": "h1"})).await;
+    let on_a = add_comment(&node, json!({"service": "h1!a"})).await;
+    let on_b = add_comment(&node, json!({"service": "h1!b"})).await;
+    let on_h2a = add_comment(&node, json!({"service": "h2!a"})).await;
+    let host_users = json!([
+        {"name": "h1!a", "type": "Service"}, {"name": "h1!b", "type": "Service"},
+        {"name": on_h1, "type": "Comment"},
+    ]);
+    assert_eq!(used_by(&node, "/v1/objects/hosts/h1").await, host_users);
+    assert_eq!(used_by(&node, "/v1/objects/services/h1!a").await, json!([{"name": on_a, "type": "Comment"}]));
+    assert_eq!(used_by(&node, &format!("/v1/objects/comments/{on_a}")).await, json!([]));
+
+    // remove-comment on a host leaves its services' comments alone.
+    let remove = node.url("/v1/actions/remove-comment");
+    let (status, _, body) = call(remove.clone(), Method::POST, Some(json!({"host": "h1"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_a.clone(), on_b.clone(), on_h2a.clone()]);
+    let (status, _, body) = call(remove, Method::POST, Some(json!({"service": "h1!b"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_a.clone(), on_h2a.clone()]);
+
+    // Deleting a service takes its comments; a host with cascade takes the rest.
+    let (status, _, body) = call(node.url("/v1/objects/services/h1!a"), Method::DELETE, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_h2a.clone()]);
+    let again = add_comment(&node, json!({"host": "h1"})).await;
+    let (status, _, body) = call(node.url("/v1/objects/hosts/h1?cascade=1"), Method::DELETE, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Service), vec!["h2!a".to_string()]);
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_h2a], "{again} went with its host");
+    assert_eq!(used_by(&node, "/v1/objects/hosts/h2").await, json!([{"name": "h2!a", "type": "Service"}]));
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn an_unsupported_filter_is_400_naming_it() {
     let node = Node::start().await;
