@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use crate::input::{self, InputError, MAX_DEPTH};
+
 /// The merged parameters of one request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Params(Map<String, Value>);
@@ -17,7 +19,9 @@ pub struct NotAList;
 
 impl Params {
     /// Parses the body (empty: no parameters) and merges the query string in.
-    /// The error is the text after `Invalid request body: `.
+    /// The error is the text after `Invalid request body: `. One depth check
+    /// of the merged result bounds the body, the URL's parameters and
+    /// everything read from them (`attrs`, `filter_vars`, ...).
     pub fn from_request(body: &[u8], query: Option<&str>) -> Result<Params, String> {
         let mut map = if body.is_empty() {
             Map::new()
@@ -25,6 +29,7 @@ impl Params {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => map,
                 Ok(_) => return Err("the body must be a JSON object.".into()),
+                Err(e) if input::is_too_deep(&e) => return Err(too_deep().to_string()),
                 Err(e) => return Err(e.to_string()),
             }
         };
@@ -35,6 +40,8 @@ impl Params {
         for (key, values) in grouped {
             map.insert(key, Value::Array(values));
         }
+        input::check_object_depth(&map, MAX_DEPTH, || "the request body".into())
+            .map_err(|e| e.to_string())?;
         Ok(Params(map))
     }
 
@@ -86,6 +93,10 @@ impl Params {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
+}
+
+fn too_deep() -> InputError {
+    InputError::TooDeep { what: "the request body".into(), limit: MAX_DEPTH }
 }
 
 /// Text of a string, number or boolean.
@@ -169,6 +180,20 @@ mod tests {
             Params::from_request(deep.as_bytes(), None).is_err(),
             "deep nesting is an error, not a crash"
         );
+    }
+
+    fn nested_body(levels: usize) -> String {
+        format!("{}{}", "{\"a\":".repeat(levels), "1".to_string() + &"}".repeat(levels))
+    }
+
+    #[test]
+    fn a_body_deeper_than_the_limit_is_refused_naming_it() {
+        assert!(Params::from_request(nested_body(MAX_DEPTH).as_bytes(), Some("x=1")).is_ok());
+        let named = Err("the request body is nested deeper than the limit of 32 levels".to_string());
+        assert_eq!(Params::from_request(nested_body(MAX_DEPTH + 1).as_bytes(), None), named);
+        assert_eq!(Params::from_request(nested_body(200).as_bytes(), None), named, "past serde_json's own");
+        let vars = format!(r#"{{"filter":"true","filter_vars":{}}}"#, nested_body(MAX_DEPTH));
+        assert_eq!(Params::from_request(vars.as_bytes(), None), named);
     }
 
     #[test]

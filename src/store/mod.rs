@@ -14,14 +14,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-pub use checkresult::{host_state, CheckResult};
+pub use checkresult::{host_state, CheckResult, MAX_CHECK_RESULT_BYTES};
 pub use journal::{Journal, JournalEntry, Origin};
 pub use object::{split_service_name, Object, ObjectType, CONFIG_ATTRS};
 
 /// A change to the store.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mutation {
-    /// Creates an object with the given configuration attributes.
+    /// Creates an object with the given configuration attributes (`vars.x`
+    /// paths allowed, set in key order as modify sets them).
     Create { otype: ObjectType, name: String, attrs: Map<String, Value> },
     /// Sets attributes (`vars.x` paths allowed) and restores others to their defaults.
     Modify { otype: ObjectType, name: String, set: Vec<(String, Value)>, restore: Vec<String> },

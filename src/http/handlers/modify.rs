@@ -11,6 +11,7 @@ use crate::env::Env;
 use crate::http::gate::{codes, overall_status, Gate};
 use crate::http::params::Params;
 use crate::http::response::{object_result, status_code, ApiError, Reply};
+use crate::input;
 use crate::store::{Mutation, Object, StoreError};
 
 const OVERRIDE_HINT: &str =
@@ -53,8 +54,19 @@ pub fn parse(params: &Params) -> Result<ModifyRequest, ApiError> {
         let text = format!("Missing both 'attrs' and 'restore_attrs'. {OVERRIDE_HINT}");
         return Err(ApiError::new(400, text));
     }
-    let set = attrs.map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let set: Vec<(String, Value)> =
+        attrs.map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    check_attributes(set.iter().map(|(k, v)| (k, v)))?;
     Ok(ModifyRequest { set, restore: restore.unwrap_or_default() })
+}
+
+/// `400` naming the limit unless every attribute (`vars.x` paths included)
+/// stays within the depth limit once set.
+pub fn check_attributes<'a>(attrs: impl Iterator<Item = (&'a String, &'a Value)>) -> Result<(), ApiError> {
+    for (key, value) in attrs {
+        input::check_attribute(key, value).map_err(|e| ApiError::new(400, e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn restore_type_error() -> ApiError {
@@ -123,5 +135,24 @@ mod tests {
             assert_eq!(reply.code, 400, "{body}");
         }
         assert!(parse_body(r#"{"restore_attrs":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn a_path_deeper_than_the_limit_is_400_naming_it() {
+        // Scenario: `{"attrs":{"vars.a.a…":1}}` with 125 segments, about 300 bytes.
+        // Bug: it was stored; the state file written at Stop then nested past
+        // serde_json's 128 levels, and the next start set it aside as corrupt.
+        // Fix: a path has at most MAX_DEPTH segments and the attribute it makes
+        // at most MAX_DEPTH levels; more is refused before the gate.
+        let path = vec!["a"; 125].join(".");
+        let err = parse_body(&format!(r#"{{"attrs":{{"vars.{path}":1}}}}"#)).unwrap_err();
+        assert_eq!(
+            (err.code, err.status.as_str()),
+            (400, "the path of attribute 'vars' has more than the limit of 32 segments")
+        );
+        let deepest = vec!["a"; crate::input::MAX_DEPTH - 1].join(".");
+        assert!(parse_body(&format!(r#"{{"attrs":{{"vars.{deepest}":{{"k":1}}}}}}"#)).is_ok());
+        let err = parse_body(&format!(r#"{{"attrs":{{"vars.{deepest}":{{"k":[1]}}}}}}"#)).unwrap_err();
+        assert_eq!(err.status, "attribute 'vars' is nested deeper than the limit of 32 levels");
     }
 }
