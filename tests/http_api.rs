@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime};
 use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::{TokioEnv, TokioListener};
 use quiesce::env::Env;
+use quiesce::input::MAX_DEPTH;
 use quiesce::listener::ApiListener;
 use quiesce::probe::Probe;
-use quiesce::store::ObjectType;
+use quiesce::store::{ObjectType, MAX_CHECK_RESULT_BYTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,9 +99,22 @@ impl Node<TokioEnv> {
     }
 }
 
+impl Node<TokioEnv> {
+    /// Stops the node and starts another on its state directory, as a restart does.
+    async fn restart(mut self, config: Config) -> Self {
+        assert_eq!(config.state_dir, self.dir, "a restart keeps the state directory");
+        self.stop().await;
+        // The new node owns the directory now.
+        self.dir = PathBuf::new();
+        Node::start_with(TokioEnv::new(), config).await
+    }
+}
+
 impl<E: Env> Drop for Node<E> {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -674,6 +688,91 @@ async fn children_are_found_for_used_by_remove_comment_and_delete() {
     assert_eq!(names(&node, ObjectType::Service), vec!["h2!a".to_string()]);
     assert_eq!(names(&node, ObjectType::Comment), vec![on_h2a], "{again} went with its host");
     assert_eq!(used_by(&node, "/v1/objects/hosts/h2").await, json!([{"name": "h2!a", "type": "Service"}]));
+    node.stop().await;
+}
+
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |v, _| json!({ "k": v }))
+}
+
+/// A dotted path of `segments` segments in `vars`.
+fn vars_path(segments: usize) -> String {
+    std::iter::once("vars").chain(std::iter::repeat_n("a", segments - 1)).collect::<Vec<_>>().join(".")
+}
+
+/// Text of exactly `bytes` bytes with what JSON must escape and multi-byte UTF-8.
+fn awkward_text(bytes: usize) -> String {
+    let unit = "\u{1}\"\\é\n";
+    let mut text = unit.repeat(bytes / unit.len());
+    text.push_str(&"x".repeat(bytes - text.len()));
+    text
+}
+
+async fn post_ok<E: Env>(node: &Node<E>, path: &str, body: Value) {
+    let (status, _, answer) = call(node.url(path), Method::POST, Some(body)).await;
+    assert_eq!(status, 200, "{path}: {answer}");
+}
+
+#[tokio::test]
+async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
+    // Scenario: POST /v1/objects/hosts/h1 with {"attrs":{"vars.a.a…":1}}, the
+    // path 125 segments deep, then a graceful Stop and a start.
+    // Bug: the path was stored; the state file nested past serde_json's 128
+    // levels, the start set it aside as corrupt and came up with no objects.
+    // Fix: paths and values are bounded where they enter (MAX_DEPTH), so
+    // everything the API accepts is persisted and loaded back.
+    let config = config();
+    let node = Node::start_with(TokioEnv::new(), config.clone()).await;
+    let (status, _, body) = call(
+        node.url("/v1/objects/hosts/h1"),
+        Method::PUT,
+        Some(json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "notes": nested(MAX_DEPTH - 2)}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    create_service(&node, "h1!svc").await;
+    let too_deep = json!({"attrs": {vars_path(125): 1}});
+    let (status, _, body) = call(node.url("/v1/objects/hosts/h1"), Method::POST, Some(too_deep)).await;
+    let named = "the path of attribute 'vars' has more than the limit of 32 segments";
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": 400, "status": named})));
+
+    // The body's own two levels leave a value in `attrs` MAX_DEPTH - 2; a path goes deeper.
+    let deepest = json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "vars.b": nested(MAX_DEPTH - 2),
+        "address": awkward_text(1 << 20)}});
+    post_ok(&node, "/v1/objects/services/h1!svc", deepest).await;
+    for (target, state) in [("host", 1), ("service", 2)] {
+        let name = if target == "host" { "h1" } else { "h1!svc" };
+        let output = awkward_text(MAX_CHECK_RESULT_BYTES - "node1".len() - "a=1 ".len());
+        let cr = json!({target: name, "exit_status": state, "plugin_output": output, "check_source": "node1",
+            "performance_data": ["a=1"], "check_command": nested(MAX_DEPTH - 1)});
+        post_ok(&node, "/v1/actions/process-check-result", cr).await;
+        add_comment(&node, json!({target: name, "comment": awkward_text(1 << 16)})).await;
+    }
+    let ack = json!({"host": "h1", "author": awkward_text(100), "comment": "c", "sticky": true});
+    post_ok(&node, "/v1/actions/acknowledge-problem", ack).await;
+    let before = node.api.shared().store.snapshot();
+    assert_eq!(before.objects.len(), 4, "a host, a service and two comments");
+
+    let node = node.restart(config).await;
+    let after = node.api.shared().store.snapshot();
+    assert_eq!(after, before, "every object comes back as it was");
+    let kept: Vec<_> = std::fs::read_dir(&node.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(kept, vec![std::ffi::OsString::from("state.json")], "nothing was set aside as corrupt");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_deeper_than_the_limit_is_400_naming_it() {
+    let node = Node::start().await;
+    for levels in [MAX_DEPTH + 1, 129, 10_000] {
+        let body = format!("{}1{}", "[".repeat(levels - 1), "]".repeat(levels - 1));
+        let body = format!(r#"{{"attrs":{{"notes":{body}}}}}"#);
+        let resp = request(Method::POST, node.url("/v1/objects/hosts")).body(body).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{levels} levels");
+        let v: Value = resp.json().await.unwrap();
+        let named = "Invalid request body: the request body is nested deeper than the limit of 32 levels";
+        assert_eq!(v["status"], named, "{levels} levels");
+    }
     node.stop().await;
 }
 
