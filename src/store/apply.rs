@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use crate::input;
 
 use super::{
-    event_body, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType, StoreError,
-    CONFIG_ATTRS,
+    event_body, index, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType,
+    StoreError, CONFIG_ATTRS,
 };
 
 type Outcome = (Vec<(ObjectType, String)>, Option<String>, Vec<Event>);
@@ -148,6 +148,7 @@ fn create(
     let obj = Object { otype, name: name.to_string(), attrs: all };
     let mut events = Events::new(inner);
     events.add("ObjectCreated", &obj, time, || json!({"object_type": otype.name(), "object_name": name}));
+    inner.children.link(&obj);
     inner.objects.insert(key(otype, name), Arc::new(obj));
     Ok((vec![], None, events.list))
 }
@@ -225,6 +226,7 @@ fn modify(
         check_config_attr(k)?;
     }
     let mut events = Events::new(inner);
+    let before = inner.objects.get(&key(otype, name)).map(|o| index::parents(o)).unwrap_or_default();
     let obj = get_mut(inner, otype, name)?;
     if restore.is_empty() && distinct_roots(set) {
         // Only setting can fail, on a parent that is not a dictionary, and
@@ -252,25 +254,25 @@ fn modify(
         obj.attrs = attrs;
     }
     events.add("ObjectModified", obj, time, || json!({"object_type": otype.name(), "object_name": name}));
+    // Restoring `host_name` removes it, and with it a child's link to its host.
+    let after = index::parents(obj);
+    inner.children.relink(&key(otype, name), &before, &after);
     Ok((vec![], None, events.list))
 }
 
 fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time: f64) -> Outcome2 {
-    let obj = inner.objects.get(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    if !inner.objects.contains_key(&key(otype, name)) {
+        return Err(StoreError::NotFound(name.to_string()));
+    }
+    // A host takes every service and comment that names it; a service its comments.
     let dependents: Vec<(ObjectType, String)> = match otype {
-        ObjectType::Host => inner
-            .objects
-            .values()
-            .filter(|o| o.otype != ObjectType::Host && o.host_name() == obj.name)
-            .map(|o| (o.otype, o.name.clone()))
-            .collect(),
-        ObjectType::Service => inner
-            .objects
-            .values()
-            .filter(|o| o.otype == ObjectType::Comment && o.attr("service_name") == &json!(name))
-            .map(|o| (o.otype, o.name.clone()))
-            .collect(),
         ObjectType::Comment => vec![],
+        _ => inner
+            .children
+            .of(otype, name)
+            .filter(|(t, _)| otype == ObjectType::Host || *t == ObjectType::Comment)
+            .cloned()
+            .collect(),
     };
     if !cascade && dependents.iter().any(|(t, _)| *t == ObjectType::Service) {
         return Err(StoreError::Invalid(format!(
@@ -282,6 +284,7 @@ fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time:
     let mut events = Events::new(inner);
     for (t, n) in &removed {
         if let Some(o) = inner.objects.remove(&key(*t, n)) {
+            inner.children.unlink(&o);
             events.add("ObjectDeleted", &o, time, || json!({"object_type": t.name(), "object_name": n}));
         }
     }
@@ -411,15 +414,17 @@ fn add_comment(
     }
     let comment =
         Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
+    inner.children.link(&comment);
     inner.objects.insert(key(ObjectType::Comment, &comment_name), Arc::new(comment));
     Ok((vec![], Some(comment_name), vec![]))
 }
 
 fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Outcome2 {
-    inner
+    let comment = inner
         .objects
         .remove(&key(ObjectType::Comment, name))
         .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    inner.children.unlink(&comment);
     Ok((vec![(ObjectType::Comment, name.to_string())], None, vec![]))
 }
 

@@ -3,6 +3,7 @@
 //! [`Event`] for event streams.
 
 mod checkresult;
+mod index;
 mod journal;
 mod object;
 
@@ -135,6 +136,8 @@ struct Inner {
     /// Shared, so that readers take objects without copying them; a mutation
     /// copies an object only while some reader still holds it.
     objects: BTreeMap<(ObjectType, String), Arc<Object>>,
+    /// Each object's services and comments, kept with `objects`.
+    children: index::Children,
     journal: Journal,
     sealed: bool,
     next_comment: u64,
@@ -161,6 +164,7 @@ impl Store {
     pub fn new(journal_capacity: Option<usize>) -> Self {
         let inner = Inner {
             objects: BTreeMap::new(),
+            children: index::Children::default(),
             journal: Journal::new(journal_capacity),
             sealed: false,
             next_comment: 1,
@@ -224,6 +228,14 @@ impl Store {
             .collect()
     }
 
+    /// The services and comments that name `otype` `name` as their host or
+    /// service, by type and name: a host's services and the comments on it
+    /// and on its services; a service's comments. Found without a scan.
+    pub fn children(&self, otype: ObjectType, name: &str) -> Vec<Arc<Object>> {
+        let inner = self.lock();
+        inner.children.of(otype, name).filter_map(|key| inner.objects.get(key)).cloned().collect()
+    }
+
     /// How many objects of a type exist.
     pub fn count(&self, otype: ObjectType) -> usize {
         let inner = self.lock();
@@ -255,6 +267,7 @@ impl Store {
     pub fn restore(&self, snapshot: StoreSnapshot) {
         let mut inner = self.lock();
         inner.objects = snapshot.objects.into_iter().map(|o| ((o.otype, o.name.clone()), o)).collect();
+        inner.children = index::Children::build(inner.objects.values());
         inner.next_comment = snapshot.next_comment.max(1);
     }
 }

@@ -245,11 +245,12 @@ fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
             Err(e) => store_failure(e),
         };
     }
-    let own = |c: &Object| match obj.otype {
-        ObjectType::Service => c.attr("service_name").as_str() == Some(obj.name.as_str()),
-        _ => c.host_name() == obj.name && c.attr("service_name").as_str().unwrap_or("").is_empty(),
+    // A host's children include the comments on its services: those stay.
+    let own = |c: &Object| {
+        c.otype == ObjectType::Comment
+            && (obj.otype == ObjectType::Service || c.attr("service_name").as_str().unwrap_or("").is_empty())
     };
-    for comment in ctx.shared.store.list(ObjectType::Comment).iter().filter(|c| own(c)) {
+    for comment in ctx.shared.store.children(obj.otype, &obj.name).iter().filter(|c| own(c)) {
         // A comment removed meanwhile by someone else is no failure here.
         let _ = apply(ctx, Mutation::RemoveComment { name: comment.name.clone() });
     }
