@@ -230,4 +230,71 @@ mod tests {
         assert_eq!(p.string_list("o"), Err(NotAList));
         assert_eq!(p.string_list("none"), Ok(None));
     }
+
+    mod props {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Text a URL may hold and what tries to break decoding: `%` with
+        /// and without hex digits, separators, and invalid UTF-8 encoded.
+        fn awkward() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                3 => "[a-z0-9]{0,4}",
+                2 => "%[0-9a-fA-FzZ%]{0,2}",
+                1 => prop::sample::select(vec!["&", "=", "[]", "/", "&&", "==", "%%", "%ff%fe", "%c3", "%e2%82"]).prop_map(String::from),
+                1 => "\\PC{0,3}",
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        fn encode(s: &str) -> String {
+            utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+        }
+
+        proptest! {
+            #[test]
+            fn any_query_string_parses_without_panicking(query in awkward()) {
+                let pairs = parse_query(&query);
+                prop_assert!(pairs.len() <= query.split('&').count());
+                prop_assert!(pairs.iter().all(|(k, _)| !k.is_empty()));
+                let params = Params::from_request(b"", Some(&query));
+                prop_assert!(params.is_ok(), "query parameters nest two levels: {:?}", params);
+            }
+
+            #[test]
+            fn any_bytes_in_a_body_or_path_are_an_answer_not_a_panic(
+                bytes in prop::collection::vec(any::<u8>(), 0..200),
+                path in awkward(),
+            ) {
+                let _ = Params::from_request(&bytes, Some(&String::from_utf8_lossy(&bytes)));
+                prop_assert!(path_segments(&path).iter().all(|s| !s.is_empty()));
+            }
+
+            #[test]
+            fn encoded_pairs_and_segments_decode_back(
+                pairs in prop::collection::vec(("\\PC{1,8}", "\\PC{0,8}"), 0..8),
+                segments in prop::collection::vec("\\PC{1,8}", 0..8),
+            ) {
+                let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+                prop_assert_eq!(parse_query(&query.join("&")), pairs);
+                let path: String = segments.iter().map(|s| format!("/{}", encode(s))).collect();
+                prop_assert_eq!(path_segments(&path), segments);
+            }
+        }
+
+        proptest! {
+            // Each case is large: a few show what size changes.
+            #![proptest_config(ProptestConfig::with_cases(12))]
+
+            #[test]
+            fn huge_query_strings_and_paths_are_read_in_full(n in 10_000..100_000usize) {
+                let query = "a=%ff&".repeat(n / 6);
+                prop_assert_eq!(parse_query(&query).len(), n / 6);
+                let path = "/%zz".repeat(n / 4);
+                prop_assert_eq!(path_segments(&path).len(), n / 4);
+            }
+        }
+    }
 }

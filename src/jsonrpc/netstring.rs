@@ -370,5 +370,47 @@ mod tests {
             let got = decode_in_chunks(usize::MAX, &bytes, &cuts);
             prop_assert_eq!(got, Ok(objs.into_iter().filter_map(|v| v.as_object().cloned()).collect::<Vec<_>>()));
         }
+
+        #[test]
+        fn a_payload_of_any_depth_is_decoded_within_the_limit_and_refused_past_it(
+            levels in prop_oneof![0..(2 * MAX_FRAME_DEPTH), 100..5_000usize],
+            kinds in prop::collection::vec(any::<bool>(), 1..8),
+            closed in any::<bool>(),
+            cuts in prop::collection::vec(any::<usize>(), 0..4),
+        ) {
+            // An object around `levels` more of lists and dictionaries, in a
+            // repeating pattern; unclosed, it is invalid JSON as well as deep.
+            let opens: String = (0..levels).map(|i| if kinds[i % kinds.len()] { "[" } else { r#"{"a":"# }).collect();
+            let closes: String = (0..levels).rev().map(|i| if kinds[i % kinds.len()] { "]" } else { "}" }).collect();
+            let payload = format!(r#"{{"m":{opens}1{}}}"#, if closed { closes.as_str() } else { "" });
+            let mut bytes = BytesMut::new();
+            encode_payload(payload.as_bytes(), &mut bytes);
+            let got = decode_in_chunks(1 << 20, &bytes, &cuts);
+            // The outer object is one level more than `levels`.
+            match (closed, levels < MAX_FRAME_DEPTH) {
+                (true, true) => prop_assert_eq!(got.map(|f| f.len()), Ok(1)),
+                (true, false) => prop_assert!(got.unwrap_err().contains("nested deeper than the limit of 34")),
+                (false, _) => prop_assert!(got.is_err()),
+            }
+        }
+
+        #[test]
+        fn a_huge_declared_length_is_refused_or_awaited_without_allocating_it(
+            len in prop_oneof![0..1_000usize, 1_000..999_999_999usize, Just(999_999_999usize)],
+            limit in prop_oneof![Just(1usize << 20), Just(16usize << 20), any::<usize>()],
+            sent in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            // Part of the payload at most, and never the closing comma.
+            let mut buf = BytesMut::from(format!("{len}:").as_bytes());
+            buf.extend_from_slice(&sent[..sent.len().min(len)]);
+            match NetstringCodec::new(limit).decode(&mut buf) {
+                Err(NetstringError::TooLarge { len: l, limit: m }) => prop_assert!(l == len && len > m),
+                Ok(None) => {
+                    prop_assert!(len <= limit);
+                    prop_assert!(buf.capacity() <= 256 * 1024, "{} bytes reserved for a frame of {len}", buf.capacity());
+                }
+                other => prop_assert!(false, "an unfinished frame gave {:?}", other),
+            }
+        }
     }
 }
