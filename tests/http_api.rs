@@ -586,8 +586,39 @@ async fn process_check_result_validates_and_applies() {
         (status, &body["results"][0]["status"]),
         (StatusCode::BAD_REQUEST, &json!("Parameter 'plugin_output' is required"))
     );
-    let (status, _, body) = call(url, Method::POST, Some(json!({"host": "nope", "exit_status": 0}))).await;
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"host": "nope", "exit_status": 0}))).await;
     assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": 404, "status": "No objects found."})));
+    let large = "x".repeat(MAX_CHECK_RESULT_BYTES);
+    let (status, _, body) = call(
+        url,
+        Method::POST,
+        Some(json!({"host": "h1", "exit_status": 0, "plugin_output": large, "check_source": "n"})),
+    )
+    .await;
+    let named = format!(
+        "the check result's output, performance data and check source is {} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes",
+        MAX_CHECK_RESULT_BYTES + 1
+    );
+    assert_eq!((status, &body["results"][0]["status"]), (StatusCode::BAD_REQUEST, &json!(named)));
+    assert!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["last_check_result"].is_null());
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn create_sets_vars_paths_as_modify_does() {
+    // Scenario: PUT /v1/objects/hosts/h1 with {"attrs":{"vars.os":"linux"}}.
+    // Bug: the key was stored literally, an attribute named "vars.os".
+    // Fix: create sets paths in key order, as Icinga writes `attrs` into config.
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true})).await;
+    let (_, _, body) = call(node.url("/v1/objects/hosts/h1?attrs=vars"), Method::GET, None).await;
+    assert_eq!(body["results"][0]["attrs"], json!({"vars": {"a": 1, "os": "linux", "x": {"y": true}}}));
+    let url = node.url("/v1/objects/hosts/h2");
+    let (status, _, body) =
+        call(url, Method::PUT, Some(json!({"attrs": {vars_path(MAX_DEPTH + 1): 1}}))).await;
+    let named = "the path of attribute 'vars' has more than the limit of 32 segments";
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": 400, "status": named})));
     node.stop().await;
 }
 
