@@ -53,7 +53,7 @@ pub fn is_too_deep(e: &serde_json::Error) -> bool {
 /// Why input is refused: the text names the limit, for a 400 or a log line.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    /// A JSON value nests deeper than `limit` (at most [`MAX_DEPTH`]).
+    /// A JSON value nests deeper than `limit`.
     #[error("{what} is nested deeper than the limit of {limit} levels")]
     TooDeep {
         /// What was measured (`the request body`, `attribute 'vars'`).

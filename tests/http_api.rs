@@ -597,7 +597,7 @@ async fn process_check_result_validates_and_applies() {
     )
     .await;
     let named = format!(
-        "the check result's output, performance data and check source is {} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes",
+        "the check result's text (output, performance data and check source) is {} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes",
         MAX_CHECK_RESULT_BYTES + 1
     );
     assert_eq!((status, &body["results"][0]["status"]), (StatusCode::BAD_REQUEST, &json!(named)));

@@ -69,7 +69,7 @@ impl CheckResult {
             + self.check_source.len();
         if size > MAX_CHECK_RESULT_BYTES {
             return Err(InputError::TooLarge {
-                what: "the check result's output, performance data and check source".into(),
+                what: "the check result's text (output, performance data and check source)".into(),
                 size,
                 limit: MAX_CHECK_RESULT_BYTES,
             });
