@@ -72,7 +72,10 @@ pub async fn lock<E: Env>(env: &E, dir: &Path, holder: String) -> Result<E::File
     }
 }
 
-/// Loads the state directory; `Ok(None)` if it holds no state yet.
+/// Loads the state directory; `Ok(None)` if it holds no state yet. Whatever
+/// the API stored loads back: attributes nest at most `MAX_DEPTH` levels
+/// and the file adds five above them, far below serde_json's 128 (a test
+/// holds the numbers). A file that still does not parse is corrupt.
 pub async fn load<E: Env>(env: &E, dir: &Path) -> Result<Option<StateFile>, StateError> {
     env.create_dir_all(dir).await.map_err(|source| StateError::Io { path: dir.into(), source })?;
     let path = state_path(dir);
@@ -89,6 +92,7 @@ pub async fn load<E: Env>(env: &E, dir: &Path) -> Result<Option<StateFile>, Stat
 }
 
 /// Why a state file's bytes were not loaded.
+#[derive(Debug, PartialEq)]
 enum Unreadable {
     /// Not a state file of any version this quiesce knows.
     Corrupt(String),
@@ -129,4 +133,31 @@ async fn keep_aside<E: Env>(env: &E, path: &Path, reason: String) -> StateError 
 pub async fn save<E: Env>(env: &E, dir: &Path, state: &StateFile) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
     env.write_file_atomic(&state_path(dir), bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::input::{depth_until, MAX_DEPTH};
+    use crate::store::{Object, ObjectType};
+
+    #[test]
+    fn the_deepest_attribute_leaves_the_state_file_far_within_serde_jsons_limit() {
+        let deepest = (0..MAX_DEPTH).fold(json!(1), |v, _| json!({ "a": v }));
+        let attrs = [("vars".to_string(), deepest)].into_iter().collect();
+        let object = Object { otype: ObjectType::Host, name: "h".into(), attrs };
+        let store = StoreSnapshot { objects: vec![Arc::new(object)], next_comment: 1 };
+        let state = StateFile { version: FORMAT_VERSION, store, cluster: ClusterSnapshot::default() };
+        let bytes = serde_json::to_vec(&state).unwrap();
+        let file: Value = serde_json::from_slice(&bytes).unwrap();
+        // The root, `store`, `objects`, the object and `attrs` sit above an attribute.
+        let structure = 5;
+        assert_eq!(depth_until(&file, 128), structure + MAX_DEPTH);
+        assert!(structure + MAX_DEPTH <= 128 / 2, "well below serde_json's 128 levels");
+        assert_eq!(parse(&bytes), Ok(state));
+    }
 }

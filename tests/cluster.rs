@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use quiesce::config::{Config, EndpointConfig};
 use quiesce::env::tokio::TokioEnv;
+use quiesce::input::MAX_DEPTH;
 use quiesce::listener::ApiListener;
-use quiesce::store::{JournalEntry, ObjectType, Origin};
+use quiesce::store::{JournalEntry, ObjectType, Origin, MAX_CHECK_RESULT_BYTES};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -227,7 +228,10 @@ async fn malformed_frames_end_the_connection_and_nothing_else() {
     let port = free_port();
     let a = start(node_config("a", port, &state_dir("bad"), &[])).await;
     let too_long = format!("{}:", 2 * 1024 * 1024);
-    let cases: [&[u8]; 6] = [b"12x", b"0123:", b"5:hello,", too_long.as_bytes(), b"2:[],", b"1234567890:"];
+    let deep = json!({"jsonrpc": "2.0", "method": "event::Heartbeat", "params": nested(MAX_DEPTH + 2)});
+    let deep = frame(&deep);
+    let cases: [&[u8]; 7] =
+        [b"12x", b"0123:", b"5:hello,", too_long.as_bytes(), b"2:[],", b"1234567890:", &deep];
     for bytes in cases {
         let mut s = bounded("connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
         s.write_all(bytes).await.expect("write");
@@ -235,6 +239,34 @@ async fn malformed_frames_end_the_connection_and_nothing_else() {
     }
     create_host(port, "still-serving").await;
     a.stop().await.expect("Stop persists the state");
+}
+
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |v, _| json!([v]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deepest_and_largest_result_the_api_accepts_is_relayed() {
+    // Scenario: the API accepts a result with the deepest check_command and
+    // the most output, escaped six-fold in JSON, and relays it to a peer.
+    // Bug: a relay the peer's frame checks refuse ends the connection and is
+    // replayed, and refused, again and again.
+    // Fix: frames may nest two levels past MAX_DEPTH (the envelope) and check
+    // results carry at most 1 MiB of text.
+    let p = pair().await;
+    create_host(p.a_port, "h1").await;
+    create_host(p.b_port, "h1").await;
+    let output = "\u{1}".repeat(MAX_CHECK_RESULT_BYTES - "a".len());
+    let body = json!({"type": "Host", "host": "h1", "exit_status": 1, "plugin_output": output,
+        "check_command": nested(MAX_DEPTH - 1), "check_source": "a"});
+    let (status, answer) = post(p.a_port, "/v1/actions/process-check-result", body).await;
+    assert_eq!(status, 200, "{answer}");
+    eventually("the result reaches b", || output_of(&p.b, "h1").as_deref() == Some(output.as_str())).await;
+    let stored = p.b.shared().store.get(ObjectType::Host, "h1").expect("h1 on b");
+    assert_eq!(stored.attr("last_check_result")["command"], nested(MAX_DEPTH - 1));
+    assert!(connected(&p.a, "b") && connected(&p.b, "a"), "the relay ended no connection");
+    p.a.stop().await.expect("Stop persists the state");
+    p.b.stop().await.expect("Stop persists the state");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime};
 use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::{TokioEnv, TokioListener};
 use quiesce::env::Env;
+use quiesce::input::MAX_DEPTH;
 use quiesce::listener::ApiListener;
 use quiesce::probe::Probe;
-use quiesce::store::ObjectType;
+use quiesce::store::{ObjectType, MAX_CHECK_RESULT_BYTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,9 +99,22 @@ impl Node<TokioEnv> {
     }
 }
 
+impl Node<TokioEnv> {
+    /// Stops the node and starts another on its state directory, as a restart does.
+    async fn restart(mut self, config: Config) -> Self {
+        assert_eq!(config.state_dir, self.dir, "a restart keeps the state directory");
+        self.stop().await;
+        // The new node owns the directory now.
+        self.dir = PathBuf::new();
+        Node::start_with(TokioEnv::new(), config).await
+    }
+}
+
 impl<E: Env> Drop for Node<E> {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -572,8 +586,39 @@ async fn process_check_result_validates_and_applies() {
         (status, &body["results"][0]["status"]),
         (StatusCode::BAD_REQUEST, &json!("Parameter 'plugin_output' is required"))
     );
-    let (status, _, body) = call(url, Method::POST, Some(json!({"host": "nope", "exit_status": 0}))).await;
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"host": "nope", "exit_status": 0}))).await;
     assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": 404, "status": "No objects found."})));
+    let large = "x".repeat(MAX_CHECK_RESULT_BYTES);
+    let (status, _, body) = call(
+        url,
+        Method::POST,
+        Some(json!({"host": "h1", "exit_status": 0, "plugin_output": large, "check_source": "n"})),
+    )
+    .await;
+    let named = format!(
+        "the check result's text (output, performance data and check source) is {} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes",
+        MAX_CHECK_RESULT_BYTES + 1
+    );
+    assert_eq!((status, &body["results"][0]["status"]), (StatusCode::BAD_REQUEST, &json!(named)));
+    assert!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["last_check_result"].is_null());
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn create_sets_vars_paths_as_modify_does() {
+    // Scenario: PUT /v1/objects/hosts/h1 with {"attrs":{"vars.os":"linux"}}.
+    // Bug: the key was stored literally, an attribute named "vars.os".
+    // Fix: create sets paths in key order, as Icinga writes `attrs` into config.
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true})).await;
+    let (_, _, body) = call(node.url("/v1/objects/hosts/h1?attrs=vars"), Method::GET, None).await;
+    assert_eq!(body["results"][0]["attrs"], json!({"vars": {"a": 1, "os": "linux", "x": {"y": true}}}));
+    let url = node.url("/v1/objects/hosts/h2");
+    let (status, _, body) =
+        call(url, Method::PUT, Some(json!({"attrs": {vars_path(MAX_DEPTH + 1): 1}}))).await;
+    let named = "the path of attribute 'vars' has more than the limit of 32 segments";
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": 400, "status": named})));
     node.stop().await;
 }
 
@@ -613,6 +658,157 @@ async fn acknowledgements_and_comments_come_and_go() {
         (StatusCode::OK, &json!(format!("Successfully removed comment '{comment}'.")))
     );
     assert_eq!(node.api.shared().store.count(ObjectType::Comment), 0);
+    node.stop().await;
+}
+
+/// Adds a comment to the object `target` selects and returns its name.
+async fn add_comment<E: Env>(node: &Node<E>, target: Value) -> String {
+    let mut body = json!({"author": "me", "comment": "c"});
+    body.as_object_mut().unwrap().extend(target.as_object().unwrap().clone());
+    let (status, _, body) = call(node.url("/v1/actions/add-comment"), Method::POST, Some(body)).await;
+    assert_eq!(status, 200, "{body}");
+    body["results"][0]["name"].as_str().unwrap().to_string()
+}
+
+async fn used_by<E: Env>(node: &Node<E>, path: &str) -> Value {
+    let (status, _, body) = call(node.url(&format!("{path}?meta=used_by")), Method::GET, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["results"][0]["meta"]["used_by"].clone()
+}
+
+fn names<E: Env>(node: &Node<E>, otype: ObjectType) -> Vec<String> {
+    node.api.shared().store.list(otype).iter().map(|o| o.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn children_are_found_for_used_by_remove_comment_and_delete() {
+    let node = Node::start().await;
+    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h2", json!({})).await;
+    create_service(&node, "h1!a").await;
+    create_service(&node, "h1!b").await;
+    create_service(&node, "h2!a").await;
+    let on_h1 = add_comment(&node, json!({"host": "h1"})).await;
+    let on_a = add_comment(&node, json!({"service": "h1!a"})).await;
+    let on_b = add_comment(&node, json!({"service": "h1!b"})).await;
+    let on_h2a = add_comment(&node, json!({"service": "h2!a"})).await;
+    let host_users = json!([
+        {"name": "h1!a", "type": "Service"}, {"name": "h1!b", "type": "Service"},
+        {"name": on_h1, "type": "Comment"},
+    ]);
+    assert_eq!(used_by(&node, "/v1/objects/hosts/h1").await, host_users);
+    assert_eq!(used_by(&node, "/v1/objects/services/h1!a").await, json!([{"name": on_a, "type": "Comment"}]));
+    assert_eq!(used_by(&node, &format!("/v1/objects/comments/{on_a}")).await, json!([]));
+
+    // remove-comment on a host leaves its services' comments alone.
+    let remove = node.url("/v1/actions/remove-comment");
+    let (status, _, body) = call(remove.clone(), Method::POST, Some(json!({"host": "h1"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_a.clone(), on_b.clone(), on_h2a.clone()]);
+    let (status, _, body) = call(remove, Method::POST, Some(json!({"service": "h1!b"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_a.clone(), on_h2a.clone()]);
+
+    // Deleting a service takes its comments; a host with cascade takes the rest.
+    let (status, _, body) = call(node.url("/v1/objects/services/h1!a"), Method::DELETE, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_h2a.clone()]);
+    let again = add_comment(&node, json!({"host": "h1"})).await;
+    let (status, _, body) = call(node.url("/v1/objects/hosts/h1?cascade=1"), Method::DELETE, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&node, ObjectType::Service), vec!["h2!a".to_string()]);
+    assert_eq!(names(&node, ObjectType::Comment), vec![on_h2a], "{again} went with its host");
+    assert_eq!(used_by(&node, "/v1/objects/hosts/h2").await, json!([{"name": "h2!a", "type": "Service"}]));
+    node.stop().await;
+}
+
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |v, _| json!({ "k": v }))
+}
+
+/// A dotted path of `segments` segments in `vars`.
+fn vars_path(segments: usize) -> String {
+    std::iter::once("vars").chain(std::iter::repeat_n("a", segments - 1)).collect::<Vec<_>>().join(".")
+}
+
+/// Text of exactly `bytes` bytes with what JSON must escape and multi-byte UTF-8.
+fn awkward_text(bytes: usize) -> String {
+    let unit = "\u{1}\"\\é\n";
+    let mut text = unit.repeat(bytes / unit.len());
+    text.push_str(&"x".repeat(bytes - text.len()));
+    text
+}
+
+async fn post_ok<E: Env>(node: &Node<E>, path: &str, body: Value) {
+    let (status, _, answer) = call(node.url(path), Method::POST, Some(body)).await;
+    assert_eq!(status, 200, "{path}: {answer}");
+}
+
+#[tokio::test]
+async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
+    // Scenario: POST /v1/objects/hosts/h1 with {"attrs":{"vars.a.a…":1}}, the
+    // path 125 segments deep, then a graceful Stop and a start.
+    // Bug: the path was stored; the state file nested past serde_json's 128
+    // levels, the start set it aside as corrupt and came up with no objects.
+    // Fix: paths and values are bounded where they enter (MAX_DEPTH), so
+    // everything the API accepts is persisted and loaded back.
+    let config = config();
+    let node = Node::start_with(TokioEnv::new(), config.clone()).await;
+    let (status, _, body) = call(
+        node.url("/v1/objects/hosts/h1"),
+        Method::PUT,
+        Some(json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "notes": nested(MAX_DEPTH - 2)}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    create_service(&node, "h1!svc").await;
+    let too_deep = json!({"attrs": {vars_path(125): 1}});
+    let (status, _, body) = call(node.url("/v1/objects/hosts/h1"), Method::POST, Some(too_deep)).await;
+    let named = "the path of attribute 'vars' has more than the limit of 32 segments";
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": 400, "status": named})));
+
+    // The body's own two levels leave a value in `attrs` MAX_DEPTH - 2; a path goes deeper.
+    let deepest = json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "vars.b": nested(MAX_DEPTH - 2),
+        "address": awkward_text(1 << 20)}});
+    post_ok(&node, "/v1/objects/services/h1!svc", deepest).await;
+    for (target, state) in [("host", 1), ("service", 2)] {
+        let name = if target == "host" { "h1" } else { "h1!svc" };
+        let output = awkward_text(MAX_CHECK_RESULT_BYTES - "node1".len() - "a=1 ".len());
+        let cr = json!({target: name, "exit_status": state, "plugin_output": output, "check_source": "node1",
+            "performance_data": ["a=1"], "check_command": nested(MAX_DEPTH - 1)});
+        post_ok(&node, "/v1/actions/process-check-result", cr).await;
+        add_comment(&node, json!({target: name, "comment": awkward_text(1 << 16)})).await;
+    }
+    let ack = json!({"host": "h1", "author": awkward_text(100), "comment": "c", "sticky": true});
+    post_ok(&node, "/v1/actions/acknowledge-problem", ack).await;
+    let before = node.api.shared().store.snapshot();
+    assert_eq!(before.objects.len(), 4, "a host, a service and two comments");
+
+    let node = node.restart(config).await;
+    let after = node.api.shared().store.snapshot();
+    assert_eq!(after, before, "every object comes back as it was");
+    let mut kept: Vec<_> = std::fs::read_dir(&node.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["lock", "state.json"].map(std::ffi::OsString::from),
+        "nothing was set aside as corrupt"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_deeper_than_the_limit_is_400_naming_it() {
+    let node = Node::start().await;
+    for levels in [MAX_DEPTH + 1, 129, 10_000] {
+        let body = format!("{}1{}", "[".repeat(levels - 1), "]".repeat(levels - 1));
+        let body = format!(r#"{{"attrs":{{"notes":{body}}}}}"#);
+        let resp = request(Method::POST, node.url("/v1/objects/hosts")).body(body).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{levels} levels");
+        let v: Value = resp.json().await.unwrap();
+        let named = "Invalid request body: the request body is nested deeper than the limit of 32 levels";
+        assert_eq!(v["status"], named, "{levels} levels");
+    }
     node.stop().await;
 }
 

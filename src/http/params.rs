@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use crate::input::{self, InputError, MAX_DEPTH};
+
 /// The merged parameters of one request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Params(Map<String, Value>);
@@ -17,7 +19,9 @@ pub struct NotAList;
 
 impl Params {
     /// Parses the body (empty: no parameters) and merges the query string in.
-    /// The error is the text after `Invalid request body: `.
+    /// The error is the text after `Invalid request body: `. One depth check
+    /// of the merged result bounds the body, the URL's parameters and
+    /// everything read from them (`attrs`, `filter_vars`, ...).
     pub fn from_request(body: &[u8], query: Option<&str>) -> Result<Params, String> {
         let mut map = if body.is_empty() {
             Map::new()
@@ -25,6 +29,7 @@ impl Params {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(map)) => map,
                 Ok(_) => return Err("the body must be a JSON object.".into()),
+                Err(e) if input::is_too_deep(&e) => return Err(too_deep().to_string()),
                 Err(e) => return Err(e.to_string()),
             }
         };
@@ -35,6 +40,8 @@ impl Params {
         for (key, values) in grouped {
             map.insert(key, Value::Array(values));
         }
+        input::check_object_depth(&map, MAX_DEPTH, || "the request body".into())
+            .map_err(|e| e.to_string())?;
         Ok(Params(map))
     }
 
@@ -86,6 +93,10 @@ impl Params {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
+}
+
+fn too_deep() -> InputError {
+    InputError::TooDeep { what: "the request body".into(), limit: MAX_DEPTH }
 }
 
 /// Text of a string, number or boolean.
@@ -171,6 +182,20 @@ mod tests {
         );
     }
 
+    fn nested_body(levels: usize) -> String {
+        format!("{}{}", "{\"a\":".repeat(levels), "1".to_string() + &"}".repeat(levels))
+    }
+
+    #[test]
+    fn a_body_deeper_than_the_limit_is_refused_naming_it() {
+        assert!(Params::from_request(nested_body(MAX_DEPTH).as_bytes(), Some("x=1")).is_ok());
+        let named = Err("the request body is nested deeper than the limit of 32 levels".to_string());
+        assert_eq!(Params::from_request(nested_body(MAX_DEPTH + 1).as_bytes(), None), named);
+        assert_eq!(Params::from_request(nested_body(200).as_bytes(), None), named, "past serde_json's own");
+        let vars = format!(r#"{{"filter":"true","filter_vars":{}}}"#, nested_body(MAX_DEPTH));
+        assert_eq!(Params::from_request(vars.as_bytes(), None), named);
+    }
+
     #[test]
     fn query_strings_are_percent_decoded_without_plus() {
         let pairs = parse_query("host=web%211&output=a+b&=x&flag&bad=%zz&&utf=%ff");
@@ -204,5 +229,72 @@ mod tests {
         assert_eq!(p.string_list("n"), Ok(Some(vec!["5".to_string()])));
         assert_eq!(p.string_list("o"), Err(NotAList));
         assert_eq!(p.string_list("none"), Ok(None));
+    }
+
+    mod props {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Text a URL may hold and what tries to break decoding: `%` with
+        /// and without hex digits, separators, and invalid UTF-8 encoded.
+        fn awkward() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                3 => "[a-z0-9]{0,4}",
+                2 => "%[0-9a-fA-FzZ%]{0,2}",
+                1 => prop::sample::select(vec!["&", "=", "[]", "/", "&&", "==", "%%", "%ff%fe", "%c3", "%e2%82"]).prop_map(String::from),
+                1 => "\\PC{0,3}",
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        fn encode(s: &str) -> String {
+            utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+        }
+
+        proptest! {
+            #[test]
+            fn any_query_string_parses_without_panicking(query in awkward()) {
+                let pairs = parse_query(&query);
+                prop_assert!(pairs.len() <= query.split('&').count());
+                prop_assert!(pairs.iter().all(|(k, _)| !k.is_empty()));
+                let params = Params::from_request(b"", Some(&query));
+                prop_assert!(params.is_ok(), "query parameters nest two levels: {:?}", params);
+            }
+
+            #[test]
+            fn any_bytes_in_a_body_or_path_are_an_answer_not_a_panic(
+                bytes in prop::collection::vec(any::<u8>(), 0..200),
+                path in awkward(),
+            ) {
+                let _ = Params::from_request(&bytes, Some(&String::from_utf8_lossy(&bytes)));
+                prop_assert!(path_segments(&path).iter().all(|s| !s.is_empty()));
+            }
+
+            #[test]
+            fn encoded_pairs_and_segments_decode_back(
+                pairs in prop::collection::vec(("\\PC{1,8}", "\\PC{0,8}"), 0..8),
+                segments in prop::collection::vec("\\PC{1,8}", 0..8),
+            ) {
+                let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+                prop_assert_eq!(parse_query(&query.join("&")), pairs);
+                let path: String = segments.iter().map(|s| format!("/{}", encode(s))).collect();
+                prop_assert_eq!(path_segments(&path), segments);
+            }
+        }
+
+        proptest! {
+            // Each case is large: a few show what size changes.
+            #![proptest_config(ProptestConfig::with_cases(12))]
+
+            #[test]
+            fn huge_query_strings_and_paths_are_read_in_full(n in 10_000..100_000usize) {
+                let query = "a=%ff&".repeat(n / 6);
+                prop_assert_eq!(parse_query(&query).len(), n / 6);
+                let path = "/%zz".repeat(n / 4);
+                prop_assert_eq!(path_segments(&path).len(), n / 4);
+            }
+        }
     }
 }

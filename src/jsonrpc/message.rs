@@ -196,12 +196,19 @@ pub fn parse_check_result(
         execution_end: end,
         ttl: num("ttl").unwrap_or(0.0),
     };
+    result.check_bounds("cr.command").map_err(|e| e.to_string())?;
     Ok((host.to_string(), service, result))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Limits;
+    use crate::input::MAX_DEPTH;
+    use crate::jsonrpc::netstring::{encode_payload, NetstringCodec};
+    use crate::store::MAX_CHECK_RESULT_BYTES;
+    use bytes::BytesMut;
+    use tokio_util::codec::Decoder;
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
@@ -269,5 +276,55 @@ mod tests {
         assert_eq!(back, cr);
         assert!(parse_check_result(&map(json!({"host": 1}))).is_err());
         assert!(parse_check_result(&map(json!({"host": "h", "cr": {"exit_status": "x"}}))).is_err());
+    }
+
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(json!(1), |v, _| json!([v]))
+    }
+
+    fn largest(command: Value, output: String) -> CheckResult {
+        CheckResult {
+            exit_status: 2,
+            output,
+            performance_data: vec![],
+            check_source: String::new(),
+            command,
+            execution_start: 10.0,
+            execution_end: 11.0,
+            ttl: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_largest_result_the_api_accepts_reaches_every_peer() {
+        // Scenario: a result accepted through the API with the deepest command
+        // and the most output, all of it escaped (`\u0001`), is relayed.
+        // Bug: a relay a peer's frame check refuses ends the connection and is
+        // replayed again and again.
+        // Fix: the frame depth leaves room for the envelope; the size limit
+        // keeps even six-fold escaping under the endpoint frame limit.
+        let cr = largest(nested(MAX_DEPTH - 1), "\u{1}".repeat(MAX_CHECK_RESULT_BYTES));
+        cr.check_bounds("check_command").unwrap();
+        let mut frame = BytesMut::new();
+        encode_payload(&check_result("h", Some("s"), &cr, 2, 12.5), &mut frame);
+        let endpoint = Limits::default().jsonrpc_endpoint;
+        let map = NetstringCodec::new(endpoint).decode(&mut frame).unwrap().unwrap();
+        let (_, _, back) = parse_check_result(&Message::from_map(map).unwrap().params).unwrap();
+        assert_eq!(back, cr);
+    }
+
+    #[test]
+    fn a_peers_result_too_deep_or_too_large_is_rejected_naming_the_limit() {
+        let params = |cr: &CheckResult| {
+            let bytes = check_result("h", None, cr, 2, 1.0);
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            map(v["params"].clone())
+        };
+        let deep = largest(nested(MAX_DEPTH), "x".into());
+        let err = parse_check_result(&params(&deep)).unwrap_err();
+        assert_eq!(err, "'cr.command' is nested deeper than the limit of 31 levels");
+        let large = largest(Value::Null, "x".repeat(MAX_CHECK_RESULT_BYTES + 1));
+        let err = parse_check_result(&params(&large)).unwrap_err();
+        assert!(err.contains(&format!("over the limit of {MAX_CHECK_RESULT_BYTES} bytes")), "{err}");
     }
 }

@@ -1,14 +1,23 @@
 //! Netstring framing (`<len>:<payload>,`) as a tokio-util codec, with the
 //! checks of contract section 5: 1-9 length digits, no leading zero, `:` and
-//! `,` where they belong, a size limit, and a payload that is a JSON object.
+//! `,` where they belong, a size limit, and a payload that is a JSON object
+//! within the depth limit.
 //! Every violation has its own error, raised as soon as the bytes show it.
 
 use bytes::{Buf, BufMut, BytesMut};
 use serde_json::{Map, Value};
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::input::{self, InputError, MAX_DEPTH};
+
 /// At most this many length digits (so a length fits in 999,999,999).
 const MAX_DIGITS: usize = 9;
+
+/// How deep a frame may nest: [`MAX_DEPTH`] and the two levels above the
+/// result in an `event::CheckResult` (`params`, then `cr`, which holds what
+/// `last_check_result` stores). Every result the API accepts and relays
+/// then passes every peer's check.
+pub const MAX_FRAME_DEPTH: usize = MAX_DEPTH + 2;
 
 /// Why a netstring stream cannot go on. Each names the violation for the one
 /// log line that ends the connection.
@@ -35,6 +44,9 @@ pub enum NetstringError {
     /// The payload is not JSON.
     #[error("Invalid JSON in message: {0}")]
     InvalidJson(String),
+    /// The payload nests deeper than [`MAX_FRAME_DEPTH`].
+    #[error("Invalid JSON-RPC message: {0}")]
+    TooDeep(InputError),
     /// The payload is JSON but not an object.
     #[error("Invalid JSON-RPC message: the payload is a JSON {0}, not an object")]
     NotAnObject(&'static str),
@@ -94,11 +106,18 @@ impl NetstringCodec {
     }
 }
 
-/// Decodes a payload into a JSON object.
+/// Decodes a payload into a JSON object of at most [`MAX_FRAME_DEPTH`] levels.
 pub fn parse_object(payload: &[u8]) -> Result<Map<String, Value>, NetstringError> {
+    let what = || "the message".to_string();
     match serde_json::from_slice::<Value>(payload) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => match input::check_object_depth(&map, MAX_FRAME_DEPTH, what) {
+            Ok(()) => Ok(map),
+            Err(e) => Err(NetstringError::TooDeep(e)),
+        },
         Ok(other) => Err(NetstringError::NotAnObject(json_kind(&other))),
+        Err(e) if input::is_too_deep(&e) => {
+            Err(NetstringError::TooDeep(InputError::TooDeep { what: what(), limit: MAX_FRAME_DEPTH }))
+        }
         Err(e) => Err(NetstringError::InvalidJson(e.to_string())),
     }
 }
@@ -234,6 +253,24 @@ mod tests {
         assert!(matches!(err(b"5:{\"a"), NetstringError::Truncated(_)));
     }
 
+    fn deep_frame(levels: usize) -> Vec<u8> {
+        let payload = format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+        let mut buf = BytesMut::new();
+        encode_payload(payload.as_bytes(), &mut buf);
+        buf.to_vec()
+    }
+
+    #[test]
+    fn a_payload_deeper_than_the_frame_limit_is_a_violation_naming_it() {
+        let mut c = NetstringCodec::new(1 << 20);
+        assert_eq!(decode_all(&mut c, &deep_frame(MAX_FRAME_DEPTH)).map(|f| f.len()), Ok(1));
+        let named = "Invalid JSON-RPC message: the message is nested deeper than the limit of 34 levels";
+        for levels in [MAX_FRAME_DEPTH + 1, 129, 100_000] {
+            let got = decode_all(&mut NetstringCodec::new(1 << 20), &deep_frame(levels));
+            assert_eq!(got, Err(named.to_string()), "{levels} levels");
+        }
+    }
+
     #[test]
     fn the_limit_can_be_raised_for_endpoints() {
         let mut c = NetstringCodec::new(4);
@@ -332,6 +369,48 @@ mod tests {
             }
             let got = decode_in_chunks(usize::MAX, &bytes, &cuts);
             prop_assert_eq!(got, Ok(objs.into_iter().filter_map(|v| v.as_object().cloned()).collect::<Vec<_>>()));
+        }
+
+        #[test]
+        fn a_payload_of_any_depth_is_decoded_within_the_limit_and_refused_past_it(
+            levels in prop_oneof![0..(2 * MAX_FRAME_DEPTH), 100..5_000usize],
+            kinds in prop::collection::vec(any::<bool>(), 1..8),
+            closed in any::<bool>(),
+            cuts in prop::collection::vec(any::<usize>(), 0..4),
+        ) {
+            // An object around `levels` more of lists and dictionaries, in a
+            // repeating pattern; unclosed, it is invalid JSON as well as deep.
+            let opens: String = (0..levels).map(|i| if kinds[i % kinds.len()] { "[" } else { r#"{"a":"# }).collect();
+            let closes: String = (0..levels).rev().map(|i| if kinds[i % kinds.len()] { "]" } else { "}" }).collect();
+            let payload = format!(r#"{{"m":{opens}1{}}}"#, if closed { closes.as_str() } else { "" });
+            let mut bytes = BytesMut::new();
+            encode_payload(payload.as_bytes(), &mut bytes);
+            let got = decode_in_chunks(1 << 20, &bytes, &cuts);
+            // The outer object is one level more than `levels`, and always closed.
+            match (closed || levels == 0, levels < MAX_FRAME_DEPTH) {
+                (true, true) => prop_assert_eq!(got.map(|f| f.len()), Ok(1)),
+                (true, false) => prop_assert!(got.unwrap_err().contains("nested deeper than the limit of 34")),
+                (false, _) => prop_assert!(got.is_err()),
+            }
+        }
+
+        #[test]
+        fn a_huge_declared_length_is_refused_or_awaited_without_allocating_it(
+            len in prop_oneof![0..1_000usize, 1_000..999_999_999usize, Just(999_999_999usize)],
+            limit in prop_oneof![Just(1usize << 20), Just(16usize << 20), any::<usize>()],
+            sent in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            // Part of the payload at most, and never the closing comma.
+            let mut buf = BytesMut::from(format!("{len}:").as_bytes());
+            buf.extend_from_slice(&sent[..sent.len().min(len)]);
+            match NetstringCodec::new(limit).decode(&mut buf) {
+                Err(NetstringError::TooLarge { len: l, limit: m }) => prop_assert!(l == len && len > m),
+                Ok(None) => {
+                    prop_assert!(len <= limit);
+                    prop_assert!(buf.capacity() <= 256 * 1024, "{} bytes reserved for a frame of {len}", buf.capacity());
+                }
+                other => prop_assert!(false, "an unfinished frame gave {:?}", other),
+            }
         }
     }
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::input;
+
 use super::{
-    event_body, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType, StoreError,
-    CONFIG_ATTRS,
+    event_body, index, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType,
+    StoreError, CONFIG_ATTRS,
 };
 
 type Outcome = (Vec<(ObjectType, String)>, Option<String>, Vec<Event>);
@@ -89,6 +91,13 @@ fn defaults(otype: ObjectType, name: &str) -> Map<String, Value> {
     m
 }
 
+/// `key` may be set to `value`: a configuration attribute (or a path in
+/// one), and within the depth limit once set.
+fn check_settable(key: &str, value: &Value) -> Result<(), StoreError> {
+    check_config_attr(key)?;
+    input::check_attribute(key, value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 fn check_config_attr(key: &str) -> Result<(), StoreError> {
     let root = key.split('.').next().unwrap_or(key);
     if CONFIG_ATTRS.contains(&root) {
@@ -127,16 +136,19 @@ fn create(
     } else if name.is_empty() || name.contains('!') {
         return Err(StoreError::Invalid(format!("Host name '{name}' is not valid.")));
     }
+    // In key order, as Icinga writes `attrs` into the object's config: `vars`
+    // is set before `vars.os` adds to it.
     for (k, v) in attrs {
-        check_config_attr(k)?;
+        check_settable(k, v)?;
         if k == "host_name" && otype == ObjectType::Service && all.get("host_name") != Some(v) {
             return Err(StoreError::Invalid("Attribute 'host_name' must match the service's name.".into()));
         }
-        all.insert(k.clone(), v.clone());
+        set_path(&mut all, k, v.clone())?;
     }
     let obj = Object { otype, name: name.to_string(), attrs: all };
     let mut events = Events::new(inner);
     events.add("ObjectCreated", &obj, time, || json!({"object_type": otype.name(), "object_name": name}));
+    inner.children.link(&obj);
     inner.objects.insert(key(otype, name), Arc::new(obj));
     Ok((vec![], None, events.list))
 }
@@ -202,8 +214,8 @@ fn modify(
     restore: &[String],
     time: f64,
 ) -> Outcome2 {
-    for (k, _) in set {
-        check_config_attr(k)?;
+    for (k, v) in set {
+        check_settable(k, v)?;
         if k == "host_name" {
             return Err(StoreError::Invalid(
                 "Attribute 'host_name' could not be set: it cannot be changed.".into(),
@@ -214,6 +226,7 @@ fn modify(
         check_config_attr(k)?;
     }
     let mut events = Events::new(inner);
+    let before = inner.objects.get(&key(otype, name)).map(|o| index::parents(o)).unwrap_or_default();
     let obj = get_mut(inner, otype, name)?;
     if restore.is_empty() && distinct_roots(set) {
         // Only setting can fail, on a parent that is not a dictionary, and
@@ -241,25 +254,25 @@ fn modify(
         obj.attrs = attrs;
     }
     events.add("ObjectModified", obj, time, || json!({"object_type": otype.name(), "object_name": name}));
+    // Restoring `host_name` removes it, and with it a child's link to its host.
+    let after = index::parents(obj);
+    inner.children.relink(&key(otype, name), &before, &after);
     Ok((vec![], None, events.list))
 }
 
 fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time: f64) -> Outcome2 {
-    let obj = inner.objects.get(&key(otype, name)).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    if !inner.objects.contains_key(&key(otype, name)) {
+        return Err(StoreError::NotFound(name.to_string()));
+    }
+    // A host takes every service and comment that names it; a service its comments.
     let dependents: Vec<(ObjectType, String)> = match otype {
-        ObjectType::Host => inner
-            .objects
-            .values()
-            .filter(|o| o.otype != ObjectType::Host && o.host_name() == obj.name)
-            .map(|o| (o.otype, o.name.clone()))
-            .collect(),
-        ObjectType::Service => inner
-            .objects
-            .values()
-            .filter(|o| o.otype == ObjectType::Comment && o.attr("service_name") == &json!(name))
-            .map(|o| (o.otype, o.name.clone()))
-            .collect(),
         ObjectType::Comment => vec![],
+        _ => inner
+            .children
+            .of(otype, name)
+            .filter(|(t, _)| otype == ObjectType::Host || *t == ObjectType::Comment)
+            .cloned()
+            .collect(),
     };
     if !cascade && dependents.iter().any(|(t, _)| *t == ObjectType::Service) {
         return Err(StoreError::Invalid(format!(
@@ -271,6 +284,7 @@ fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time:
     let mut events = Events::new(inner);
     for (t, n) in &removed {
         if let Some(o) = inner.objects.remove(&key(*t, n)) {
+            inner.children.unlink(&o);
             events.add("ObjectDeleted", &o, time, || json!({"object_type": t.name(), "object_name": n}));
         }
     }
@@ -287,6 +301,7 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
     if !(0..=max).contains(&cr.exit_status) {
         return Err(StoreError::Invalid(format!("Invalid 'exit_status' for {} {name}.", otype.name())));
     }
+    cr.check_bounds("command").map_err(|e| StoreError::Invalid(e.to_string()))?;
     let obj = get_mut(inner, otype, name)?;
     if obj.attr("enable_passive_checks") == &json!(false) {
         return Err(StoreError::PassiveDisabled(name.to_string()));
@@ -399,15 +414,17 @@ fn add_comment(
     }
     let comment =
         Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
+    inner.children.link(&comment);
     inner.objects.insert(key(ObjectType::Comment, &comment_name), Arc::new(comment));
     Ok((vec![], Some(comment_name), vec![]))
 }
 
 fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Outcome2 {
-    inner
+    let comment = inner
         .objects
         .remove(&key(ObjectType::Comment, name))
         .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+    inner.children.unlink(&comment);
     Ok((vec![(ObjectType::Comment, name.to_string())], None, vec![]))
 }
 
@@ -417,7 +434,10 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::store::{Mutation, ObjectType, Origin, Store, StoreError};
+    use crate::input::{depth, MAX_DEPTH};
+    use crate::store::{
+        CheckResult, Mutation, ObjectType, Origin, Store, StoreError, MAX_CHECK_RESULT_BYTES,
+    };
 
     fn store_with_host() -> Store {
         let store = Store::new(None);
@@ -467,5 +487,85 @@ mod tests {
         assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
         let err = modify(&store, &[("notes", json!("x")), ("vars.os.major", json!(9))], &["vars"]);
         assert!(err.is_ok(), "restoring vars first makes the path settable: {err:?}");
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_store_refuses_an_attribute_deeper_than_the_limit_and_changes_nothing() {
+        let store = store_with_host();
+        let before = store.get(ObjectType::Host, "h").unwrap();
+        let deepest = vec!["a"; MAX_DEPTH - 1].join(".");
+        let err = modify(&store, &[("notes", json!("x")), (&format!("vars.{deepest}"), json!([[1]]))], &[]);
+        let named = "attribute 'vars' is nested deeper than the limit of 32 levels";
+        assert_eq!(err, Err(StoreError::Invalid(named.into())));
+        assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
+        modify(&store, &[(&format!("vars.{deepest}"), json!([1]))], &[]).unwrap();
+        let h = store.get(ObjectType::Host, "h").unwrap();
+        assert_eq!(depth(h.attr("vars")), MAX_DEPTH, "the deepest path the limit allows is stored");
+        let attrs = json!({ format!("vars.{deepest}.b"): 1 }).as_object().cloned().unwrap();
+        let create = Mutation::Create { otype: ObjectType::Host, name: "h2".into(), attrs };
+        assert!(matches!(store.apply(create, Origin::Local, at(3)), Err(StoreError::Invalid(_))));
+        assert!(store.get(ObjectType::Host, "h2").is_none());
+    }
+
+    #[test]
+    fn create_sets_dotted_paths_as_modify_does() {
+        // Scenario: PUT /v1/objects/hosts/h with {"attrs":{"vars.os":"linux"}}.
+        // Bug: the key was stored literally, an attribute named "vars.os".
+        // Fix: create sets paths in key order, as Icinga's config does.
+        let store = Store::new(None);
+        let attrs =
+            json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": 2}).as_object().cloned().unwrap();
+        let create = Mutation::Create { otype: ObjectType::Host, name: "h".into(), attrs };
+        store.apply(create, Origin::Local, at(1)).unwrap();
+        let h = store.get(ObjectType::Host, "h").unwrap();
+        assert_eq!(h.attr("vars"), &json!({"a": 1, "os": "linux", "x": {"y": 2}}));
+        assert!(!h.attrs.contains_key("vars.os"));
+        let attrs = json!({"address.x": 1}).as_object().cloned().unwrap();
+        let create = Mutation::Create { otype: ObjectType::Host, name: "h2".into(), attrs };
+        assert!(matches!(store.apply(create, Origin::Local, at(1)), Err(StoreError::Invalid(_))));
+        assert!(store.get(ObjectType::Host, "h2").is_none());
+    }
+
+    fn result(command: serde_json::Value, output: String) -> CheckResult {
+        CheckResult {
+            exit_status: 1,
+            output,
+            performance_data: vec![],
+            check_source: "n".into(),
+            command,
+            execution_start: 5.0,
+            execution_end: 5.0,
+            ttl: 0.0,
+        }
+    }
+
+    fn nested(levels: usize) -> serde_json::Value {
+        (0..levels).fold(json!(1), |v, _| json!([v]))
+    }
+
+    #[test]
+    fn the_store_refuses_a_check_result_too_deep_or_too_large() {
+        let store = store_with_host();
+        let before = store.get(ObjectType::Host, "h").unwrap();
+        let apply = |cr| {
+            store.apply(
+                Mutation::CheckResult { otype: ObjectType::Host, name: "h".into(), cr },
+                Origin::Local,
+                at(5),
+            )
+        };
+        let err = apply(result(nested(MAX_DEPTH), "x".into())).unwrap_err();
+        let named = "'command' is nested deeper than the limit of 31 levels";
+        assert_eq!(err, StoreError::Invalid(named.into()));
+        let large = "x".repeat(MAX_CHECK_RESULT_BYTES);
+        assert!(matches!(apply(result(json!(null), large)), Err(StoreError::Invalid(_))));
+        assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
+        apply(result(nested(MAX_DEPTH - 1), "x".repeat(MAX_CHECK_RESULT_BYTES - 1))).unwrap();
+        let h = store.get(ObjectType::Host, "h").unwrap();
+        assert_eq!(depth(h.attr("last_check_result")), MAX_DEPTH);
     }
 }

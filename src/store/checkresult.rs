@@ -3,6 +3,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::input::{check_depth, InputError, MAX_DEPTH};
+
+/// The most bytes of plugin output, performance data (each entry and one
+/// separator, as in its text form) and check source one check result may
+/// carry together. A result the API accepts is relayed to
+/// every endpoint, whose frames are limited to 16 MiB: even escaped six
+/// times over (`\u0001`), 1 MiB stays under that, so no peer refuses it and
+/// no replay log repeats it forever.
+pub const MAX_CHECK_RESULT_BYTES: usize = 1024 * 1024;
+
 /// A check result as the API and the cluster carry it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -46,6 +56,25 @@ impl CheckResult {
         } else {
             self.exit_status.clamp(0, 3)
         }
+    }
+
+    /// `Ok` if the result fits the node: its command nests at most
+    /// `MAX_DEPTH - 1` levels (so that `last_check_result`, one level above,
+    /// stays within [`MAX_DEPTH`]) and its text within
+    /// [`MAX_CHECK_RESULT_BYTES`]. `command` names the field in the error.
+    pub fn check_bounds(&self, command: &str) -> Result<(), InputError> {
+        check_depth(&self.command, MAX_DEPTH - 1, || format!("'{command}'"))?;
+        let size = self.output.len()
+            + self.performance_data.iter().map(|p| p.len() + 1).sum::<usize>()
+            + self.check_source.len();
+        if size > MAX_CHECK_RESULT_BYTES {
+            return Err(InputError::TooLarge {
+                what: "the check result's text (output, performance data and check source)".into(),
+                size,
+                limit: MAX_CHECK_RESULT_BYTES,
+            });
+        }
+        Ok(())
     }
 
     /// The `last_check_result` attribute value. Every check result makes

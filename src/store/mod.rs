@@ -3,6 +3,7 @@
 //! [`Event`] for event streams.
 
 mod checkresult;
+mod index;
 mod journal;
 mod object;
 
@@ -14,14 +15,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-pub use checkresult::{host_state, CheckResult};
+pub use checkresult::{host_state, CheckResult, MAX_CHECK_RESULT_BYTES};
 pub use journal::{Journal, JournalEntry, Origin};
 pub use object::{split_service_name, Object, ObjectType, CONFIG_ATTRS};
 
 /// A change to the store.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mutation {
-    /// Creates an object with the given configuration attributes.
+    /// Creates an object with the given configuration attributes (`vars.x`
+    /// paths allowed, set in key order as modify sets them).
     Create { otype: ObjectType, name: String, attrs: Map<String, Value> },
     /// Sets attributes (`vars.x` paths allowed) and restores others to their defaults.
     Modify { otype: ObjectType, name: String, set: Vec<(String, Value)>, restore: Vec<String> },
@@ -137,6 +139,8 @@ struct Inner {
     /// Shared, so that readers take objects without copying them; a mutation
     /// copies an object only while some reader still holds it.
     objects: BTreeMap<(ObjectType, String), Arc<Object>>,
+    /// Each object's services and comments, kept with `objects`.
+    children: index::Children,
     journal: Journal,
     sealed: bool,
     next_comment: u64,
@@ -163,6 +167,7 @@ impl Store {
     pub fn new(journal_capacity: Option<usize>) -> Self {
         let inner = Inner {
             objects: BTreeMap::new(),
+            children: index::Children::default(),
             journal: Journal::new(journal_capacity),
             sealed: false,
             next_comment: 1,
@@ -229,6 +234,14 @@ impl Store {
             .collect()
     }
 
+    /// The services and comments that name `otype` `name` as their host or
+    /// service, by type and name: a host's services and the comments on it
+    /// and on its services; a service's comments. Found without a scan.
+    pub fn children(&self, otype: ObjectType, name: &str) -> Vec<Arc<Object>> {
+        let inner = self.lock();
+        inner.children.of(otype, name).filter_map(|key| inner.objects.get(key)).cloned().collect()
+    }
+
     /// How many objects of a type exist.
     pub fn count(&self, otype: ObjectType) -> usize {
         let inner = self.lock();
@@ -260,6 +273,7 @@ impl Store {
     pub fn restore(&self, snapshot: StoreSnapshot) {
         let mut inner = self.lock();
         inner.objects = snapshot.objects.into_iter().map(|o| ((o.otype, o.name.clone()), o)).collect();
+        inner.children = index::Children::build(inner.objects.values());
         inner.next_comment = snapshot.next_comment.max(1);
     }
 }

@@ -90,7 +90,7 @@ pub fn parse_check_result(
     };
     let now = unix_seconds(now);
     let time = |key| params.last(key).and_then(number).unwrap_or(now);
-    Ok(CheckResult {
+    let cr = CheckResult {
         exit_status,
         output: scalar_string(output).unwrap_or_default(),
         performance_data: performance_data(params.get("performance_data")),
@@ -99,7 +99,9 @@ pub fn parse_check_result(
         execution_start: time("execution_start"),
         execution_end: time("execution_end"),
         ttl: params.last("ttl").and_then(number).unwrap_or(0.0),
-    })
+    };
+    cr.check_bounds("check_command").map_err(|e| failure(400, e.to_string()))?;
+    Ok(cr)
 }
 
 /// A number, or a string holding one (query parameters are strings).
@@ -244,11 +246,12 @@ fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
             Err(e) => store_failure(e),
         };
     }
-    let own = |c: &Object| match obj.otype {
-        ObjectType::Service => c.attr("service_name").as_str() == Some(obj.name.as_str()),
-        _ => c.host_name() == obj.name && c.attr("service_name").as_str().unwrap_or("").is_empty(),
+    // A host's children include the comments on its services: those stay.
+    let own = |c: &Object| {
+        c.otype == ObjectType::Comment
+            && (obj.otype == ObjectType::Service || c.attr("service_name").as_str().unwrap_or("").is_empty())
     };
-    for comment in ctx.shared.store.list(ObjectType::Comment).iter().filter(|c| own(c)) {
+    for comment in ctx.shared.store.children(obj.otype, &obj.name).iter().filter(|c| own(c)) {
         // A comment removed meanwhile by someone else is no failure here.
         let _ = apply(ctx, Mutation::RemoveComment { name: comment.name.clone() });
     }
@@ -268,6 +271,8 @@ fn store_failure(e: StoreError) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::MAX_DEPTH;
+    use crate::store::MAX_CHECK_RESULT_BYTES;
     use std::time::Duration;
 
     fn checkable(otype: ObjectType, attrs: Value) -> Object {
@@ -314,6 +319,32 @@ mod tests {
             parse_check_result(&params(four), &svc, "n", now()).unwrap_err(),
             (400, "Invalid 'exit_status' for Service web1.".into())
         );
+    }
+
+    #[test]
+    fn a_check_command_too_deep_or_output_too_large_is_400_naming_the_limit() {
+        let svc = checkable(ObjectType::Service, json!({}));
+        let nested = |levels| (0..levels).fold(json!(1), |v, _| json!([v]));
+        // Set directly: a body with a command this deep is refused as a whole first.
+        let mut p = params(r#"{"exit_status":0,"plugin_output":"x"}"#);
+        p.set("check_command", nested(MAX_DEPTH - 1));
+        assert!(parse_check_result(&p, &svc, "n", now()).is_ok());
+        p.set("check_command", nested(MAX_DEPTH));
+        let err = parse_check_result(&p, &svc, "n", now()).unwrap_err();
+        assert_eq!(err, (400, "'check_command' is nested deeper than the limit of 31 levels".into()));
+        // Check source and performance data (one separator each) count along with the output.
+        let body = |output: &str, source: &str| {
+            let perf = r#"["a=1","b=22"]"#;
+            format!(
+                r#"{{"exit_status":0,"plugin_output":"{output}","check_source":"{source}","performance_data":{perf}}}"#
+            )
+        };
+        let output = "x".repeat(MAX_CHECK_RESULT_BYTES - 10);
+        assert!(parse_check_result(&params(&body(&output, "n")), &svc, "n", now()).is_ok());
+        let (code, text) = parse_check_result(&params(&body(&output, "nn")), &svc, "n", now()).unwrap_err();
+        let size = MAX_CHECK_RESULT_BYTES + 1;
+        let named = format!("the check result's text (output, performance data and check source) is {size} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes");
+        assert_eq!((code, text), (400, named));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use hyper::StatusCode;
 use serde_json::{json, Map, Value};
 
+use super::modify::check_attributes;
 use super::{answer, url_type, Ctx, Step};
 use crate::env::Env;
 use crate::http::gate::Gate;
@@ -13,7 +14,8 @@ use crate::store::{Mutation, ObjectType};
 /// What a create request asks for, validated.
 #[derive(Debug, PartialEq)]
 pub struct CreateRequest {
-    /// The configuration attributes.
+    /// The configuration attributes; a `vars.x` key sets a path, as Icinga
+    /// writes `attrs` into the object's config.
     pub attrs: Map<String, Value>,
     /// Templates to import (none exist on this node).
     pub templates: Vec<String>,
@@ -33,6 +35,7 @@ pub fn parse(params: &Params) -> Result<CreateRequest, ApiError> {
             ))
         }
     };
+    check_attributes(attrs.iter())?;
     // Icinga makes `groups` unique (and sorted, as its set does).
     if let Some(Value::Array(groups)) = attrs.get_mut("groups") {
         groups.sort_by_key(|g| g.to_string());
@@ -105,5 +108,16 @@ mod tests {
         assert!(parse(&params(r#"{"attrs":[1]}"#)).is_err());
         assert!(parse(&params(r#"{"templates":{"a":1}}"#)).is_err());
         assert_eq!(parse(&params(r#"{}"#)).unwrap().attrs, Map::new());
+    }
+
+    #[test]
+    fn a_create_path_deeper_than_the_limit_is_400_naming_it() {
+        let path = vec!["vars"; crate::input::MAX_DEPTH].join(".");
+        assert!(parse(&params(&format!(r#"{{"attrs":{{"{path}":[1]}}}}"#))).is_ok());
+        let err = parse(&params(&format!(r#"{{"attrs":{{"{path}":[[1]]}}}}"#))).unwrap_err();
+        assert_eq!(
+            (err.code, err.status.as_str()),
+            (400, "attribute 'vars' is nested deeper than the limit of 32 levels")
+        );
     }
 }

@@ -151,21 +151,20 @@ fn joins<E: Env>(ctx: &Ctx<'_, E>, obj: &Object, req: &QueryRequest) -> Result<V
 
 /// Objects that refer to `obj`: a host's services and comments, a service's comments.
 fn used_by(store: &Store, obj: &Object) -> Value {
-    let mut users = vec![];
     let refers = |o: &Object| match obj.otype {
-        ObjectType::Host => o.host_name() == obj.name && o.name != obj.name,
-        ObjectType::Service => o.attr("service_name").as_str() == Some(obj.name.as_str()),
+        // A comment on one of the host's services is the service's, not the host's.
+        ObjectType::Host => {
+            o.name != obj.name && (o.otype == ObjectType::Service || o.attr("service_name") == "")
+        }
+        ObjectType::Service => true,
         ObjectType::Comment => false,
     };
-    for otype in [ObjectType::Service, ObjectType::Comment] {
-        for o in store.list(otype).iter().filter(|o| refers(o)) {
-            if obj.otype == ObjectType::Host && o.otype == ObjectType::Comment && o.attr("service_name") != ""
-            {
-                continue;
-            }
-            users.push(json!({"name": o.name, "type": o.otype.name()}));
-        }
-    }
+    let users = store
+        .children(obj.otype, &obj.name)
+        .iter()
+        .filter(|o| refers(o))
+        .map(|o| json!({"name": o.name, "type": o.otype.name()}))
+        .collect();
     Value::Array(users)
 }
 
