@@ -55,7 +55,8 @@ pub fn focus(record: &RunRecord, violations: &[Violation]) -> Window {
     let first = pending.fold(begin, u64::min);
     let span = (last - first).max(SPAN_MIN_MS);
     let from = first.saturating_sub((span / 8).max(5));
-    let to = (last + (span / 20).max(3)).min(end).max(from + 1);
+    let to = (last + (span / 20).max(3)).min(end);
+    let from = from.min(to.saturating_sub(SPAN_MIN_MS));
     if (to - from) * 10 >= end * 8 {
         return Window { from: 0, to: end, stop_ms: Some(begin) };
     }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::layout::{beside, fit, text_width, Anchor, Lanes, CHAR_EM, FONT, SIZE};
+use super::layout::{beside, fit, text_width, Anchor, Lanes, Way, CHAR_EM, FONT, SIZE};
 use super::model::{step_name, Item, Row, RowKind, Shape, StepMark};
 use super::svg::{esc, Svg};
 use super::Window;
@@ -57,11 +57,12 @@ struct Placed {
     text: String,
 }
 
-fn place(lanes: &mut Lanes, line: f64, text: String, min: f64) -> Placed {
+/// Places a label beside the line at `line` (none if `named` is false), within `min..`.
+fn place(lanes: &mut Lanes, (line, named): (f64, bool), text: String, min: f64) -> Placed {
     let width = text_width(&text, SIZE);
     let (x, anchor) = beside(line, width, 3.0, min, WIDTH - MARGIN);
-    let (a, b) = anchor.span(x, width);
-    Placed { line, x, anchor, lane: lanes.place(a, b), text }
+    let lane = lanes.place_block(named.then_some(line), &[anchor.span(x, width)]);
+    Placed { line, x, anchor, lane, text }
 }
 
 /// The picture being drawn, top to bottom.
@@ -313,17 +314,9 @@ impl Picture {
     /// Violations as red lines from `top` down to their labels, which go in
     /// lanes under `self.y`; one outside `scale` is a label at the edge it is past.
     fn violation_marks(&mut self, violations: &[&Violation], scale: Scale, top: f64, full: bool) {
-        let band = self.y + 4.0;
-        let mut lanes = Lanes::default();
-        for (i, v) in violations.iter().enumerate() {
-            let n = i + 1;
-            let name = v.invariant.name();
-            let text = if full { format!("[{n}] {name} @{} ms", v.at_ms) } else { format!("[{n}] {name}") };
-            let placed = match v.at_ms {
-                at if scale.holds(at) => place(&mut lanes, scale.x(at), text, MARGIN),
-                at if at > scale.to => place(&mut lanes, WIDTH - MARGIN, format!("{text} (later) >"), MARGIN),
-                _ => place(&mut lanes, LEFT, format!("< {text} (earlier)"), LEFT),
-            };
+        let band = self.y + 6.0;
+        let (placed, lanes) = place_violations(violations, scale, full);
+        for (n, v, placed) in placed {
             let id = if full { format!(r#" id="vl{n}""#) } else { String::new() };
             self.svg.open(&format!(r#"class="vio" data-v="{n}"{id}"#));
             let _ = write!(self.svg.out, "<title>{}</title>", esc(v.to_string().trim_end()));
@@ -336,7 +329,7 @@ impl Picture {
             self.svg.text(placed.x, base, placed.anchor, "vlabel", SIZE, &placed.text);
             self.svg.close_group();
         }
-        self.y = band + lanes.count() as f64 * LANE;
+        self.y = band + lanes as f64 * LANE;
     }
 
     fn legend(&mut self) {
@@ -429,6 +422,35 @@ fn view_head(scene: &Scene, hidden: usize) -> String {
     }
 }
 
+/// Each violation's label, numbered from 1: placed from right to left, so
+/// that a label further left goes on a lane further from the rows and no
+/// violation's line crosses another's label; labels of violations outside
+/// `scale` (which have no line) come last.
+fn place_violations<'a>(
+    violations: &[&'a Violation],
+    scale: Scale,
+    full: bool,
+) -> (Vec<(usize, &'a Violation, Placed)>, usize) {
+    let mut order: Vec<(usize, &Violation)> =
+        violations.iter().enumerate().map(|(i, v)| (i + 1, *v)).collect();
+    order.sort_by_key(|(n, v)| (!scale.holds(v.at_ms), std::cmp::Reverse(v.at_ms), *n));
+    let mut lanes = Lanes::with_lines(Way::Up);
+    let mut placed: Vec<_> =
+        order.into_iter().map(|(n, v)| (n, v, place_violation(&mut lanes, n, v, scale, full))).collect();
+    placed.sort_by_key(|(n, _, _)| *n);
+    (placed, lanes.count())
+}
+
+fn place_violation(lanes: &mut Lanes, n: usize, v: &Violation, scale: Scale, full: bool) -> Placed {
+    let name = v.invariant.name();
+    let text = if full { format!("[{n}] {name} @{} ms", v.at_ms) } else { format!("[{n}] {name}") };
+    match v.at_ms {
+        at if scale.holds(at) => place(lanes, (scale.x(at), true), text, MARGIN),
+        at if at > scale.to => place(lanes, (WIDTH - MARGIN, false), format!("{text} (later) >"), MARGIN),
+        _ => place(lanes, (LEFT, false), format!("< {text} (earlier)"), LEFT),
+    }
+}
+
 /// Steps' labels, beside their lines, in lanes; the steps of one instant
 /// stack in their order, on one side of their line.
 fn place_steps(steps: &[StepMark], scale: Scale) -> (Vec<Placed>, usize) {
@@ -438,7 +460,7 @@ fn place_steps(steps: &[StepMark], scale: Scale) -> (Vec<Placed>, usize) {
         format!("{node}{} @{}", step_name(s.step), s.at)
     };
     let shown: Vec<&StepMark> = steps.iter().filter(|s| scale.holds(s.at)).collect();
-    let mut lanes = Lanes::default();
+    let mut lanes = Lanes::with_lines(Way::Down);
     let mut placed = Vec::new();
     for group in shown.chunk_by(|a, b| a.at == b.at && a.node == b.node) {
         let texts: Vec<String> = group.iter().map(|s| label(s)).collect();
@@ -446,7 +468,7 @@ fn place_steps(steps: &[StepMark], scale: Scale) -> (Vec<Placed>, usize) {
         let widest = texts.iter().map(|t| text_width(t, SIZE)).fold(0.0, f64::max);
         let (x, anchor) = beside(line, widest, 3.0, MARGIN, WIDTH - MARGIN);
         let spans: Vec<(f64, f64)> = texts.iter().map(|t| anchor.span(x, text_width(t, SIZE))).collect();
-        let first = lanes.place_block(&spans);
+        let first = lanes.place_block(Some(line), &spans);
         let at = |(k, text)| Placed { line, x, anchor, lane: first + k, text };
         placed.extend(texts.into_iter().enumerate().map(at));
     }
@@ -505,6 +527,7 @@ const LEGEND: &[LegendSection] = &[
             ("gate", Swatch::Band, "work inside the gate"),
             ("write", Swatch::Low, "object written"),
             ("sealed", Swatch::Low, "written after the seal"),
+            ("open", Swatch::Band, "an actor's connection, open"),
             ("closed", Swatch::Tick, "closed by the node"),
             ("unclosed", Swatch::Tick, "never closed"),
         ],
@@ -552,7 +575,7 @@ const STYLE: &str = concat!(
     ".run{fill:#9d9}.stopping{fill:#f90}.draining{fill:#fd8}.down{fill:#ddd}.crash{fill:#000}",
     ".waiting{fill:#9ab}.conn-http{fill:#a8c8e8}.conn-endpoint{fill:#cdb0ea}.conn-anonymous{fill:#e8c0e0}",
     ".gate{fill:#235}.reg{fill:#247}.ok{fill:#2a2}.refused{fill:#f80}.skipped{fill:#a0c}.error{fill:#822}",
-    ".transport{fill:#555}.noanswer{fill:#bbb}.write{fill:#063}.sealed{fill:#e22}.cell-ok{fill:#2a2}.cell-not{fill:#f80}",
+    ".transport{fill:#555}.noanswer{fill:#bbb}.write{fill:#4d4;stroke:#063;stroke-width:.5}.sealed{fill:#e22}.cell-ok{fill:#2a2}.cell-not{fill:#f80}",
     ".sent{fill:#48c}.applied{fill:#2a2}.twice{fill:#e22}.dropped{fill:#f80}.lost{fill:#e22}",
     ".ack{fill:#036}.session{fill:#333}.ignored{fill:#aaa}.closed{fill:#333}.unclosed{fill:#e22}",
     ".step{stroke:#777;stroke-dasharray:4,3}.steplabel{fill:#333}",
@@ -560,5 +583,7 @@ const STYLE: &str = concat!(
     ".violation{stroke:#d00;stroke-width:2}.hit{stroke:transparent;stroke-width:10}",
     ".vlabel{fill:#c00;font-weight:bold}.vio,.ev{cursor:pointer}.evline{fill:#222}",
     ".vio.hl .violation{stroke:#800;stroke-width:4}.vio.hl .vlabel{fill:#800;text-decoration:underline}",
-    ".ev.hl .evline{fill:#800;font-weight:bold}",
+    ".ev.hl .evline{fill:#800;font-weight:bold}.open{fill:#777}",
+    // What breaks an invariant keeps an outline, so it shows on a violation's line too.
+    ".sealed,.lost,.twice{stroke:#000;stroke-width:1}",
 );

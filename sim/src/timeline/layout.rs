@@ -71,24 +71,56 @@ pub fn beside(x: f64, width: f64, gap: f64, min: f64, max: f64) -> (f64, Anchor)
     }
 }
 
+/// Which way from its label the line a label names runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Way {
+    /// The labels name no lines.
+    #[default]
+    None,
+    /// Up through the lanes above the label (labels under what they mark).
+    Up,
+    /// Down through the lanes below the label (labels over what they mark).
+    Down,
+}
+
 /// Lanes of labels side by side: each label goes on the first lane where it
-/// keeps its distance from every other, so no two ever overlap.
+/// keeps its distance from every other, so no two ever overlap; where it
+/// can, also where no line crosses it and its own line crosses no label.
 #[derive(Debug, Default)]
 pub struct Lanes {
     taken: Vec<Vec<(f64, f64)>>,
+    /// Each line: its x and the lane of its label.
+    lines: Vec<(f64, usize)>,
+    way: Way,
 }
 
 impl Lanes {
-    /// Puts a label covering `from..to` on the first lane with room; returns the lane.
-    pub fn place(&mut self, from: f64, to: f64) -> usize {
-        self.place_block(&[(from, to)])
+    /// Lanes whose labels name lines running `way`.
+    pub fn with_lines(way: Way) -> Lanes {
+        Lanes { way, ..Lanes::default() }
     }
 
-    /// Puts labels covering `spans` on consecutive lanes, from the first
-    /// lane where all of them have room; returns that lane.
-    pub fn place_block(&mut self, spans: &[(f64, f64)]) -> usize {
-        let first = (0..=self.taken.len())
-            .find(|&lane| spans.iter().enumerate().all(|(k, &(a, b))| self.free(lane + k, a, b)))
+    /// Puts a label covering `from..to` on the first lane with room; returns the lane.
+    pub fn place(&mut self, from: f64, to: f64) -> usize {
+        self.place_block(None, &[(from, to)])
+    }
+
+    /// Puts labels covering `spans` on consecutive lanes, naming the line at
+    /// `line` (if any); returns the first lane. The lane is the first where
+    /// none of them touches another label, no line crosses them and their
+    /// line crosses no label; failing that, the first without crossing
+    /// lines; failing that, the first where they touch no other label.
+    pub fn place_block(&mut self, line: Option<f64>, spans: &[(f64, f64)]) -> usize {
+        let lanes = 0..=self.taken.len();
+        let apart = |lane: usize| spans.iter().enumerate().all(|(k, &(a, b))| self.free(lane + k, a, b));
+        let uncrossed =
+            |lane: usize| spans.iter().enumerate().all(|(k, &(a, b))| self.uncrossed(lane + k, a, b));
+        let clear = |lane: usize| line.is_none_or(|x| self.clear(x, self.line_lane(lane, spans.len())));
+        let first = lanes
+            .clone()
+            .find(|&l| apart(l) && uncrossed(l) && clear(l))
+            .or_else(|| lanes.clone().find(|&l| apart(l) && uncrossed(l)))
+            .or_else(|| lanes.clone().find(|&l| apart(l)))
             .unwrap_or(self.taken.len());
         for (k, span) in spans.iter().enumerate() {
             while self.taken.len() <= first + k {
@@ -96,18 +128,49 @@ impl Lanes {
             }
             self.taken[first + k].push(*span);
         }
+        if let Some(x) = line {
+            self.lines.push((x, self.line_lane(first, spans.len())));
+        }
         first
+    }
+
+    /// The lane a block's line starts from: the lane nearest what it marks.
+    fn line_lane(&self, first: usize, count: usize) -> usize {
+        match self.way {
+            Way::Up => first + count.saturating_sub(1),
+            Way::None | Way::Down => first,
+        }
+    }
+
+    /// Whether a line whose label is on lane `from` runs through `lane`.
+    fn passes(&self, from: usize, lane: usize) -> bool {
+        match self.way {
+            Way::None => false,
+            Way::Up => lane < from,
+            Way::Down => lane > from,
+        }
     }
 
     fn free(&self, lane: usize, from: f64, to: f64) -> bool {
         self.taken.get(lane).is_none_or(|l| l.iter().all(|&(a, b)| to + GAP <= a || b + GAP <= from))
     }
 
+    fn uncrossed(&self, lane: usize, from: f64, to: f64) -> bool {
+        self.lines.iter().all(|&(x, k)| !self.passes(k, lane) || x < from - 1.0 || x > to + 1.0)
+    }
+
+    fn clear(&self, x: f64, lane: usize) -> bool {
+        let crossed = |(j, l): (usize, &Vec<(f64, f64)>)| {
+            self.passes(lane, j) && l.iter().any(|&(a, b)| x >= a - 1.0 && x <= b + 1.0)
+        };
+        !self.taken.iter().enumerate().any(crossed)
+    }
+
     /// Whether `from..to` fits on the first lane; takes it there if so.
     pub fn take_first(&mut self, from: f64, to: f64) -> bool {
         let fits = self.free(0, from, to);
         if fits {
-            self.place_block(&[(from, to)]);
+            self.place(from, to);
         }
         fits
     }
@@ -127,19 +190,35 @@ mod tests {
         let mut lanes = Lanes::default();
         assert_eq!(lanes.place(0.0, 100.0), 0);
         assert_eq!(lanes.place(50.0, 150.0), 1, "an overlapping label must move down");
-        assert_eq!(lanes.place(104.0, 200.0), 1, "closer than the gap counts as touching");
+        assert_eq!(lanes.place(104.0, 110.0), 2, "closer than the gap counts as touching");
         assert_eq!(lanes.place(200.0, 300.0), 0, "a label with room goes back to the first lane");
-        assert_eq!(lanes.count(), 2);
+        assert_eq!(lanes.count(), 3);
     }
 
     #[test]
     fn a_block_of_labels_stays_together_below_what_it_would_touch() {
         let mut lanes = Lanes::default();
-        assert_eq!(lanes.place_block(&[(0.0, 100.0), (0.0, 80.0), (0.0, 120.0)]), 0);
+        assert_eq!(lanes.place_block(None, &[(0.0, 100.0), (0.0, 80.0), (0.0, 120.0)]), 0);
         assert_eq!(lanes.place(300.0, 400.0), 0);
-        // Lane 0 is free at 150..250, but lanes 1 and 2 are not at 110..250.
-        assert_eq!(lanes.place_block(&[(150.0, 250.0), (110.0, 250.0)]), 3);
-        assert_eq!(lanes.count(), 5);
+        // Lane 0 has room for the first, but lane 1 none for the second; lane
+        // 1 has room for the first, but lane 2 none for the second.
+        assert_eq!(lanes.place_block(None, &[(150.0, 250.0), (85.0, 250.0)]), 2);
+        assert_eq!(lanes.count(), 4);
+    }
+
+    #[test]
+    fn no_line_crosses_a_label_where_there_is_another_lane() {
+        let mut up = Lanes::with_lines(Way::Up);
+        assert_eq!(up.place_block(Some(300.0), &[(303.0, 450.0)]), 0);
+        assert_eq!(up.place_block(Some(250.0), &[(253.0, 400.0)]), 1);
+        // Clear of labels on lane 0, but the line at 250 runs up through it there.
+        assert_eq!(up.place_block(Some(600.0), &[(240.0, 260.0)]), 2);
+        let mut down = Lanes::with_lines(Way::Down);
+        assert_eq!(down.place_block(None, &[(0.0, 50.0), (0.0, 50.0)]), 0);
+        // Its label fits on lane 0, but its line would run down through the label on lane 1.
+        assert_eq!(down.place_block(Some(25.0), &[(200.0, 300.0)]), 1);
+        // No lane below the line at 25 is free of it: the label still gets a lane.
+        assert_eq!(down.place_block(None, &[(10.0, 40.0)]), 2);
     }
 
     #[test]

@@ -87,12 +87,14 @@ fn applications(record: &RunRecord, peer: &str) -> BTreeMap<(String, u64), Vec<(
     out
 }
 
-/// A message as sent, coloured by its fate: applied, dropped, or lost though acknowledged.
+/// A message as sent, coloured by its fate: applied, applied more than
+/// once, dropped, or lost though acknowledged.
 fn sent_item(m: &PeerMessage, at: u64, applied: &[(u64, bool)]) -> Item {
     let class = match (applied.len(), m.acknowledged) {
         (0, true) => "lost",
         (0, false) => "dropped",
-        _ => "sent",
+        (1, _) => "sent",
+        _ => "twice",
     };
     let tip = format!(
         "check result ts={:.3} for {} to {}: sent at {at} ms, applied {} times, {}",
@@ -139,7 +141,7 @@ fn actor_row(record: &RunRecord, e: &ConnectionEnd) -> Row {
     let closed = e.closed_ms.unwrap_or(record.end_ms);
     if let Some(at) = accepted_ms(record, e) {
         let tip = format!("{} connection of {}: accepted at {at} ms", e.kind, e.actor);
-        items.push(Item::span(at, closed, Shape::Band, "waiting", tip));
+        items.push(Item::span(at, closed, Shape::Band, "open", tip));
     }
     items.push(match e.closed_ms {
         Some(c) => Item::point(
