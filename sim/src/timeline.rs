@@ -32,7 +32,7 @@ pub struct Window {
 /// and still belong to Stop, at least.
 const REACH_MIN_MS: u64 = 100;
 /// The narrowest span the view shows.
-const SPAN_MIN_MS: u64 = 20;
+const SPAN_MIN_MS: u64 = 100;
 
 /// The span that matters first: every Stop, and what it caused soon after
 /// (answers to requests in flight, connections closed, violations), with a

@@ -8,9 +8,9 @@ use std::fmt;
 use quiesce::probe::{ConnId, ConnKind, Probe};
 use quiesce::store::{JournalEntry, Origin};
 
-use super::model::{outcome_class, request_tip, status_class, Item, Row, RowKind, Shape};
+use super::model::{outcome_class, request_tip, status_class, Item, NodeLife, Row, RowKind, Shape};
 use crate::oracles::journal_ms;
-use crate::record::{Incarnation, Outcome, RequestRecord, RunRecord};
+use crate::record::{Outcome, RequestRecord, RunRecord};
 
 /// A request as a node saw it: which incarnation, connection and request on it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,19 +156,19 @@ struct Life {
     inside: BTreeMap<String, u64>,
 }
 
-/// The rows of incarnation `at` = (node, index)'s connections, named after `name`.
-pub fn rows(name: &str, at: (&str, usize), inc: &Incarnation, record: &RunRecord, links: &Links) -> Vec<Row> {
+/// The rows of an incarnation's connections; one still open when it ended ends there.
+pub fn rows(life: &NodeLife, record: &RunRecord, links: &Links) -> Vec<Row> {
     let mut lives: BTreeMap<ConnId, Life> = BTreeMap::new();
-    let answers = AnswerMarks { node: at.0, inc: at.1, record, links };
-    for (ms, p) in &inc.probes {
+    let answers = AnswerMarks { node: life.node, inc: life.index, record, links };
+    for (ms, p) in &life.inc.probes {
         track(&mut lives, *ms, p, &answers);
     }
-    for e in &inc.journal {
+    for e in &life.inc.journal {
         if let Origin::Http { conn, request, .. } = &e.origin {
             lives.entry(*conn).or_default().events.push(write_item(e, *conn, *request));
         }
     }
-    lives.into_iter().map(|(conn, life)| life.row(name, conn, record.end_ms)).collect()
+    lives.into_iter().map(|(conn, l)| l.row(&life.name, conn, life.over)).collect()
 }
 
 fn track(lives: &mut BTreeMap<ConnId, Life>, at: u64, p: &Probe, answers: &AnswerMarks) {
@@ -283,13 +283,15 @@ impl Life {
             items.push(Item::span(*at, until, Shape::Band, "waiting", tip));
         }
         if let Some((at, k)) = self.registered {
-            let how = closed.map_or("still open when the run ended".into(), |c| format!("closed at {c} ms"));
+            let how = closed.map_or(format!("still open when its node's life ended at {end} ms"), |c| {
+                format!("closed at {c} ms")
+            });
             let tip = format!("c{conn} ({kind}) registered at {at} ms, {how}");
             items.push(Item::span(at, closed.unwrap_or(end), Shape::Bar, kind_class(k), tip));
             self.events.push(Item::point(at, "reg", format!("c{conn} registered at {at} ms")));
         }
         for (work, from) in std::mem::take(&mut self.inside) {
-            self.events.push(gate_item(from, end, &work, "still inside when the run ended"));
+            self.events.push(gate_item(from, end, &work, "still inside when its node's life ended"));
         }
         // Bands first, so that every instant is drawn over them.
         self.events.sort_by_key(|i| i.shape != Shape::Band);

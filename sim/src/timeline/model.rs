@@ -85,16 +85,48 @@ pub fn rows(scenario: &Scenario, record: &RunRecord) -> Vec<Row> {
     let links = Links::new(record);
     let mut rows = Vec::new();
     for (node, incs) in &record.nodes {
-        rows.push(node_row(&crash_times(scenario, node), node, incs, record.end_ms));
-        for (i, inc) in incs.iter().enumerate() {
-            let name = if incs.len() > 1 { format!("{node}#{}", i + 1) } else { node.clone() };
-            rows.extend(conns::rows(&name, (node, i), inc, record, &links));
+        let ends = life_ends(&crash_times(scenario, node), incs, record.end_ms);
+        rows.push(node_row(node, incs, &ends));
+        for (index, (inc, (over, _))) in incs.iter().zip(&ends).enumerate() {
+            let name = if incs.len() > 1 { format!("{node}#{}", index + 1) } else { node.clone() };
+            let life = NodeLife { name, node, index, inc, over: *over };
+            rows.extend(conns::rows(&life, record, &links));
         }
     }
     rows.extend(client_rows(record, &links));
     rows.extend(peers::peer_rows(record));
     rows.extend(peers::actor_rows(record));
     rows
+}
+
+/// One incarnation of a node, as the rows of its connections need it.
+pub struct NodeLife<'a> {
+    /// The name its rows carry.
+    pub name: String,
+    /// The node.
+    pub node: &'a str,
+    /// The incarnation's index (0 for the first).
+    pub index: usize,
+    /// The incarnation.
+    pub inc: &'a Incarnation,
+    /// When its life ended: a crash, its tasks ending after Stop, the next start or the run's end.
+    pub over: u64,
+}
+
+/// For each incarnation, when its life ended and when the next began (or the run ended).
+fn life_ends(crashes: &[u64], incs: &[Incarnation], end: u64) -> Vec<(u64, u64)> {
+    let mut crashes = crashes.iter().copied();
+    let mut out = Vec::new();
+    for (i, inc) in incs.iter().enumerate() {
+        let next = incs.get(i + 1).map_or(end, |n| n.started_ms);
+        let over = match (inc.crashed, inc.stop_called_ms) {
+            (true, _) => crashes.next().unwrap_or(next).min(next),
+            (false, Some(_)) => inc.tasks_ended_ms.unwrap_or(next),
+            (false, None) => next,
+        };
+        out.push((over, next));
+    }
+    out
 }
 
 /// When the scenario crashes `node`, in order: the k-th crashed incarnation ended at the k-th.
@@ -111,16 +143,9 @@ fn crash_times(scenario: &Scenario, node: &str) -> Vec<u64> {
     times
 }
 
-fn node_row(crashes: &[u64], node: &str, incs: &[Incarnation], end: u64) -> Row {
-    let mut crashes = crashes.iter().copied();
+fn node_row(node: &str, incs: &[Incarnation], ends: &[(u64, u64)]) -> Row {
     let mut items = Vec::new();
-    for (i, inc) in incs.iter().enumerate() {
-        let next = incs.get(i + 1).map_or(end, |n| n.started_ms);
-        let over = match (inc.crashed, inc.stop_called_ms) {
-            (true, _) => crashes.next().unwrap_or(next).min(next),
-            (false, Some(_)) => inc.tasks_ended_ms.unwrap_or(next),
-            (false, None) => next,
-        };
+    for (i, (inc, &(over, next))) in incs.iter().zip(ends).enumerate() {
         items.extend(life(i + 1, inc, over));
         if over < next {
             items.push(Item::span(over, next, Shape::Bar, "down", format!("down from {over} to {next} ms")));
