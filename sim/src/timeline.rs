@@ -41,15 +41,17 @@ const SPAN_MIN_MS: u64 = 100;
 pub fn focus(record: &RunRecord, violations: &[Violation]) -> Window {
     let end = record.end_ms.max(1);
     let stopped = || record.nodes.values().flatten().filter(|i| i.stop_called_ms.is_some());
-    let Some(begin) = stopped().filter_map(|i| i.stop_called_ms).min() else {
+    let Some(called) = stopped().filter_map(|i| i.stop_called_ms).min() else {
         return Window { from: 0, to: end, stop_ms: None };
     };
+    // A record made by hand may have times past its end; the view stays within the run.
+    let begin = called.min(end);
     let settled =
         stopped().map(|i| i.tasks_ended_ms.unwrap_or(end).max(i.stop_returned_ms.unwrap_or(end))).max();
-    let settled = settled.unwrap_or(end).max(begin);
+    let settled = settled.unwrap_or(end).clamp(begin, end);
     let reach = (settled - begin).max(REACH_MIN_MS);
-    let caused =
-        consequences(record, violations, begin, settled).filter(|at| (begin..=settled + reach).contains(at));
+    let caused = consequences(record, violations, begin, settled)
+        .filter(|at| (begin..=settled.saturating_add(reach)).contains(at));
     let last = caused.fold(settled, u64::max).min(end);
     let pending = in_flight(record, begin).filter(|at| *at >= begin.saturating_sub(reach));
     let first = pending.fold(begin, u64::min);
@@ -57,10 +59,10 @@ pub fn focus(record: &RunRecord, violations: &[Violation]) -> Window {
     let from = first.saturating_sub((span / 8).max(5));
     let to = (last + (span / 20).max(3)).min(end);
     let from = from.min(to.saturating_sub(SPAN_MIN_MS));
-    if (to - from) * 10 >= end * 8 {
-        return Window { from: 0, to: end, stop_ms: Some(begin) };
+    if u128::from(to - from) * 10 >= u128::from(end) * 8 {
+        return Window { from: 0, to: end, stop_ms: Some(called) };
     }
-    Window { from, to, stop_ms: Some(begin) }
+    Window { from, to, stop_ms: Some(called) }
 }
 
 /// When what Stop found in flight was sent: requests not yet answered, and
@@ -113,5 +115,30 @@ pub fn render(scenario: &Scenario, record: &RunRecord, violations: &[Violation],
         page::html(scenario, &svg, &numbered)
     } else {
         svg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Incarnation;
+
+    #[test]
+    fn a_record_with_times_past_its_end_still_gets_a_window_inside_the_run() {
+        // Scenario: a hand-made record whose Stop is called after the run's end.
+        // Bug: working out the span around Stop subtracted past zero.
+        // Fix: every time is taken within the run before the span is worked out.
+        let inc =
+            Incarnation { stop_called_ms: Some(900), stop_returned_ms: Some(50), ..Incarnation::default() };
+        let record =
+            RunRecord { end_ms: 500, nodes: [("api".to_string(), vec![inc])].into(), ..RunRecord::default() };
+        let w = focus(&record, &[]);
+        assert!(w.from <= w.to && w.to <= 500, "{w:?}");
+        assert_eq!(w.stop_ms, Some(900));
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stop-steps-idle-node.json");
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let doc = render(&scenario, &record, &[], false);
+        assert!(doc.starts_with("<svg") && doc.ends_with("</svg>"));
     }
 }

@@ -23,6 +23,8 @@ const STRIP: f64 = 14.0;
 const LANE: f64 = 15.0;
 /// A label's baseline below the top of its lane.
 const BASE: f64 = 11.0;
+/// More ticks than the axis has room for labels.
+const MAX_TICKS: usize = 200;
 /// Where labels of the axis may begin: past the names of its two lines.
 const AXIS_NAMES: f64 = 120.0;
 
@@ -36,7 +38,7 @@ struct Scale {
 impl Scale {
     fn x(self, ms: u64) -> f64 {
         let span = self.to.saturating_sub(self.from).max(1) as f64;
-        LEFT + (RIGHT - LEFT) * (ms.clamp(self.from, self.to) - self.from) as f64 / span
+        LEFT + (RIGHT - LEFT) * (ms.max(self.from).min(self.to).saturating_sub(self.from)) as f64 / span
     }
 
     fn shows(self, item: &Item) -> bool {
@@ -486,9 +488,11 @@ fn ticks(scale: Scale, origin: u64) -> Vec<u64> {
         .flat_map(|e| [1u64, 2, 5].map(|m| m * 10u64.pow(e)))
         .find(|s| *s as f64 * px_per_ms >= need)
         .unwrap_or(span) as i64;
-    let (from, to, o) = (scale.from as i64, scale.to as i64, origin as i64);
+    let clamp = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX / 4).min(i64::MAX / 4);
+    let (from, to, o) = (clamp(scale.from), clamp(scale.to), clamp(origin));
     let first = (from - o).div_euclid(step) + i64::from((from - o).rem_euclid(step) != 0);
-    (first..).map(|k| o + k * step).take_while(|t| *t <= to).map(|t| t as u64).collect()
+    // The step keeps ticks apart by a label's width, so there are never more than fit.
+    (first..).map(|k| o + k * step).take_while(|t| *t <= to).take(MAX_TICKS).map(|t| t as u64).collect()
 }
 
 /// How a legend entry's sample is drawn.

@@ -163,7 +163,9 @@ fn life(n: usize, inc: &Incarnation, over: u64) -> Vec<Item> {
     let mut items = vec![Item::span(start, run_to, Shape::Bar, "run", tip)];
     if let Some(called) = inc.stop_called_ms {
         let tip = match inc.stop_returned_ms {
-            Some(r) => format!("Stop called at {called} ms, returned at {r} ms ({} ms)", r - called),
+            Some(r) => {
+                format!("Stop called at {called} ms, returned at {r} ms ({} ms)", r.saturating_sub(called))
+            }
             None => format!("Stop called at {called} ms and never returned"),
         };
         let returned = inc.stop_returned_ms.unwrap_or(over);
