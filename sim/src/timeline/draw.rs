@@ -371,21 +371,19 @@ impl Picture {
         self.y += 12.0;
         self.svg.text(MARGIN, self.y, Anchor::Start, "head", SIZE, "Violations and their evidence");
         let columns = ((WIDTH - 2.0 * MARGIN) / (CHAR_EM * SIZE)).floor() as usize;
+        let wrap = |text: &str, first: &str, rest: &str| -> Vec<String> {
+            let options = textwrap::Options::new(columns).initial_indent(first).subsequent_indent(rest);
+            textwrap::wrap(text, options).into_iter().map(String::from).collect()
+        };
         for (i, v) in violations.iter().enumerate() {
             let n = i + 1;
             self.svg.open(&format!(r#"class="ev" data-v="{n}" id="ev{n}""#));
             let head = format!("[{n}] {} at {} ms on {}: {}", v.invariant.name(), v.at_ms, v.node, v.message);
-            let mut lines: Vec<String> =
-                textwrap::wrap(&head, columns).into_iter().map(String::from).collect();
-            let options = textwrap::Options::new(columns).initial_indent("    ").subsequent_indent("      ");
-            for e in &v.evidence {
-                lines.extend(
-                    textwrap::wrap(&format!("evidence: {e}"), &options).into_iter().map(String::from),
-                );
-            }
-            for line in lines {
+            let evidence = v.evidence.iter().flat_map(|e| wrap(&format!("evidence: {e}"), "    ", "      "));
+            let lines = wrap(&head, "", "    ").into_iter().map(|l| ("evhead", l));
+            for (class, line) in lines.chain(evidence.map(|l| ("evline", l))) {
                 self.y += LANE;
-                self.svg.text(MARGIN, self.y, Anchor::Start, "evline", SIZE, &line);
+                self.svg.text(MARGIN, self.y, Anchor::Start, class, SIZE, &line);
             }
             self.svg.close_group();
         }
@@ -585,9 +583,9 @@ const STYLE: &str = concat!(
     ".step{stroke:#777;stroke-dasharray:4,3}.steplabel{fill:#333}",
     ".window{fill:#48c;fill-opacity:.12;stroke:#48c}",
     ".violation{stroke:#d00;stroke-width:2}.hit{stroke:transparent;stroke-width:10}",
-    ".vlabel{fill:#c00;font-weight:bold}.vio,.ev{cursor:pointer}.evline{fill:#222}",
+    ".vlabel{fill:#c00;font-weight:bold}.vio,.ev{cursor:pointer}.evline{fill:#222;white-space:pre}.evhead{fill:#900;font-weight:bold;white-space:pre}",
     ".vio.hl .violation{stroke:#800;stroke-width:4}.vio.hl .vlabel{fill:#800;text-decoration:underline}",
-    ".ev.hl .evline{fill:#800;font-weight:bold}.open{fill:#777}",
+    ".ev.hl .evline,.ev.hl .evhead{fill:#800;font-weight:bold;text-decoration:underline}.open{fill:#777}",
     // What breaks an invariant keeps an outline, so it shows on a violation's line too.
     ".sealed,.lost,.twice{stroke:#000;stroke-width:1}",
 );

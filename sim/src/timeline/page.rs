@@ -46,7 +46,7 @@ const CSS: &str = concat!(
     "ol.evidence{list-style:none;padding:0;margin:0}",
     "ol.evidence>li{border-left:4px solid #d00;padding:2px 8px;margin:6px 0;cursor:pointer}",
     "ol.evidence>li.hl{background:#fde8e8;border-left-color:#800}ol.evidence p{margin:2px 0}",
-    "code{white-space:pre-wrap;word-break:break-all;font-size:12px}",
+    "code{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}",
 );
 
 /// Clicking a violation's line (or label) or its entry highlights both and
