@@ -1,260 +1,144 @@
-//! A picture of a run, as a self-contained SVG (or HTML around it): hosts and
-//! connections over simulated time, Stop's steps, requests and their
-//! outcomes, and the violations. Hovering an element shows its details.
+//! A picture of a run, as a self-contained SVG (or an HTML page around it).
+//! It opens on Stop: from a little before Stop began to a little after its
+//! node's last task ended, under a strip that shows the whole run. Rows show
+//! nodes, connections, clients' requests and peers' messages; Stop's steps
+//! and the violations are labelled lines whose labels never overlap, and
+//! each violation is numbered as in the list of evidence under the picture.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-use quiesce::probe::{ConnKind, Probe};
+mod conns;
+mod draw;
+mod layout;
+mod model;
+mod page;
+mod peers;
+mod svg;
 
 use crate::oracles::Violation;
-use crate::record::{Incarnation, Outcome, RunRecord};
+use crate::record::{Outcome, RunRecord};
 use crate::scenario::Scenario;
 
-const WIDTH: f64 = 1400.0;
-const LEFT: f64 = 170.0;
-const ROW: f64 = 22.0;
-const TOP: f64 = 40.0;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// The span of simulated time the picture's main view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Its first ms.
+    pub from: u64,
+    /// Its last ms.
+    pub to: u64,
+    /// When the first Stop was called, the origin of relative times.
+    pub stop_ms: Option<u64>,
 }
 
-struct Canvas {
-    end_ms: u64,
-    body: String,
-    rows: usize,
-}
+/// How far past the end of Stop an answer, a close or a violation may come
+/// and still belong to Stop, at least.
+const REACH_MIN_MS: u64 = 100;
+/// The narrowest span the view shows.
+const SPAN_MIN_MS: u64 = 100;
 
-impl Canvas {
-    fn x(&self, ms: u64) -> f64 {
-        LEFT + (WIDTH - LEFT - 20.0) * ms as f64 / self.end_ms.max(1) as f64
-    }
-
-    fn row(&mut self, label: &str) -> f64 {
-        let y = TOP + self.rows as f64 * ROW;
-        self.rows += 1;
-        let _ = write!(self.body, r#"<text x="6" y="{:.1}" class="label">{}</text>"#, y + 14.0, esc(label));
-        y
-    }
-
-    fn bar(&mut self, y: f64, from: u64, to: u64, class: &str, tip: &str) {
-        let (x0, x1) = (self.x(from), self.x(to.max(from)));
-        let _ = write!(
-            self.body,
-            r#"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" class="{class}"><title>{}</title></rect>"#,
-            y + 4.0,
-            (x1 - x0).max(2.0),
-            ROW - 8.0,
-            esc(tip)
-        );
-    }
-}
-
-/// Renders the run; `html` wraps the SVG in a page with the verdict.
-pub fn render(scenario: &Scenario, record: &RunRecord, violations: &[Violation], html: bool) -> String {
-    let mut c = Canvas { end_ms: record.end_ms.max(1), body: String::new(), rows: 0 };
-    for (node, incs) in &record.nodes {
-        node_rows(&mut c, node, incs, record.end_ms);
-    }
-    actor_rows(&mut c, record);
-    let height = TOP + c.rows as f64 * ROW + 40.0;
-    for (node, incs) in &record.nodes {
-        for inc in incs {
-            stop_markers(&mut c, node, inc, height);
-        }
-    }
-    for v in violations {
-        let x = c.x(v.at_ms);
-        // Below the axis labels, and turned left near the right edge, so the
-        // name never sits on a time or runs off the picture.
-        let (label_x, anchor) = beside(x, WIDTH * 0.3, 3.0);
-        let _ = write!(
-            c.body,
-            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" class="violation"><title>{}</title></line><text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}" class="vlabel">{}</text>"#,
-            height - 30.0,
-            esc(&v.to_string()),
-            height - 4.0,
-            esc(&v.invariant.name())
-        );
-    }
-    axis(&mut c, height);
-    let svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" font-family="monospace" font-size="11"><style>{STYLE}</style><text x="6" y="18" class="title">{}</text>{}</svg>"#,
-        esc(&format!("{} (seed {}) — {} ms simulated", scenario.name, scenario.seed, record.end_ms)),
-        c.body
-    );
-    if !html {
-        return svg;
-    }
-    let verdict: String = if violations.is_empty() {
-        "<p class=pass>PASS</p>".into()
-    } else {
-        violations.iter().map(|v| format!("<pre class=fail>{}</pre>", esc(&v.to_string()))).collect()
+/// The span that matters first: every Stop, and what it caused soon after
+/// (answers to requests in flight, connections closed, violations), with a
+/// little room on both sides. A run without Stop, or whose Stop fills most
+/// of it, is shown whole.
+pub fn focus(record: &RunRecord, violations: &[Violation]) -> Window {
+    let end = record.end_ms.max(1);
+    let stopped = || record.nodes.values().flatten().filter(|i| i.stop_called_ms.is_some());
+    let Some(called) = stopped().filter_map(|i| i.stop_called_ms).min() else {
+        return Window { from: 0, to: end, stop_ms: None };
     };
-    format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>{}</title><style>body{{font-family:sans-serif}} pre{{white-space:pre-wrap}} .fail{{color:#b00}} .pass{{color:#070}}</style></head><body><h1>{}</h1><p>{}</p>{svg}<h2>Verdict</h2>{verdict}</body></html>\n",
-        esc(&scenario.name),
-        esc(&scenario.name),
-        esc(&scenario.description)
-    )
+    // A record made by hand may have times past its end; the view stays within the run.
+    let begin = called.min(end);
+    let settled =
+        stopped().map(|i| i.tasks_ended_ms.unwrap_or(end).max(i.stop_returned_ms.unwrap_or(end))).max();
+    let settled = settled.unwrap_or(end).clamp(begin, end);
+    let reach = (settled - begin).max(REACH_MIN_MS);
+    let caused = consequences(record, violations, begin, settled)
+        .filter(|at| (begin..=settled.saturating_add(reach)).contains(at));
+    let last = caused.fold(settled, u64::max).min(end);
+    let pending = in_flight(record, begin).filter(|at| *at >= begin.saturating_sub(reach));
+    let first = pending.fold(begin, u64::min);
+    let span = (last - first).max(SPAN_MIN_MS);
+    let from = first.saturating_sub((span / 8).max(5));
+    let to = (last + (span / 20).max(3)).min(end);
+    let from = from.min(to.saturating_sub(SPAN_MIN_MS));
+    if u128::from(to - from) * 10 >= u128::from(end) * 8 {
+        return Window { from: 0, to: end, stop_ms: Some(called) };
+    }
+    Window { from, to, stop_ms: Some(called) }
 }
 
-const STYLE: &str = ".label{fill:#222}.title{font-size:14px;font-weight:bold}.run{fill:#8c8}.stopping{fill:#f90}.down{fill:#ccc}.conn-http{fill:#69c}.conn-endpoint{fill:#96c}.conn-anonymous{fill:#c9c}.ok{fill:#4a4}.refused{fill:#f80}.err{fill:#d33}.lost{fill:#999}.step{stroke:#999;stroke-dasharray:3,3}.steplabel{fill:#666;font-size:9px}.violation{stroke:#d00;stroke-width:2}.vlabel{fill:#d00;font-weight:bold}.axis{stroke:#444}";
-
-fn node_rows(c: &mut Canvas, node: &str, incs: &[Incarnation], end: u64) {
-    let y = c.row(&format!("node {node}"));
-    for (i, inc) in incs.iter().enumerate() {
-        let stop_at = inc.stop_called_ms.unwrap_or(end);
-        c.bar(
-            y,
-            inc.started_ms,
-            stop_at,
-            "run",
-            &format!("incarnation {} running from {} ms", i + 1, inc.started_ms),
-        );
-        if let Some(called) = inc.stop_called_ms {
-            let returned = inc.stop_returned_ms.unwrap_or(end);
-            c.bar(
-                y,
-                called,
-                returned,
-                "stopping",
-                &format!("Stop called at {called} ms, returned at {returned} ms"),
-            );
-        }
-        conn_rows(c, node, inc, end);
-    }
+/// When what Stop found in flight was sent: requests not yet answered, and
+/// peers' messages not yet applied.
+fn in_flight(record: &RunRecord, begin: u64) -> impl Iterator<Item = u64> + '_ {
+    let unanswered =
+        record.requests.iter().filter(move |r| r.sent_ms < begin).filter(move |r| match r.outcome {
+            Outcome::Response { at_ms, .. } | Outcome::TransportError { at_ms, .. } => at_ms >= begin,
+            Outcome::NoAnswer => true,
+        });
+    unanswered.map(|r| r.sent_ms).chain(peers::unapplied_at(record, begin))
 }
 
-fn conn_rows(c: &mut Canvas, node: &str, inc: &Incarnation, end: u64) {
-    let mut open: BTreeMap<u64, (u64, ConnKind)> = BTreeMap::new();
-    let mut spans = Vec::new();
-    for (at, p) in &inc.probes {
-        match p {
-            Probe::Registered { conn, kind } => {
-                open.insert(*conn, (*at, *kind));
-            }
-            Probe::Closed { conn } => {
-                if let Some((from, kind)) = open.remove(conn) {
-                    spans.push((*conn, kind, from, *at));
-                }
-            }
-            _ => {}
-        }
-    }
-    spans.extend(open.into_iter().map(|(conn, (from, kind))| (conn, kind, from, end)));
-    spans.sort_by_key(|s| (s.2, s.0));
-    for (conn, kind, from, to) in spans {
-        let class = match kind {
-            ConnKind::Http => "conn-http",
-            ConnKind::Endpoint => "conn-endpoint",
-            ConnKind::Anonymous => "conn-anonymous",
-        };
-        let y = c.row(&format!("  {node} c{conn} {kind:?}"));
-        c.bar(
-            y,
-            from,
-            to,
-            class,
-            &format!("connection c{conn} ({kind:?}) registered {from} ms, closed {to} ms"),
-        );
-    }
+/// When things that Stop may have caused happened: answers to requests that
+/// were in flight while it ran, connections the server closed, violations.
+fn consequences<'a>(
+    record: &'a RunRecord,
+    violations: &'a [Violation],
+    begin: u64,
+    settled: u64,
+) -> impl Iterator<Item = u64> + 'a {
+    let answered =
+        record.requests.iter().filter(move |r| r.sent_ms <= settled).filter_map(|r| match r.outcome {
+            Outcome::Response { at_ms, .. } | Outcome::TransportError { at_ms, .. } => Some(at_ms),
+            Outcome::NoAnswer => None,
+        });
+    let closed = record.connection_ends.iter().filter_map(|e| e.closed_ms);
+    let broken = violations.iter().map(|v| v.at_ms);
+    answered.chain(closed).chain(broken).filter(move |at| *at >= begin)
 }
 
-fn actor_rows(c: &mut Canvas, record: &RunRecord) {
-    let mut by_actor: BTreeMap<String, Vec<&crate::record::RequestRecord>> = BTreeMap::new();
-    for r in &record.requests {
-        let actor = r.id.split('#').next().unwrap_or(&r.id).to_string();
-        by_actor.entry(actor).or_default().push(r);
-    }
-    for (actor, reqs) in by_actor {
-        let y = c.row(&format!("client {actor}"));
-        for r in reqs {
-            let (to, class, what) = match &r.outcome {
-                Outcome::Response { status, at_ms, results, text } => {
-                    let class = match status {
-                        200..=299 => "ok",
-                        503 => "refused",
-                        _ => "err",
-                    };
-                    (*at_ms, class, format!("{status} {text} {results:?}"))
-                }
-                Outcome::TransportError { at_ms, error } => {
-                    (*at_ms, "lost", format!("transport error: {error}"))
-                }
-                Outcome::NoAnswer => (record.end_ms, "lost", "no answer".to_string()),
-            };
-            c.bar(
-                y,
-                r.sent_ms,
-                to,
-                class,
-                &format!("{} {} {} at {} ms -> {what}", r.id, r.method, r.path, r.sent_ms),
-            );
-        }
-    }
-    for end in &record.connection_ends {
-        let y = c.row(&format!("{} {}", end.kind, end.actor));
-        let to = end.closed_ms.unwrap_or(record.end_ms);
-        let tip = format!(
-            "{} connection of {}, closed by the server at {:?} ms",
-            end.kind, end.actor, end.closed_ms
-        );
-        c.bar(y, to.saturating_sub(1), to, if end.closed_ms.is_some() { "ok" } else { "err" }, &tip);
-    }
-}
-
-/// Where a label `gap` beside the line at `x` goes: to its right, or to its
-/// left (anchored at its end) when less than `room` is left before the right
-/// edge, so that it stays inside the picture.
-fn beside(x: f64, room: f64, gap: f64) -> (f64, &'static str) {
-    if x > WIDTH - room {
-        (x - gap, "end")
+/// Renders the run; `html` wraps the picture in a page with the evidence
+/// under it, and without it the evidence is drawn under the picture.
+pub fn render(scenario: &Scenario, record: &RunRecord, violations: &[Violation], html: bool) -> String {
+    let rows = model::rows(scenario, record);
+    let steps = model::stop_steps(record);
+    // Numbered in time order, so that the labels read left to right.
+    let mut numbered: Vec<&Violation> = violations.iter().collect();
+    numbered.sort_by_key(|v| v.at_ms);
+    let scene = draw::Scene {
+        title: format!("{} (seed {})", scenario.name, scenario.seed),
+        rows: &rows,
+        steps: &steps,
+        violations: &numbered,
+        window: focus(record, violations),
+        end_ms: record.end_ms,
+    };
+    let svg = draw::Picture::draw(&scene, !html);
+    if html {
+        page::html(scenario, &svg, &numbered)
     } else {
-        (x + gap, "start")
+        svg
     }
 }
 
-fn stop_markers(c: &mut Canvas, node: &str, inc: &Incarnation, height: f64) {
-    let mut last_x = f64::MIN;
-    for (at, p) in &inc.probes {
-        let Probe::Stop { step } = p else { continue };
-        let x = c.x(*at);
-        let _ = write!(
-            c.body,
-            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" class="step"><title>{node}: Stop step {step:?} at {at} ms</title></line>"#,
-            height - 30.0
-        );
-        // Steps at the same instant share a line; label only where there is room.
-        if x - last_x > 40.0 {
-            let (label_x, anchor) = beside(x, 80.0, 2.0);
-            let _ = write!(
-                c.body,
-                r#"<text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}" class="steplabel">stop {at} ms</text>"#,
-                TOP - 4.0
-            );
-            last_x = x;
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Incarnation;
 
-fn axis(c: &mut Canvas, height: f64) {
-    let y = height - 30.0;
-    let _ = write!(
-        c.body,
-        r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="axis"/>"#,
-        WIDTH - 20.0
-    );
-    for i in 0..=10 {
-        let ms = c.end_ms * i / 10;
-        let x = c.x(ms);
-        // The last time ends at the end of the axis instead of running off it.
-        let anchor = if i == 10 { "end" } else { "start" };
-        let _ = write!(
-            c.body,
-            r#"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" class="label">{ms} ms</text>"#,
-            y + 12.0
-        );
+    #[test]
+    fn a_record_with_times_past_its_end_still_gets_a_window_inside_the_run() {
+        // Scenario: a hand-made record whose Stop is called after the run's end.
+        // Bug: working out the span around Stop subtracted past zero.
+        // Fix: every time is taken within the run before the span is worked out.
+        let inc =
+            Incarnation { stop_called_ms: Some(900), stop_returned_ms: Some(50), ..Incarnation::default() };
+        let record =
+            RunRecord { end_ms: 500, nodes: [("api".to_string(), vec![inc])].into(), ..RunRecord::default() };
+        let w = focus(&record, &[]);
+        assert!(w.from <= w.to && w.to <= 500, "{w:?}");
+        assert_eq!(w.stop_ms, Some(900));
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stop-steps-idle-node.json");
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let doc = render(&scenario, &record, &[], false);
+        assert!(doc.starts_with("<svg") && doc.ends_with("</svg>"));
     }
 }
