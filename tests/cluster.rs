@@ -283,3 +283,94 @@ async fn an_unknown_identity_is_anonymous_and_cannot_change_state() {
     assert_eq!(output_of(&a, "h1"), None, "an anonymous peer's check result is not applied");
     a.stop().await.expect("Stop persists the state");
 }
+
+/// A raw connection that has sent `bytes`.
+async fn raw_peer(port: u16, bytes: &[u8]) -> TcpStream {
+    let mut s = bounded("connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    s
+}
+
+/// Reads one netstring frame as JSON.
+async fn read_frame(s: &mut TcpStream) -> Value {
+    let mut len = Vec::new();
+    loop {
+        let b = bounded("frame length", s.read_u8()).await.expect("a frame");
+        if b == b':' {
+            break;
+        }
+        len.push(b);
+    }
+    let len: usize = String::from_utf8_lossy(&len).parse().expect("length");
+    let mut payload = vec![0u8; len + 1];
+    bounded("frame payload", s.read_exact(&mut payload)).await.expect("payload");
+    serde_json::from_slice(&payload[..len]).expect("JSON payload")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_before_hello_is_limited_far_below_one_after_it() {
+    let port = free_port();
+    let a = start(node_config("a", port, &state_dir("prehello"), &[])).await;
+    let pad = "x".repeat(100 * 1024);
+    let big = json!({"jsonrpc": "2.0", "method": "no::Such", "id": 1, "params": {"pad": pad}});
+    // Before a Hello: 100 KiB is over the 64 KiB of max_message_size_before_hello.
+    let mut early = raw_peer(port, &frame(&big)).await;
+    assert!(closed_by_node(&mut early).await, "a large first frame ends the connection");
+    // After a Hello, the same frame is within an anonymous peer's 1 MiB, and answered.
+    let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": "nobody"}});
+    let mut late = raw_peer(port, &frame(&hello)).await;
+    assert_eq!(read_frame(&mut late).await["method"], "icinga::Hello", "the node answers the Hello");
+    late.write_all(&frame(&big)).await.expect("write");
+    let reply = read_frame(&mut late).await;
+    assert_eq!((reply["id"].clone(), reply["error"].is_string()), (json!(1), true), "{reply}");
+    a.stop().await.expect("Stop persists the state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_peers_count_from_their_first_byte() {
+    // Scenario: peers send one digit and then nothing, for as long as the
+    // connect timeout lets them.
+    // Bug: they were counted against max_anonymous only after their Hello,
+    // so any number of them could sit on the node.
+    // Fix: a place is taken at the first byte, and given back once the Hello
+    // names a configured endpoint or the connection ends.
+    let port = free_port();
+    let mut config = node_config("a", port, &state_dir("anonfirst"), &[]);
+    config.limits.max_anonymous = 2;
+    let a = start(config).await;
+    let first = raw_peer(port, b"1").await;
+    let _second = raw_peer(port, b"2").await;
+    eventually("both hold a place", || a.shared().cluster.anonymous_places() == 2).await;
+    let mut third = raw_peer(port, b"3").await;
+    assert!(closed_by_node(&mut third).await, "a third silent peer is closed at once");
+    drop(first);
+    eventually("a place is given back when its connection ends", || {
+        a.shared().cluster.anonymous_places() == 1
+    })
+    .await;
+    a.stop().await.expect("Stop persists the state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_falls_behind_is_disconnected_and_its_results_stay_in_the_replay_log() {
+    let port = free_port();
+    let mut config = node_config("a", port, &state_dir("behind"), &[("deaf", free_port())]);
+    config.timings.reconnect_interval = Duration::from_secs(600);
+    config.limits.send_queue_bytes = 2 << 20;
+    let a = start(config).await;
+    create_host(port, "h1").await;
+    let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": "deaf"}});
+    let _deaf = raw_peer(port, &frame(&hello)).await;
+    eventually("the deaf peer is connected", || connected(&a, "deaf")).await;
+    let big = "x".repeat(512 * 1024);
+    let mut sent = 0;
+    // The socket's buffers fill first, then the queue passes its bound.
+    while connected(&a, "deaf") {
+        assert!(sent < 400, "a peer that never reads must be disconnected once its queue is full");
+        assert_eq!(check_result(port, "h1", &big).await, 200);
+        sent += 1;
+    }
+    let kept = a.shared().cluster.snapshot().endpoints["deaf"].replay.len();
+    assert_eq!(kept, sent, "every relayed result stays in the replay log for the reconnect");
+    a.stop().await.expect("Stop persists the state");
+}

@@ -8,20 +8,26 @@
 //! applied, so never acknowledged, so its sender replays it; and even a
 //! crash cannot lose a check result its sender has forgotten.
 //!
+//! The replay log is bounded by age (Icinga's `log_duration`): a message
+//! older than that leaves it, acknowledged or not. A position an endpoint
+//! acknowledges is clamped to the newest message relayed to it, so a peer
+//! cannot make the node forget messages it has not been sent yet.
+//!
 //! Duplicate connections: when a second connection for an endpoint
 //! registers, both nodes keep the one initiated by the node whose name sorts
 //! first (the newer one if both have the same initiator), so two nodes that
 //! connect to each other at once agree on which connection survives.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::queue::{Full, QueueSender};
 use crate::probe::ConnId;
 
 /// How one registered cluster connection is reached and told to go.
@@ -33,8 +39,8 @@ pub struct ConnHandle {
     pub identity: String,
     /// The node that opened the connection.
     pub initiator: String,
-    /// Encoded messages for the writer, in order.
-    pub outgoing: mpsc::UnboundedSender<Bytes>,
+    /// Encoded messages for the writer, in order, bounded in bytes.
+    outgoing: QueueSender,
     /// Cancelled when the connection must go.
     pub stop: CancellationToken,
     disconnecting: Arc<AtomicBool>,
@@ -42,7 +48,7 @@ pub struct ConnHandle {
 
 impl ConnHandle {
     /// A handle for a new connection.
-    pub fn new(id: ConnId, identity: &str, initiator: &str, outgoing: mpsc::UnboundedSender<Bytes>) -> Self {
+    pub fn new(id: ConnId, identity: &str, initiator: &str, outgoing: QueueSender) -> Self {
         ConnHandle {
             id,
             identity: identity.to_string(),
@@ -61,9 +67,24 @@ impl ConnHandle {
         }
     }
 
-    /// Queues an encoded message; false once the connection is going.
+    /// Queues an encoded message; false once the connection is going. A
+    /// peer too far behind to take it is disconnected.
     pub fn send(&self, payload: Bytes) -> bool {
-        !self.disconnecting.load(Ordering::SeqCst) && self.outgoing.send(payload).is_ok()
+        if self.disconnecting.load(Ordering::SeqCst) {
+            return false;
+        }
+        match self.outgoing.send(payload) {
+            Ok(()) => true,
+            Err(Full::Closed) => false,
+            Err(Full::Behind(waiting)) => {
+                tracing::warn!(
+                    "API client for identity '{}' fell behind: {waiting} bytes are waiting to be sent (max_send_queue_bytes); disconnecting. Relayed check results stay in the replay log.",
+                    self.identity.escape_debug()
+                );
+                self.disconnect();
+                false
+            }
+        }
     }
 }
 
@@ -74,6 +95,22 @@ pub struct ReplayEntry {
     pub ts: f64,
     /// The encoded message, shared by every endpoint it is relayed to.
     pub message: Arc<str>,
+}
+
+impl ReplayEntry {
+    /// The message as bytes for the writer, sharing the entry's text.
+    pub fn bytes(&self) -> Bytes {
+        Bytes::from_owner(SharedText(self.message.clone()))
+    }
+}
+
+/// Text shared with the replay log, as bytes.
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// What is kept per configured endpoint.
@@ -90,6 +127,9 @@ struct EndpointState {
     persisted: f64,
     /// The last position we sent it.
     acknowledged_to: f64,
+    /// The `ts` of the newest message relayed to it: the furthest it can
+    /// acknowledge.
+    relayed: f64,
 }
 
 /// The cluster part of the state file.
@@ -124,24 +164,51 @@ struct Inner {
 pub enum Refusal {
     /// The endpoint already has the connection that wins the tie-break.
     Duplicate,
-    /// Too many anonymous connections.
-    AnonymousLimit,
 }
 
 /// The cluster state of a node.
 #[derive(Default)]
 pub struct Cluster {
     inner: Mutex<Inner>,
+    /// How long relayed messages stay in the replay log, in seconds.
+    log_duration: f64,
+    /// Anonymous connections, counted from their first byte.
+    anonymous_places: Arc<AtomicUsize>,
+}
+
+/// An anonymous connection's place under `max_anonymous`; freed when dropped.
+pub struct AnonymousPlace(Arc<AtomicUsize>);
+
+impl Drop for AnonymousPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Cluster {
-    /// Cluster state for the configured endpoint names.
-    pub fn new<'a>(endpoints: impl IntoIterator<Item = &'a str>) -> Self {
+    /// Cluster state for the configured endpoint names, keeping relayed
+    /// messages for `log_duration`.
+    pub fn new<'a>(endpoints: impl IntoIterator<Item = &'a str>, log_duration: Duration) -> Self {
         let mut inner = Inner::default();
         for name in endpoints {
             inner.endpoints.insert(name.to_string(), EndpointState::default());
         }
-        Cluster { inner: Mutex::new(inner) }
+        Cluster { inner: Mutex::new(inner), log_duration: log_duration.as_secs_f64(), ..Cluster::default() }
+    }
+
+    /// How many anonymous places are taken now.
+    pub fn anonymous_places(&self) -> usize {
+        self.anonymous_places.load(Ordering::SeqCst)
+    }
+
+    /// A place for a connection that may turn out anonymous, or `None` if
+    /// `max` are taken. Taken at the first byte, before the Hello, so that a
+    /// flood of silent peers counts from the start.
+    pub fn anonymous_place(&self, max: usize) -> Option<AnonymousPlace> {
+        let taken = self
+            .anonymous_places
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
+        taken.ok().map(|_| AnonymousPlace(self.anonymous_places.clone()))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -158,6 +225,7 @@ impl Cluster {
                 e.acked = s.acked;
                 e.applied = s.applied;
                 e.persisted = s.applied;
+                e.relayed = s.replay.last().map_or(s.acked, |r| r.ts).max(s.acked);
                 e.replay = s.replay.into();
             }
         }
@@ -193,8 +261,11 @@ impl Cluster {
     }
 
     /// Registers an endpoint connection, replacing or refusing a duplicate by
-    /// the tie-break, and queues the replay of everything not acknowledged.
-    pub fn register_endpoint(&self, me: &str, handle: ConnHandle) -> Result<usize, Refusal> {
+    /// the tie-break, and returns the backlog to replay: every message kept
+    /// and not acknowledged, oldest first. The writer sends it before
+    /// anything queued later, so it never counts against the send queue.
+    pub fn register_endpoint(&self, me: &str, handle: ConnHandle, now: f64) -> Result<Vec<Bytes>, Refusal> {
+        let log_duration = self.log_duration;
         let mut inner = self.lock();
         let Some(e) = inner.endpoints.get_mut(&handle.identity) else { return Err(Refusal::Duplicate) };
         if let Some(old) = &e.conn {
@@ -205,24 +276,16 @@ impl Cluster {
             }
             old.disconnect();
         }
-        let backlog: Vec<&ReplayEntry> = e.replay.iter().filter(|r| r.ts > e.acked).collect();
-        for entry in &backlog {
-            handle.send(Bytes::copy_from_slice(entry.message.as_bytes()));
-        }
-        let n = backlog.len();
+        forget_older(&mut e.replay, now - log_duration);
+        let backlog = e.replay.iter().filter(|r| r.ts > e.acked).map(ReplayEntry::bytes).collect();
         e.acknowledged_to = 0.0;
         e.conn = Some(handle);
-        Ok(n)
+        Ok(backlog)
     }
 
-    /// Registers an anonymous connection if there is room.
-    pub fn register_anonymous(&self, handle: ConnHandle, max: usize) -> Result<(), Refusal> {
-        let mut inner = self.lock();
-        if inner.anonymous.len() >= max {
-            return Err(Refusal::AnonymousLimit);
-        }
-        inner.anonymous.insert(handle.id, handle);
-        Ok(())
+    /// Registers an anonymous connection (its place was taken at its first byte).
+    pub fn register_anonymous(&self, handle: ConnHandle) {
+        self.lock().anonymous.insert(handle.id, handle);
     }
 
     /// Forgets a connection that has ended (if it is still the registered one).
@@ -283,7 +346,9 @@ impl Cluster {
             if Some(name.as_str()) == origin {
                 continue;
             }
+            forget_older(&mut e.replay, now - self.log_duration);
             e.replay.push_back(ReplayEntry { ts, message: message.clone() });
+            e.relayed = ts;
             if let Some(conn) = &e.conn {
                 conn.send(payload.clone());
             }
@@ -292,9 +357,17 @@ impl Cluster {
     }
 
     /// The endpoint acknowledged our messages up to `position`: forget them.
+    /// A position past the newest message relayed to it counts as that one.
     pub fn acknowledged_by(&self, endpoint: &str, position: f64) {
         if let Some(e) = self.lock().endpoints.get_mut(endpoint) {
-            e.acked = e.acked.max(position);
+            if position > e.relayed {
+                tracing::debug!(
+                    "Endpoint '{}' acknowledged log position {position}, past the newest message sent to it ({}).",
+                    endpoint.escape_debug(),
+                    e.relayed
+                );
+            }
+            e.acked = e.acked.max(position.min(e.relayed));
             let acked = e.acked;
             e.replay.retain(|r| r.ts > acked);
         }
@@ -347,32 +420,86 @@ impl Cluster {
     }
 }
 
+/// Drops replay entries relayed before `oldest` (seconds): past the log
+/// duration they are gone, acknowledged or not, as in Icinga.
+fn forget_older(replay: &mut VecDeque<ReplayEntry>, oldest: f64) {
+    while replay.front().is_some_and(|r| r.ts < oldest) {
+        replay.pop_front();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonrpc::queue::{send_queue, QueueReceiver};
 
-    fn handle(id: ConnId, identity: &str, initiator: &str) -> (ConnHandle, mpsc::UnboundedReceiver<Bytes>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn cluster(endpoints: &[&str]) -> Cluster {
+        Cluster::new(endpoints.iter().copied(), DAY)
+    }
+
+    fn handle(id: ConnId, identity: &str, initiator: &str) -> (ConnHandle, QueueReceiver) {
+        let (tx, rx) = send_queue(1 << 20);
         (ConnHandle::new(id, identity, initiator, tx), rx)
     }
 
-    #[test]
-    fn relays_are_kept_until_acknowledged_and_replayed_in_order_on_reconnect() {
-        let c = Cluster::new(["b"]);
-        let ts1 = c.relay(100.0, None, |ts| Bytes::from(format!("m{ts}")));
-        let ts2 = c.relay(100.0, None, |ts| Bytes::from(format!("m{ts}")));
+    fn message(ts: f64) -> Bytes {
+        Bytes::from(format!("m{ts}"))
+    }
+
+    #[tokio::test]
+    async fn relays_are_kept_until_acknowledged_and_replayed_in_order_on_reconnect() {
+        let c = cluster(&["b"]);
+        let ts1 = c.relay(100.0, None, message);
+        let ts2 = c.relay(100.0, None, message);
         assert!(ts2 > ts1, "ts must strictly increase even when the clock does not");
         c.acknowledged_by("b", ts1);
         let (h, mut rx) = handle(1, "b", "a");
-        assert_eq!(c.register_endpoint("a", h), Ok(1));
-        assert_eq!(rx.try_recv().ok(), Some(Bytes::from(format!("m{ts2}"))));
-        let ts3 = c.relay(101.0, None, |ts| Bytes::from(format!("m{ts}")));
-        assert_eq!(rx.try_recv().ok(), Some(Bytes::from(format!("m{ts3}"))), "live relays follow the replay");
+        assert_eq!(
+            c.register_endpoint("a", h, 100.0),
+            Ok(vec![message(ts2)]),
+            "the backlog is what is not acknowledged"
+        );
+        let ts3 = c.relay(101.0, None, message);
+        assert_eq!(rx.recv().await, Some(message(ts3)), "live relays are queued after the backlog");
+    }
+
+    #[test]
+    fn the_replay_log_forgets_what_is_older_than_the_log_duration() {
+        let c = Cluster::new(["b"], Duration::from_secs(10));
+        c.relay(100.0, None, message);
+        let kept = c.relay(105.0, None, message);
+        c.relay(111.0, None, message);
+        assert_eq!(
+            c.snapshot().endpoints["b"].replay.len(),
+            2,
+            "the entry from 100.0 is over 10 s old at 111.0"
+        );
+        let (h, _rx) = handle(1, "b", "a");
+        let backlog = c.register_endpoint("a", h, 116.0).unwrap();
+        assert_eq!(backlog.len(), 1, "at 116.0 only the newest is within 10 s");
+        assert!(!backlog.contains(&message(kept)));
+    }
+
+    #[test]
+    fn a_position_past_what_was_sent_counts_as_the_newest_sent() {
+        // Scenario: an endpoint acknowledges a log position far in the future.
+        // Bug: the node took it, forgot its replay log and never replayed
+        // anything relayed later.
+        // Fix: the position is clamped to the newest message relayed to it.
+        let c = cluster(&["b"]);
+        let ts1 = c.relay(100.0, None, message);
+        c.acknowledged_by("b", 1e18);
+        let ts2 = c.relay(101.0, None, message);
+        let (h, _rx) = handle(1, "b", "a");
+        assert_eq!(c.register_endpoint("a", h, 101.0), Ok(vec![message(ts2)]));
+        assert_eq!(c.snapshot().endpoints["b"].acked, ts1);
     }
 
     #[test]
     fn a_relay_never_goes_back_to_its_origin() {
-        let c = Cluster::new(["b", "c"]);
+        let c = cluster(&["b", "c"]);
         c.relay(1.0, Some("b"), |_| Bytes::from_static(b"x"));
         let s = c.snapshot();
         assert!(s.endpoints["b"].replay.is_empty());
@@ -382,20 +509,20 @@ mod tests {
     #[test]
     fn duplicates_are_settled_the_same_way_on_both_nodes() {
         // Node "a" and node "b" connected to each other at once.
-        let on_a = Cluster::new(["b"]);
-        let on_b = Cluster::new(["a"]);
-        assert!(on_a.register_endpoint("a", handle(1, "b", "a").0).is_ok()); // a's outgoing
-        assert!(on_b.register_endpoint("b", handle(1, "a", "b").0).is_ok()); // b's outgoing
-                                                                             // Now each sees the other's connection arrive: the one "a" initiated wins on both.
-        assert_eq!(on_a.register_endpoint("a", handle(2, "b", "b").0), Err(Refusal::Duplicate));
-        assert!(on_b.register_endpoint("b", handle(2, "a", "a").0).is_ok());
+        let on_a = cluster(&["b"]);
+        let on_b = cluster(&["a"]);
+        assert!(on_a.register_endpoint("a", handle(1, "b", "a").0, 0.0).is_ok()); // a's outgoing
+        assert!(on_b.register_endpoint("b", handle(1, "a", "b").0, 0.0).is_ok()); // b's outgoing
+                                                                                  // Now each sees the other's connection arrive: the one "a" initiated wins on both.
+        assert_eq!(on_a.register_endpoint("a", handle(2, "b", "b").0, 0.0), Err(Refusal::Duplicate));
+        assert!(on_b.register_endpoint("b", handle(2, "a", "a").0, 0.0).is_ok());
     }
 
     #[test]
     fn only_persisted_positions_are_acknowledged() {
-        let c = Cluster::new(["b"]);
+        let c = cluster(&["b"]);
         let (h, _rx) = handle(1, "b", "b");
-        c.register_endpoint("a", h).unwrap();
+        c.register_endpoint("a", h, 0.0).unwrap();
         assert!(c.is_new("b", 5.0));
         c.applied("b", 5.0);
         assert!(!c.is_new("b", 5.0) && !c.is_new("b", 4.0));
@@ -407,11 +534,23 @@ mod tests {
     }
 
     #[test]
-    fn the_anonymous_limit_holds() {
-        let c = Cluster::new([]);
-        assert!(c.register_anonymous(handle(1, "x", "x").0, 1).is_ok());
-        assert_eq!(c.register_anonymous(handle(2, "y", "y").0, 1), Err(Refusal::AnonymousLimit));
-        c.deregister(1);
-        assert!(c.register_anonymous(handle(3, "z", "z").0, 1).is_ok());
+    fn the_anonymous_limit_counts_places_until_they_are_freed() {
+        let c = cluster(&[]);
+        let first = c.anonymous_place(2);
+        let second = c.anonymous_place(2);
+        assert!(first.is_some() && second.is_some());
+        assert!(c.anonymous_place(2).is_none(), "a third place passes the limit");
+        drop(first);
+        assert!(c.anonymous_place(2).is_some(), "a freed place is taken again");
+    }
+
+    #[test]
+    fn a_peer_that_falls_behind_is_disconnected() {
+        let (tx, _rx) = send_queue(8);
+        let h = ConnHandle::new(1, "b", "a", tx);
+        assert!(h.send(Bytes::from_static(b"12345678")));
+        assert!(!h.stop.is_cancelled());
+        assert!(!h.send(Bytes::from_static(b"9")), "a byte past the bound is refused");
+        assert!(h.stop.is_cancelled(), "and the connection is told to go");
     }
 }

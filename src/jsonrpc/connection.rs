@@ -10,13 +10,13 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 
 use super::cluster::ConnHandle;
 use super::message::{self, Message};
 use super::netstring::{encode_payload, NetstringCodec};
+use super::queue::QueueReceiver;
 use crate::bug;
 use crate::env::{Env, Stream};
 use crate::listener::Shared;
@@ -41,22 +41,30 @@ pub fn encode(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
-/// Runs a registered connection until it ends. `first` is a message that
-/// was read during the handshake and still needs handling.
-pub async fn run<E: Env, S: Stream>(
-    shared: Arc<Shared<E>>,
-    peer: Peer,
-    handle: ConnHandle,
-    rx: mpsc::UnboundedReceiver<Bytes>,
-    reader: FramedRead<ReadHalf<S>, NetstringCodec>,
-    writer: WriteHalf<S>,
-    first: Option<Map<String, Value>>,
-) {
+/// The socket and queues of a registered connection.
+pub struct Wire<S> {
+    /// Incoming frames.
+    pub reader: FramedRead<ReadHalf<S>, NetstringCodec>,
+    /// The socket's writing half.
+    pub writer: WriteHalf<S>,
+    /// Messages queued while the connection runs.
+    pub queue: QueueReceiver,
+    /// Written before the queue: our Hello on the accepting side, then the
+    /// replay backlog.
+    pub first: Vec<Bytes>,
+    /// A message read during the handshake that still needs handling.
+    pub pending: Option<Map<String, Value>>,
+}
+
+/// Runs a registered connection until it ends.
+pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, peer: Peer, handle: ConnHandle, wire: Wire<S>) {
     let seen = Arc::new(Mutex::new(Instant::now())); // seam-ok: tokio::time::Instant, the runtime's (simulated) clock
+    let Wire { reader, writer, queue, first, pending } = wire;
+    let outgoing = Outgoing { first: first.into(), queue };
     let writer_task =
-        shared.spawn_handle("json-rpc writer", write_loop(shared.clone(), handle.clone(), rx, writer));
+        shared.spawn_handle("json-rpc writer", write_loop(shared.clone(), handle.clone(), outgoing, writer));
     spawn_keepalive(&shared, &peer, &handle, &seen);
-    if let Some(m) = first {
+    if let Some(m) = pending {
         handle_frame(&shared, &peer, &handle, m).await;
     }
     read_loop(&shared, &peer, &handle, reader, &seen).await;
@@ -124,19 +132,35 @@ async fn read_loop<E: Env, S: Stream>(
     }
 }
 
-/// Writes queued messages one by one; stops at a message boundary once the
+/// What the writer sends: the messages due first, then the queue.
+struct Outgoing {
+    first: std::collections::VecDeque<Bytes>,
+    queue: QueueReceiver,
+}
+
+impl Outgoing {
+    /// The next message to write; `None` once nothing more can come.
+    async fn next(&mut self) -> Option<Bytes> {
+        match self.first.pop_front() {
+            Some(payload) => Some(payload),
+            None => self.queue.recv().await,
+        }
+    }
+}
+
+/// Writes messages one by one; stops at a message boundary once the
 /// connection is going, and hands the socket back for closing.
 async fn write_loop<E: Env, S: Stream>(
     shared: Arc<Shared<E>>,
     handle: ConnHandle,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut outgoing: Outgoing,
     mut writer: WriteHalf<S>,
 ) -> Option<WriteHalf<S>> {
     loop {
         let payload = tokio::select! {
             biased;
             _ = handle.stop.cancelled() => return Some(writer),
-            p = rx.recv() => p?,
+            p = outgoing.next() => p?,
         };
         shared.env.point("jsonrpc.before_write").await;
         if write_frame(&shared, &mut writer, &payload).await.is_err() {

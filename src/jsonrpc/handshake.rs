@@ -5,26 +5,35 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::FramedRead;
 
-use super::cluster::{ConnHandle, Refusal};
-use super::connection::{self, encode, Peer};
+use super::cluster::{AnonymousPlace, ConnHandle, Refusal};
+use super::connection::{self, encode, Peer, Wire};
 use super::message::{self, Message};
 use super::netstring::NetstringCodec;
+use super::queue::send_queue;
 use crate::bug;
 use crate::env::{Env, Stream};
 use crate::listener::{register, reject, unregister, Shared};
 use crate::probe::{ConnId, ConnKind};
+use crate::store::unix_seconds;
 use crate::waitgroup::Guard;
 
 /// Serves a connection whose first byte was a digit.
 pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, addr: SocketAddr, stream: S) {
-    let (rd, wr) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_anonymous));
+    let max = shared.config.limits.max_anonymous;
+    // Every peer counts as anonymous from its first byte until its Hello
+    // names a configured endpoint, so silent peers cannot pile up.
+    let Some(place) = shared.cluster.anonymous_place(max) else {
+        tracing::info!("Ignoring anonymous JSON-RPC connection [{addr}]. Max connections ({max}) exceeded.");
+        return reject(&shared, conn, "anonymous connection limit reached");
+    };
+    let (rd, writer) = tokio::io::split(stream);
+    let mut reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_before_hello));
     let first = match first_message(&shared, &mut reader).await {
         Ok(m) => m,
         Err(why) => {
@@ -38,11 +47,12 @@ pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, a
         Some(id) => (id, ConnKind::Anonymous),
         None => (format!("[{addr}]"), ConnKind::Anonymous),
     };
-    let initiator = identity.clone();
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
     let pending = if is_hello { None } else { Some(first) };
+    let place = (kind == ConnKind::Anonymous).then_some(place);
+    let initiator = identity.clone();
     let peer = Peer { conn, addr, identity, kind };
-    start(shared, peer, &initiator, reader, wr, pending, None).await;
+    start(shared, Opening { peer, initiator, reader, writer, pending, gate: None, place }).await;
 }
 
 fn claimed_hello(first: &Map<String, Value>) -> bool {
@@ -124,85 +134,94 @@ async fn run_outgoing<E: Env, S: Stream>(
     let (rd, wr) = tokio::io::split(stream);
     let reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_endpoint));
     let peer = Peer { conn, addr, identity: name.to_string(), kind: ConnKind::Endpoint };
-    let me = shared.config.node_name.clone();
+    let initiator = shared.config.node_name.clone();
     shared.cluster.done_connecting(name);
-    start(shared.clone(), peer, &me, reader, wr, None, Some(attempt)).await;
+    let opening =
+        Opening { peer, initiator, reader, writer: wr, pending: None, gate: Some(attempt), place: None };
+    start(shared.clone(), opening).await;
     tracing::debug!("Finished reconnecting to endpoint '{name}'");
 }
 
-/// Passes the registration gate, registers, and runs the connection.
-async fn start<E: Env, S: Stream>(
-    shared: Arc<Shared<E>>,
+/// A cluster connection on its way to registration.
+struct Opening<S> {
     peer: Peer,
-    initiator: &str,
-    mut reader: FramedRead<tokio::io::ReadHalf<S>, NetstringCodec>,
-    mut writer: tokio::io::WriteHalf<S>,
+    /// The node that opened the connection.
+    initiator: String,
+    reader: FramedRead<ReadHalf<S>, NetstringCodec>,
+    writer: WriteHalf<S>,
+    /// A message read during the handshake that still needs handling.
     pending: Option<Map<String, Value>>,
+    /// The listener guard an outgoing attempt held while connecting.
     gate: Option<Guard>,
-) {
-    // An outgoing attempt brings the guard it held while connecting.
-    let gate = gate.or_else(|| shared.listeners.try_enter());
-    if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
-        return reject(&shared, peer.conn, "the listener group is closed");
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let handle = ConnHandle::new(peer.conn, &peer.identity, initiator, tx);
-    if initiator != shared.config.node_name {
-        // The accepting side answers the Hello before anything else it sends.
-        handle.send(encode(&message::hello(&shared.config.node_name)));
-    }
-    if let Err(why) = admit(&shared, &peer, &handle) {
-        drop(gate);
-        let _ = writer.shutdown().await;
-        return reject(&shared, peer.conn, &why);
-    }
-    if peer.kind == ConnKind::Endpoint {
-        reader.decoder_mut().set_max_len(shared.config.limits.jsonrpc_endpoint);
-    }
-    register(&shared, peer.conn, peer.kind);
-    tracing::info!("New JSON-RPC client for identity '{}' ({:?})", peer.identity, peer.kind);
-    drop(gate);
-    connection::run(shared.clone(), peer.clone(), handle, rx, reader, writer, pending).await;
-    shared.cluster.deregister(peer.conn);
-    unregister(&shared, peer.conn);
+    /// An anonymous peer's place, taken at its first byte.
+    place: Option<AnonymousPlace>,
 }
 
-/// Registers with the cluster state: the endpoint's tie-break or the anonymous cap.
-fn admit<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle) -> Result<(), String> {
-    match peer.kind {
-        ConnKind::Endpoint => {
-            match shared.cluster.register_endpoint(&shared.config.node_name, handle.clone()) {
-                Ok(replayed) => {
-                    let position = shared.cluster.applied_position(&peer.identity);
-                    tracing::info!(
-                        "Endpoint '{}' connected; its messages up to log position {position} are applied",
-                        peer.identity
-                    );
-                    if replayed > 0 {
-                        tracing::info!("Replaying {replayed} messages to endpoint '{}'", peer.identity);
-                    }
-                    Ok(())
-                }
-                Err(Refusal::Duplicate) => {
-                    tracing::info!(
-                        "Ignoring JSON-RPC connection [{}]. We're already connected to Endpoint '{}'.",
-                        peer.addr,
-                        peer.identity
-                    );
-                    Err("duplicate connection for the endpoint".into())
-                }
-                Err(Refusal::AnonymousLimit) => Err("anonymous limit".into()),
-            }
+/// Passes the registration gate, registers, and runs the connection.
+async fn start<E: Env, S: Stream>(shared: Arc<Shared<E>>, mut o: Opening<S>) {
+    let gate = o.gate.take().or_else(|| shared.listeners.try_enter());
+    if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
+        return reject(&shared, o.peer.conn, "the listener group is closed");
+    }
+    let (tx, queue) = send_queue(shared.config.limits.send_queue_bytes);
+    let handle = ConnHandle::new(o.peer.conn, &o.peer.identity, &o.initiator, tx);
+    let backlog = match admit(&shared, &o.peer, &handle) {
+        Ok(backlog) => backlog,
+        Err(why) => {
+            drop(gate);
+            let _ = o.writer.shutdown().await;
+            return reject(&shared, o.peer.conn, &why);
         }
-        _ => {
-            let max = shared.config.limits.max_anonymous;
-            shared.cluster.register_anonymous(handle.clone(), max).map_err(|_| {
-                tracing::debug!(
-                    "Ignoring anonymous JSON-RPC connection [{}]. Max connections ({max}) exceeded.",
-                    peer.addr
-                );
-                "anonymous connection limit reached".to_string()
-            })
+    };
+    let limits = &shared.config.limits;
+    let max_len =
+        if o.peer.kind == ConnKind::Endpoint { limits.jsonrpc_endpoint } else { limits.jsonrpc_anonymous };
+    o.reader.decoder_mut().set_max_len(max_len);
+    register(&shared, o.peer.conn, o.peer.kind);
+    tracing::info!(
+        "New JSON-RPC client for identity '{}' ({:?})",
+        o.peer.identity.escape_debug(),
+        o.peer.kind
+    );
+    drop(gate);
+    // The accepting side answers the Hello before anything else it sends.
+    let hello =
+        (o.initiator != shared.config.node_name).then(|| encode(&message::hello(&shared.config.node_name)));
+    let first = hello.into_iter().chain(backlog).collect();
+    let wire = Wire { reader: o.reader, writer: o.writer, queue, first, pending: o.pending };
+    connection::run(shared.clone(), o.peer.clone(), handle, wire).await;
+    shared.cluster.deregister(o.peer.conn);
+    unregister(&shared, o.peer.conn);
+    drop(o.place);
+}
+
+/// Registers with the cluster state: the endpoint's tie-break, or the
+/// anonymous set. An endpoint's backlog to replay is returned.
+fn admit<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle) -> Result<Vec<Bytes>, String> {
+    if peer.kind != ConnKind::Endpoint {
+        shared.cluster.register_anonymous(handle.clone());
+        return Ok(vec![]);
+    }
+    let now = unix_seconds(shared.env.now());
+    match shared.cluster.register_endpoint(&shared.config.node_name, handle.clone(), now) {
+        Ok(backlog) => {
+            let position = shared.cluster.applied_position(&peer.identity);
+            tracing::info!(
+                "Endpoint '{}' connected; its messages up to log position {position} are applied",
+                peer.identity
+            );
+            if !backlog.is_empty() {
+                tracing::info!("Replaying {} messages to endpoint '{}'", backlog.len(), peer.identity);
+            }
+            Ok(backlog)
+        }
+        Err(Refusal::Duplicate) => {
+            tracing::info!(
+                "Ignoring JSON-RPC connection [{}]. We're already connected to Endpoint '{}'.",
+                peer.addr,
+                peer.identity
+            );
+            Err("duplicate connection for the endpoint".into())
         }
     }
 }

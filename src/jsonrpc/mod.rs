@@ -9,3 +9,4 @@ pub mod connection;
 pub mod handshake;
 pub mod message;
 pub mod netstring;
+pub mod queue;

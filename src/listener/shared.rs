@@ -58,7 +58,8 @@ impl<E: Env> Shared<E> {
     pub(crate) fn new(env: E, config: Config) -> Self {
         let store = Store::new(config.journal_capacity);
         let started = env.now();
-        let cluster = Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()));
+        let cluster =
+            Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()), config.timings.log_duration);
         Shared {
             cluster,
             env,
