@@ -38,7 +38,7 @@ pub enum StopStep {
     HttpClosing,
     /// 5a: the work group's join has started; gated work is refused from here.
     WorkJoinStarted,
-    /// 5b: the work group is empty.
+    /// 5b: the work group is empty and every HTTP request in flight is answered.
     WorkJoined,
     /// 6: the state directory is written.
     Persisted,

@@ -949,7 +949,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_stop() {
 }
 
 #[tokio::test]
-async fn a_request_that_never_completes_is_cut_at_the_close_cap() {
+async fn a_request_whose_body_never_comes_is_answered_503_at_stop() {
     let mut config = config();
     config.timings.http_close_cap = Duration::from_millis(100);
     let node = Node::start_with(TokioEnv::new(), config).await;
@@ -962,11 +962,12 @@ async fn a_request_that_never_completes_is_cut_at_the_close_cap() {
     let mut buf = [0u8; 64];
     let n = bounded("100 continue", s.read(&mut buf)).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"));
-    // The handler waits for a body that never comes; it has not reached its
-    // gate, so Stop does not wait for it, and the cap ends the connection.
+    // The handler waits for a body that never comes: Stop gives it up with
+    // 503 (it has not reached its gate), and the connection closes.
     node.stop().await;
     let rest = read_to_end(&mut s).await.unwrap_or_default();
-    assert!(rest.is_empty(), "no response for a request that never completed: {rest}");
+    assert!(rest.starts_with("HTTP/1.1 503"), "a body still arriving at Stop is refused: {rest}");
+    assert!(body_of(&rest).contains("Shutting down."), "{rest}");
     bounded("every task ends", node.api.wait_for_tasks()).await;
     assert!(node.api.shared().store.get(ObjectType::Host, "h").is_none());
 }
@@ -1118,8 +1119,8 @@ impl Env for LatchEnv {
 }
 
 /// A modify of hosts a, b and c with Stop starting while the handler is
-/// between a and b. With `stop_waits`, Stop must still be running when the
-/// handler goes on; otherwise Stop is awaited first (a handler without gate).
+/// between a and b. Stop waits for the handler's answer either way; a
+/// handler that is not `gated` goes on only once the store is sealed.
 struct Latched {
     status: StatusCode,
     body: Value,
@@ -1127,7 +1128,7 @@ struct Latched {
     env: LatchEnv,
 }
 
-async fn modify_three_hosts_across_stop(config: Config, stop_waits: bool) -> Latched {
+async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched {
     let env = LatchEnv {
         inner: TokioEnv::new(),
         seen: Arc::default(),
@@ -1152,18 +1153,18 @@ async fn modify_three_hosts_across_stop(config: Config, stop_waits: bool) -> Lat
         }
     })
     .await;
-    if stop_waits {
-        assert!(!stopping.is_finished(), "Stop waits for the handler that holds the gate");
-        env.go.notify_one();
-    } else {
-        bounded("stop without waiting", async {
-            while !stopping.is_finished() {
-                tokio::task::yield_now().await
+    if !gated {
+        // Without the gate the handler does not hold Stop's work join: the
+        // store is sealed while the handler is still between objects.
+        bounded("the seal", async {
+            while !node.api.shared().store.is_sealed() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
         .await;
-        env.go.notify_one();
     }
+    assert!(!stopping.is_finished(), "Stop waits for the handler's answer");
+    env.go.notify_one();
     let (status, _, body) = bounded("modify", modify).await.unwrap();
     bounded("stop", stopping).await.unwrap().expect("Stop persists the state");
     Latched { status, body, node, env }
@@ -1286,8 +1287,9 @@ mod bug_zoo {
         s.write_all(get.as_bytes()).await.unwrap();
         assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
         node.stop().await;
-        // Left alone by Stop, the connection still answers a request.
+        // Left alone by Stop, the connection still takes a request (and,
+        // Stop being over, answers it 503).
         s.write_all(get.as_bytes()).await.unwrap();
-        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 503"));
     }
 }

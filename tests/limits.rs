@@ -34,3 +34,34 @@ async fn connections_over_the_cap_are_closed_at_once_and_counted() {
     assert!(refused.as_u64().unwrap_or(0) >= 1, "{status}");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_given_up_at_its_total_deadline() {
+    // Scenario: a client sends a request head, then its body one byte at a
+    // time, each byte well within the idle timeout.
+    // Bug: only the pause between bytes was bounded, so the request, its
+    // connection and its buffer could be held for ever.
+    // Fix: the whole body must arrive within http_body_timeout.
+    let mut config = config("trickle");
+    config.timings.http_body_timeout = std::time::Duration::from_millis(300);
+    let node = Node::start(config).await;
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "PUT /v1/objects/hosts/slow HTTP/1.1\r\nHost: x\r\n{AUTH}Accept: application/json\r\nContent-Length: 100\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes()).await.unwrap();
+    let trickle = async {
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if tokio::io::AsyncWriteExt::write_all(&mut s, b" ").await.is_err() {
+                break;
+            }
+        }
+    };
+    bounded("trickle", trickle).await;
+    let resp = read_response(&mut s).await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(body_of(&resp).contains("http_body_timeout_secs"), "the answer names the limit: {resp}");
+    assert!(node.api.shared().store.get(quiesce::store::ObjectType::Host, "slow").is_none());
+    node.stop().await;
+}

@@ -10,12 +10,15 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT, WWW_AUTHENTICATE};
 use hyper::{Method, StatusCode, Version};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::auth;
 use super::handlers::{self, Ctx};
 use super::params::{path_segments, Params};
 use super::response::Reply;
 use super::router::{not_found_text, route, Route};
+use crate::config::Timings;
 use crate::env::Env;
 use crate::listener::Shared;
 use crate::probe::ConnId;
@@ -111,7 +114,7 @@ pub async fn process<E: Env>(
     };
     let limits = &shared.config.limits;
     let limit = auth::body_limit(user, limits.http_body, limits.http_body_admin);
-    let bytes = match read_body(body, limit, shared.config.timings.http_idle_timeout).await {
+    let bytes = match read_body(body, limit, &shared.config.timings, &shared.http_stop).await {
         Ok(bytes) => bytes,
         Err(reply) => return plain(reply),
     };
@@ -156,18 +159,33 @@ async fn handle<E: Env>(mut ctx: Ctx<'_, E>, segments: &[String]) -> Reply {
     }
 }
 
-/// Reads the whole body within `limit` bytes, chunked or not; a body that
-/// stalls for `idle` is given up. 413 over the limit, 400 on a read error.
-async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, Reply> {
+/// Reads the whole body within `limit` bytes, chunked or not: 413 over the
+/// limit, 400 on a read error, a stall of `http_idle_timeout` or a body not
+/// whole within `http_body_timeout`, and 503 once Stop closes HTTP (a body
+/// still arriving then would only be refused at the gate, and Stop does
+/// not wait for peers).
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    t: &Timings,
+    stop: &CancellationToken,
+) -> Result<Bytes, Reply> {
     let too_large =
         || Reply::error(413, format!("Request body exceeds the limit of {limit} bytes.")).closing();
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large());
     }
+    let deadline = Instant::now() + t.http_body_timeout; // seam-ok: tokio::time::Instant, the runtime's (simulated) clock
     let mut body = Limited::new(body, limit);
     let mut buf = BytesMut::new();
     loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
+        let frame = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(Reply::error(503, "Shutting down.").closing()),
+            _ = tokio::time::sleep_until(deadline) => return Err(body_too_slow(t.http_body_timeout)),
+            frame = tokio::time::timeout(t.http_idle_timeout, body.frame()) => frame,
+        };
+        let frame = match frame {
             Err(_) => return Err(bad_request("timed out reading the request body")),
             Ok(None) => return Ok(buf.freeze()),
             Ok(Some(Err(e))) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
@@ -178,6 +196,13 @@ async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes
             buf.extend_from_slice(&data);
         }
     }
+}
+
+fn body_too_slow(limit: Duration) -> Reply {
+    bad_request(&format!(
+        "the request body was not complete within {} s (http_body_timeout_secs)",
+        limit.as_secs()
+    ))
 }
 
 fn bad_request(why: &str) -> Reply {

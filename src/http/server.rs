@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::body::Body;
 use super::dispatch::{self, Head, Outcome};
 use super::flight::{Flight, FlushIo, Ticket};
-use super::response::{encode, encode_query, server_header, Payload};
+use super::response::{encode, encode_query, server_header, Payload, Reply};
 use crate::bug;
 use crate::config::Config;
 use crate::env::{Env, Stream};
@@ -113,7 +113,14 @@ impl<E: Env> Connection<E> {
         let request = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let (parts, body) = req.into_parts();
         let head = Head::read(&parts.method, &parts.uri, parts.version, &parts.headers);
-        let outcome = dispatch::process(&self.shared, self.conn, request, &head, body).await;
+        // Held until the response is built: Stop returns only after it.
+        let answering = self.shared.answers.try_enter();
+        let outcome = match answering {
+            Some(_) => dispatch::process(&self.shared, self.conn, request, &head, body).await,
+            None => {
+                Outcome { reply: Reply::error(503, "Shutting down.").closing(), user: None, pretty: false }
+            }
+        };
         self.shared.env.point("http.before_response").await;
         let status = outcome.reply.status;
         tracing::info!(
@@ -134,7 +141,9 @@ impl<E: Env> Connection<E> {
             status: status.as_u16(),
         });
         let stopping = self.shared.http_stop.is_cancelled();
-        response(outcome, stopping, ticket, self.flight.clone())
+        let response = response(outcome, stopping, ticket, self.flight.clone());
+        drop(answering);
+        response
     }
 }
 

@@ -129,7 +129,11 @@ impl<E: Env> ApiListener<E> {
         s.work.close();
         step(s, StopStep::WorkJoinStarted);
         s.work.join().await;
+        // Every gated change is done: from here a change is a slip, refused.
         s.store.seal();
+        // What HTTP still has in flight is answering (a 503, a query given
+        // up): no response starts after Stop returns.
+        s.answers.join().await;
         step(s, StopStep::WorkJoined);
         let persisted = persist(s).await;
         step(s, StopStep::Persisted);

@@ -36,6 +36,9 @@ pub struct Shared<E: Env> {
     pub work: WaitGroup,
     /// Accept loops and client registration.
     pub listeners: WaitGroup,
+    /// HTTP requests between their head and their answer: Stop waits for
+    /// them, so that no response is started after it returns.
+    pub answers: WaitGroup,
     /// Cancelled at Stop step 4: HTTP connections finish their request and
     /// close, idle ones close at once, event streams end.
     pub http_stop: CancellationToken,
@@ -67,6 +70,7 @@ impl<E: Env> Shared<E> {
             store,
             work: WaitGroup::new(),
             listeners: WaitGroup::new(),
+            answers: WaitGroup::new(),
             http_stop: CancellationToken::new(),
             listener_stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
