@@ -65,3 +65,36 @@ async fn a_body_that_trickles_in_is_given_up_at_its_total_deadline() {
     assert!(node.api.shared().store.get(quiesce::store::ObjectType::Host, "slow").is_none());
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_response_is_disconnected_at_the_write_timeout() {
+    let mut config = config("noread");
+    config.timings.http_write_timeout = std::time::Duration::from_millis(300);
+    let node = Node::start(config).await;
+    // Answers far larger than any socket buffer: the write must stall.
+    let notes = "n".repeat(8 << 20);
+    for h in ["a", "b", "c"] {
+        let body = format!(r#"{{"attrs":{{"notes":"{notes}"}}}}"#);
+        assert_eq!(request(node.addr, "PUT", &format!("/v1/objects/hosts/{h}"), &body).await.0, 200);
+    }
+    let mut deaf = connect(node.addr).await;
+    let query = format!("GET /v1/objects/hosts HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut deaf, query.as_bytes()).await.unwrap();
+    let http_clients = || node.api.shared().connection_counts().0;
+    bounded("the deaf client is registered", async {
+        while http_clients() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    bounded("the node lets the deaf client go", async {
+        while http_clients() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // What it did get is cut short: the answer was never finished.
+    let got = read_to_end(&mut deaf).await.map(|s| s.len()).unwrap_or(0);
+    assert!(got < 3 * notes.len(), "the connection ended before the whole answer ({got} bytes)");
+    node.stop().await;
+}

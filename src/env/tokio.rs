@@ -53,11 +53,16 @@ impl Listener for TokioListener {
         let closed = self.closed.clone();
         async move {
             let Some(listener) = listener else { return Err(AcceptError::Closed) };
-            tokio::select! {
+            let (stream, peer) = tokio::select! {
                 biased;
-                _ = closed.cancelled() => Err(AcceptError::Closed),
-                r = listener.accept() => r.map_err(AcceptError::Io),
+                _ = closed.cancelled() => return Err(AcceptError::Closed),
+                r = listener.accept() => r?,
+            };
+            // Answers and frames are written whole; Nagle would only hold them back.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!("Cannot set TCP_NODELAY for [{peer}]: {e}");
             }
+            Ok((stream, peer))
         }
     }
 
@@ -171,4 +176,21 @@ impl Env for TokioEnv {
     }
 
     fn probe(&self, _event: impl FnOnce() -> Probe) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_send_without_delay() {
+        let env = TokioEnv::new();
+        let listener = env.bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let client = TcpStream::connect(listener.local_addr()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is set at accept");
+        drop(client);
+        listener.close();
+        assert!(matches!(listener.accept().await, Err(AcceptError::Closed)));
+    }
 }

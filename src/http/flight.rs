@@ -3,13 +3,16 @@
 //! exactly that: a connection with nothing in flight is closed at once, one
 //! with a response still being written finishes it.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use super::gate::WorkGuard;
 
@@ -75,15 +78,38 @@ impl Drop for Ticket {
 /// The connection's stream, reporting every successful flush to its
 /// [`Flight`]. hyper flushes after writing out its buffer, so a flush that
 /// succeeds after a body ended means that response is on the wire.
+///
+/// It also bounds a client that never reads: a write or flush that makes no
+/// progress for `write_timeout` fails, and hyper ends the connection.
 pub struct FlushIo<S> {
     inner: S,
     flight: Arc<Flight>,
+    write_timeout: Duration,
+    /// Armed while a write is pending; reset by any progress.
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> FlushIo<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, flight: Arc<Flight>) -> Self {
-        FlushIo { inner, flight }
+    /// Wraps `inner`; a write stalled for `write_timeout` fails.
+    pub fn new(inner: S, flight: Arc<Flight>, write_timeout: Duration) -> Self {
+        FlushIo { inner, flight, write_timeout, stalled: None }
+    }
+
+    /// Passes a write's result on, failing it once it has been pending for
+    /// the whole write timeout.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.stalled = None;
+            return result;
+        }
+        let timeout = self.write_timeout;
+        let stall = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stall.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let why =
+            format!("the client read nothing for {} s (http_write_timeout_secs)", timeout.as_secs_f64());
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)))
     }
 }
 
@@ -99,7 +125,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for FlushIo<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for FlushIo<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, result)
     }
 
     fn poll_write_vectored(
@@ -107,7 +134,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FlushIo<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -119,7 +147,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FlushIo<S> {
         if let Poll::Ready(Ok(())) = result {
             self.flight.flushed();
         }
-        result
+        self.watch(cx, result)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -141,10 +169,28 @@ mod tests {
         flight.park(ticket);
         assert!(!flight.is_idle(), "parked is still in flight");
         let (a, _b) = tokio::io::duplex(64);
-        let mut io = FlushIo::new(a, flight.clone());
+        let mut io = FlushIo::new(a, flight.clone(), Duration::from_secs(600));
         io.write_all(b"x").await.unwrap();
         io.flush().await.unwrap();
         assert!(flight.is_idle());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_makes_no_progress_fails_at_the_timeout() {
+        let (a, mut b) = tokio::io::duplex(8);
+        let mut io = FlushIo::new(a, Arc::new(Flight::default()), Duration::from_secs(10));
+        io.write_all(b"12345678").await.unwrap();
+        // Progress resets the clock: the reader takes a little, slowly.
+        let mut buf = [0u8; 4];
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            tokio::io::AsyncReadExt::read_exact(&mut b, &mut buf).await.unwrap();
+            io.write_all(b"abcd").await.unwrap();
+        }
+        let stalled = tokio::time::timeout(Duration::from_secs(11), io.write_all(b"x")).await;
+        let err = stalled.expect("the write gives up within its timeout").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("http_write_timeout_secs"), "{err}");
     }
 
     #[test]

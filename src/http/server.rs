@@ -44,7 +44,7 @@ struct Connection<E: Env> {
 /// Serves the connection until it closes, as [`crate::http::serve`] promises.
 pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, stream: S) {
     let flight = Arc::new(Flight::default());
-    let io = TokioIo::new(FlushIo::new(stream, flight.clone()));
+    let io = TokioIo::new(FlushIo::new(stream, flight.clone(), shared.config.timings.http_write_timeout));
     let state =
         Arc::new(Connection { shared: shared.clone(), conn, peer, requests: AtomicU64::new(0), flight });
     let service = {
@@ -102,7 +102,16 @@ fn builder(config: &Config) -> http1::Builder {
 }
 
 fn ended(peer: SocketAddr, result: hyper::Result<()>) {
-    if let Err(e) = result {
+    let Err(e) = result else { return };
+    let timed_out = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+    if timed_out {
+        tracing::info!(
+            "Closing HTTP connection from [{peer}]: {}",
+            std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
+        );
+    } else {
         tracing::debug!("HTTP connection from [{peer}] ended: {e}");
     }
 }
