@@ -3,7 +3,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use subtle::ConstantTimeEq;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::ApiUser;
 
@@ -23,14 +24,29 @@ pub fn parse_basic(header: &[u8]) -> Option<(String, String)> {
 }
 
 /// The configured user the header authenticates, if any. The user must
-/// exist and the password be non-empty and equal, compared in constant time.
+/// exist and the password be non-empty and equal.
+///
+/// Every configured user is compared, by digests of equal length and in
+/// constant time, so an unknown user costs as much as a wrong password and
+/// neither the name nor the password's length shows in the answer's timing.
 pub fn authenticate<'a>(users: &'a [ApiUser], header: Option<&[u8]>) -> Option<&'a ApiUser> {
     let (name, password) = parse_basic(header?)?;
-    let user = users.iter().find(|u| u.name == name)?;
-    if password.is_empty() || user.password.is_empty() {
-        return None;
+    let (name, password) = (digest(&name), digest(&password));
+    let mut found = None;
+    for user in users {
+        let usable = Choice::from(u8::from(!user.password.is_empty()));
+        let equal = digest(&user.name).ct_eq(&name) & digest(&user.password).ct_eq(&password) & usable;
+        if bool::from(equal) {
+            found = Some(user);
+        }
     }
-    bool::from(user.password.as_bytes().ct_eq(password.as_bytes())).then_some(user)
+    found
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    #[cfg(test)]
+    tests::DIGESTS.with(|n| n.set(n.get() + 1));
+    Sha256::digest(text.as_bytes()).into()
 }
 
 /// Whether any of `permissions` grants `required`: a case-insensitive match
@@ -84,6 +100,30 @@ pub fn body_limit(user: &ApiUser, normal: usize, admin: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Digests computed on this thread: the work an authentication does.
+        pub(super) static DIGESTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn work(users: &[ApiUser], credentials: &str) -> usize {
+        DIGESTS.with(|n| n.set(0));
+        let _ = authenticate(users, Some(&basic(credentials)));
+        DIGESTS.with(|n| n.get())
+    }
+
+    #[test]
+    fn an_unknown_user_costs_as_much_as_a_wrong_password() {
+        // Scenario: an attacker probes user names.
+        // Bug: an unknown name returned before any password was compared, so
+        // its answer came measurably sooner than a wrong password's.
+        // Fix: every configured user is compared, by fixed-length digests.
+        let users = vec![user("root", "icinga", &["*"]), user("ro", "a much longer password", &["*"])];
+        let unknown = work(&users, "nobody:icinga");
+        assert_eq!(work(&users, "root:wrong"), unknown);
+        assert_eq!(work(&users, "ro:x"), unknown);
+        assert_eq!(work(&users, "root:icinga"), unknown, "success does the same work");
+    }
 
     fn user(name: &str, password: &str, perms: &[&str]) -> ApiUser {
         ApiUser {
