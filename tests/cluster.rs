@@ -374,3 +374,62 @@ async fn a_peer_that_falls_behind_is_disconnected_and_its_results_stay_in_the_re
     assert_eq!(kept, sent, "every relayed result stays in the replay log for the reconnect");
     a.stop().await.expect("Stop persists the state");
 }
+
+/// Log lines written while the guard lives, on this thread's runtime.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_peer_cannot_forge_or_flood_log_lines() {
+    // Scenario: an anonymous peer claims an identity with a line break in
+    // it, then calls an unknown function with a line break in its name, many times.
+    // Bug: both went into the log as they were: a forged "'api' stopped."
+    // line, and one line per call.
+    // Fix: peer-chosen text is escaped; unknown calls are logged once per connection.
+    let log = Captured::default();
+    let _guard = log.start();
+    let port = free_port();
+    let a = start(node_config("a", port, &state_dir("logs"), &[])).await;
+    let forged = "x\n2026-12-02T00:00:00Z  INFO 'api' stopped.";
+    let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": forged}});
+    let mut peer = raw_peer(port, &frame(&hello)).await;
+    read_frame(&mut peer).await;
+    for id in 0..5 {
+        let call = json!({"jsonrpc": "2.0", "method": forged, "id": id, "params": {}});
+        peer.write_all(&frame(&call)).await.expect("write");
+        assert_eq!(read_frame(&mut peer).await["id"], json!(id));
+    }
+    a.stop().await.expect("Stop persists the state");
+    let text = log.text();
+    let unknown = text.lines().filter(|l| l.contains("non-existent function")).count();
+    assert_eq!(unknown, 1, "one line for five unknown calls:\n{text}");
+    assert!(text.contains("x\\n2026-12-02T00:00:00Z"), "the identity is shown escaped:\n{text}");
+    let forged_lines = text.lines().filter(|l| l.starts_with("2026-12-02T00:00:00Z")).count();
+    assert_eq!(forged_lines, 0, "no line is the peer's:\n{text}");
+}

@@ -21,6 +21,7 @@ use super::router::{not_found_text, route, Route};
 use crate::config::Timings;
 use crate::env::Env;
 use crate::listener::Shared;
+use crate::logsafe::Text;
 use crate::probe::ConnId;
 
 /// What the pipeline needs of a request head, read without trusting it.
@@ -109,7 +110,7 @@ pub async fn process<E: Env>(
         );
     }
     let Some(user) = user else {
-        tracing::warn!("Unauthorized request: {} {}", head.method, head.target);
+        tracing::warn!("Unauthorized request: {} {}", head.method, Text(&head.target));
         return plain(unauthorized());
     };
     let limits = &shared.config.limits;

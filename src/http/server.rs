@@ -27,6 +27,7 @@ use crate::bug;
 use crate::config::Config;
 use crate::env::{Env, Stream};
 use crate::listener::Shared;
+use crate::logsafe::Text;
 use crate::probe::{ConnId, Probe};
 
 /// hyper refuses a read buffer smaller than this.
@@ -135,10 +136,10 @@ impl<E: Env> Connection<E> {
         tracing::info!(
             "Request {} {} (from [{}], user: {}, agent: {}, status: {}) took total {}ms.",
             head.method,
-            head.target,
+            Text(&head.target),
             self.peer,
             outcome.user.as_deref().unwrap_or("<unauthenticated>"),
-            head.agent,
+            Text(&head.agent),
             status.canonical_reason().unwrap_or(status.as_str()),
             start.elapsed().as_millis()
         );

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::queue::{Full, QueueSender};
+use crate::logsafe::Text;
 use crate::probe::ConnId;
 
 /// How one registered cluster connection is reached and told to go.
@@ -79,7 +80,7 @@ impl ConnHandle {
             Err(Full::Behind(waiting)) => {
                 tracing::warn!(
                     "API client for identity '{}' fell behind: {waiting} bytes are waiting to be sent (max_send_queue_bytes); disconnecting. Relayed check results stay in the replay log.",
-                    self.identity.escape_debug()
+                    self.identity
                 );
                 self.disconnect();
                 false
@@ -363,7 +364,7 @@ impl Cluster {
             if position > e.relayed {
                 tracing::debug!(
                     "Endpoint '{}' acknowledged log position {position}, past the newest message sent to it ({}).",
-                    endpoint.escape_debug(),
+                    Text(endpoint),
                     e.relayed
                 );
             }

@@ -3,6 +3,7 @@
 //! (5 s for the writer to finish its message, 10 s more to close).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -20,6 +21,7 @@ use super::queue::QueueReceiver;
 use crate::bug;
 use crate::env::{Env, Stream};
 use crate::listener::Shared;
+use crate::logsafe::Text;
 use crate::probe::{ConnId, ConnKind, Probe};
 use crate::store::{unix_seconds, Mutation, ObjectType, Origin, StoreError};
 
@@ -34,6 +36,16 @@ pub struct Peer {
     pub identity: String,
     /// Endpoint or anonymous.
     pub kind: ConnKind,
+    /// Set once a call of an unknown function was logged: a peer that
+    /// repeats it gets one line per connection, not one per call.
+    unknown_logged: Arc<AtomicBool>,
+}
+
+impl Peer {
+    /// Who is on the other end of connection `conn`.
+    pub fn new(conn: ConnId, addr: SocketAddr, identity: String, kind: ConnKind) -> Self {
+        Peer { conn, addr, identity, kind, unknown_logged: Arc::default() }
+    }
 }
 
 /// Serializes a message for the writer.
@@ -310,11 +322,23 @@ fn dispatch<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> Resu
             Ok(Value::Null)
         }
         other => {
-            tracing::info!("Call to non-existent function '{other}' from endpoint '{}'.", peer.identity);
+            log_unknown(peer, other);
             outcome(shared, peer, other, "unknown method ignored");
             Err(format!("Function '{other}' does not exist."))
         }
     }
+}
+
+/// Logs a call of an unknown function: the first of a connection at info,
+/// the rest at debug, so a peer cannot flood the log with them.
+fn log_unknown(peer: &Peer, method: &str) {
+    let (method, identity) = (Text(method), &peer.identity);
+    if peer.unknown_logged.swap(true, Ordering::Relaxed) {
+        return tracing::debug!("Call to non-existent function '{method}' from endpoint '{identity}'.");
+    }
+    tracing::info!(
+        "Call to non-existent function '{method}' from endpoint '{identity}'. Further ones on this connection are logged at debug level."
+    );
 }
 
 fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> Result<Value, String> {
@@ -340,7 +364,11 @@ fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> 
         Err(e) => {
             // Invalid for good: counted as handled, so the sender forgets it.
             mark_applied(shared, peer, msg);
-            tracing::warn!("Discarding check result from endpoint '{}': {e}", peer.identity);
+            tracing::warn!(
+                "Discarding check result from endpoint '{}': {}",
+                peer.identity,
+                Text(&e.to_string())
+            );
             outcome(shared, peer, method, &format!("rejected: {e}"));
         }
     }

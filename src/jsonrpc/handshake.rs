@@ -44,14 +44,15 @@ pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, a
     let claimed = Message::from_map(first.clone()).ok().and_then(|m| m.hello_identity().map(String::from));
     let (identity, kind) = match claimed {
         Some(id) if shared.cluster.is_endpoint(&id) => (id, ConnKind::Endpoint),
-        Some(id) => (id, ConnKind::Anonymous),
+        // An anonymous peer's claim goes into logs: made safe once, here.
+        Some(id) => (crate::logsafe::text(&id), ConnKind::Anonymous),
         None => (format!("[{addr}]"), ConnKind::Anonymous),
     };
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
     let pending = if is_hello { None } else { Some(first) };
     let place = (kind == ConnKind::Anonymous).then_some(place);
     let initiator = identity.clone();
-    let peer = Peer { conn, addr, identity, kind };
+    let peer = Peer::new(conn, addr, identity, kind);
     start(shared, Opening { peer, initiator, reader, writer, pending, gate: None, place }).await;
 }
 
@@ -133,7 +134,7 @@ async fn run_outgoing<E: Env, S: Stream>(
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let (rd, wr) = tokio::io::split(stream);
     let reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_endpoint));
-    let peer = Peer { conn, addr, identity: name.to_string(), kind: ConnKind::Endpoint };
+    let peer = Peer::new(conn, addr, name.to_string(), ConnKind::Endpoint);
     let initiator = shared.config.node_name.clone();
     shared.cluster.done_connecting(name);
     let opening =
@@ -178,11 +179,7 @@ async fn start<E: Env, S: Stream>(shared: Arc<Shared<E>>, mut o: Opening<S>) {
         if o.peer.kind == ConnKind::Endpoint { limits.jsonrpc_endpoint } else { limits.jsonrpc_anonymous };
     o.reader.decoder_mut().set_max_len(max_len);
     register(&shared, o.peer.conn, o.peer.kind);
-    tracing::info!(
-        "New JSON-RPC client for identity '{}' ({:?})",
-        o.peer.identity.escape_debug(),
-        o.peer.kind
-    );
+    tracing::info!("New JSON-RPC client for identity '{}' ({:?})", o.peer.identity, o.peer.kind);
     drop(gate);
     // The accepting side answers the Hello before anything else it sends.
     let hello =

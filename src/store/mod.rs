@@ -287,7 +287,7 @@ fn refuse_sealed(inner: &mut Inner, m: &Mutation, origin: Origin, time: f64) -> 
         "Refused {} of {} '{}': the store was sealed by Stop. This is a bug in quiesce.",
         m.op(),
         otype.name(),
-        name.escape_debug()
+        crate::logsafe::Text(name)
     );
     StoreError::Sealed(name.to_string())
 }
