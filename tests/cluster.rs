@@ -256,7 +256,8 @@ async fn the_deepest_and_largest_result_the_api_accepts_is_relayed() {
     let p = pair().await;
     create_host(p.a_port, "h1").await;
     create_host(p.b_port, "h1").await;
-    let output = "\u{1}".repeat(MAX_CHECK_RESULT_BYTES - "a".len());
+    let command_len = nested(MAX_DEPTH - 1).to_string().len();
+    let output = "\u{1}".repeat(MAX_CHECK_RESULT_BYTES - "a".len() - command_len);
     let body = json!({"type": "Host", "host": "h1", "exit_status": 1, "plugin_output": output,
         "check_command": nested(MAX_DEPTH - 1), "check_source": "a"});
     let (status, answer) = post(p.a_port, "/v1/actions/process-check-result", body).await;

@@ -597,7 +597,7 @@ async fn process_check_result_validates_and_applies() {
     )
     .await;
     let named = format!(
-        "the check result's text (output, performance data and check source) is {} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes",
+        "the check result's text (output, performance data, check source and command) is {} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes",
         MAX_CHECK_RESULT_BYTES + 1
     );
     assert_eq!((status, &body["results"][0]["status"]), (StatusCode::BAD_REQUEST, &json!(named)));
@@ -773,7 +773,8 @@ async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
     post_ok(&node, "/v1/objects/services/h1!svc", deepest).await;
     for (target, state) in [("host", 1), ("service", 2)] {
         let name = if target == "host" { "h1" } else { "h1!svc" };
-        let output = awkward_text(MAX_CHECK_RESULT_BYTES - "node1".len() - "a=1 ".len());
+        let command_len = nested(MAX_DEPTH - 1).to_string().len();
+        let output = awkward_text(MAX_CHECK_RESULT_BYTES - "node1".len() - "a=1 ".len() - command_len);
         let cr = json!({target: name, "exit_status": state, "plugin_output": output, "check_source": "node1",
             "performance_data": ["a=1"], "check_command": nested(MAX_DEPTH - 1)});
         post_ok(&node, "/v1/actions/process-check-result", cr).await;

@@ -303,7 +303,9 @@ mod tests {
         // replayed again and again.
         // Fix: the frame depth leaves room for the envelope; the size limit
         // keeps even six-fold escaping under the endpoint frame limit.
-        let cr = largest(nested(MAX_DEPTH - 1), "\u{1}".repeat(MAX_CHECK_RESULT_BYTES));
+        let command = nested(MAX_DEPTH - 1);
+        let room = MAX_CHECK_RESULT_BYTES - command.to_string().len();
+        let cr = largest(command, "\u{1}".repeat(room));
         cr.check_bounds("check_command").unwrap();
         let mut frame = BytesMut::new();
         encode_payload(&check_result("h", Some("s"), &cr, 2, 12.5), &mut frame);

@@ -564,7 +564,8 @@ mod tests {
         let large = "x".repeat(MAX_CHECK_RESULT_BYTES);
         assert!(matches!(apply(result(json!(null), large)), Err(StoreError::Invalid(_))));
         assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
-        apply(result(nested(MAX_DEPTH - 1), "x".repeat(MAX_CHECK_RESULT_BYTES - 1))).unwrap();
+        let room = MAX_CHECK_RESULT_BYTES - nested(MAX_DEPTH - 1).to_string().len();
+        apply(result(nested(MAX_DEPTH - 1), "x".repeat(room - 1))).unwrap();
         let h = store.get(ObjectType::Host, "h").unwrap();
         assert_eq!(depth(h.attr("last_check_result")), MAX_DEPTH);
     }

@@ -66,10 +66,11 @@ impl CheckResult {
         check_depth(&self.command, MAX_DEPTH - 1, || format!("'{command}'"))?;
         let size = self.output.len()
             + self.performance_data.iter().map(|p| p.len() + 1).sum::<usize>()
-            + self.check_source.len();
+            + self.check_source.len()
+            + encoded_len(&self.command);
         if size > MAX_CHECK_RESULT_BYTES {
             return Err(InputError::TooLarge {
-                what: "the check result's text (output, performance data and check source)".into(),
+                what: "the check result's text (output, performance data, check source and command)".into(),
                 size,
                 limit: MAX_CHECK_RESULT_BYTES,
             });
@@ -101,5 +102,62 @@ impl CheckResult {
             ("vars_before", Value::Null),
         ];
         Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+/// The length of `v` as JSON, without writing it anywhere; 0 for null,
+/// which stands for no command at all.
+fn encoded_len(v: &Value) -> usize {
+    if v.is_null() {
+        return 0;
+    }
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(output: &str, command: Value) -> CheckResult {
+        CheckResult {
+            exit_status: 0,
+            output: output.into(),
+            performance_data: vec![],
+            check_source: String::new(),
+            command,
+            execution_start: 0.0,
+            execution_end: 0.0,
+            ttl: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_large_command_counts_towards_the_size_bound() {
+        // Scenario: an admin posts a small output with a huge check_command.
+        // Bug: only the text fields were counted, so the result was accepted
+        // and relayed past every endpoint's frame limit, again and again.
+        // Fix: the command's JSON length counts too.
+        let huge = Value::from(vec![Value::from("x".repeat(1024)); 1100]);
+        let err = result("ok", huge).check_bounds("check_command").unwrap_err();
+        assert!(err.to_string().contains("command"), "{err}");
+        let half = "o".repeat(MAX_CHECK_RESULT_BYTES / 2);
+        // The command as JSON: its text and two quotes.
+        let fits = Value::from("c".repeat(MAX_CHECK_RESULT_BYTES / 2 - 2));
+        assert!(result(&half, fits).check_bounds("check_command").is_ok(), "exactly at the bound");
+        let over = Value::from("c".repeat(MAX_CHECK_RESULT_BYTES / 2 - 1));
+        assert!(result(&half, over).check_bounds("check_command").is_err(), "one byte past it");
     }
 }

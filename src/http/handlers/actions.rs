@@ -343,7 +343,7 @@ mod tests {
         assert!(parse_check_result(&params(&body(&output, "n")), &svc, "n", now()).is_ok());
         let (code, text) = parse_check_result(&params(&body(&output, "nn")), &svc, "n", now()).unwrap_err();
         let size = MAX_CHECK_RESULT_BYTES + 1;
-        let named = format!("the check result's text (output, performance data and check source) is {size} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes");
+        let named = format!("the check result's text (output, performance data, check source and command) is {size} bytes, over the limit of {MAX_CHECK_RESULT_BYTES} bytes");
         assert_eq!((code, text), (400, named));
     }
 
