@@ -1,0 +1,231 @@
+//! `match(glob, value)` and `regex(pattern, value)`: each pattern is compiled
+//! once per request into a bounded cache, and matched by a lazy DFA that this
+//! module drives byte by byte, so that every byte scanned and every DFA state
+//! built is charged to the budget before it is done. A glob becomes an
+//! anchored regex, so both run in time linear in the text.
+
+use std::collections::BTreeMap;
+
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
+use regex_automata::hybrid::LazyStateID;
+use regex_automata::nfa::thompson::pikevm::{Cache as VmCache, PikeVM};
+use regex_automata::nfa::thompson::{self, WhichCaptures, NFA};
+use regex_automata::Input;
+use regex_syntax::hir::Hir;
+
+use super::budget::{text_steps, Budget};
+use super::FilterError;
+
+/// Which function a pattern is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    /// `match`: Icinga's glob, `*` and `?`.
+    Glob,
+    /// `regex`: the `regex` crate's syntax, found anywhere in the text.
+    Regex,
+}
+
+/// Largest compiled `regex()` pattern: the `regex` crate's default, as before.
+const REGEX_NFA_BYTES: usize = 1 << 20;
+/// Largest compiled glob: room for any glob of `MAX_LEN` bytes (about
+/// 100 bytes per pattern byte at worst), so none that fits a filter fails.
+const GLOB_NFA_BYTES: usize = 8 << 20;
+/// Memory for the DFA states of one pattern; when it is full, states are
+/// dropped and built again (and charged again).
+const DFA_STATE_BYTES: usize = 1 << 20;
+/// Most patterns of each kind kept compiled per request.
+const MAX_PATTERNS: usize = 8;
+
+/// Steps a compile costs before it starts, beside one per compiled bytes below.
+const COMPILE_STEPS: u64 = 1_000;
+/// Bytes of compiled automaton per step, charged once it is built.
+const COMPILED_BYTES_PER_STEP: usize = 16;
+/// Bytes of text per step that the DFA scans along states it has built.
+const SCAN_BYTES_PER_STEP: usize = 16;
+/// NFA states per step, when building a DFA state or when the PikeVM takes
+/// a byte: both may visit every state of the NFA.
+const NFA_STATES_PER_STEP: usize = 4;
+/// Bytes scanned between two charges.
+const SCAN_CHUNK: usize = 4096;
+
+/// The compiled patterns of one request, by kind and source.
+#[derive(Debug, Default)]
+pub(super) struct Patterns {
+    globs: BTreeMap<String, Matcher>,
+    regexes: BTreeMap<String, Matcher>,
+    compiles: u64,
+}
+
+impl Patterns {
+    /// Whether `pattern` matches `text`, compiling it on first use.
+    pub(super) fn is_match(
+        &mut self,
+        kind: Kind,
+        pattern: &str,
+        text: &str,
+        budget: &mut Budget,
+    ) -> Result<bool, FilterError> {
+        budget.charge(text_steps(pattern.len()))?;
+        let kept = match kind {
+            Kind::Glob => &mut self.globs,
+            Kind::Regex => &mut self.regexes,
+        };
+        if let Some(matcher) = kept.get_mut(pattern) {
+            return matcher.is_match(text.as_bytes(), budget);
+        }
+        let mut matcher = Matcher::compile(kind, pattern, budget)?;
+        self.compiles += 1;
+        let found = matcher.is_match(text.as_bytes(), budget);
+        if kept.len() >= MAX_PATTERNS {
+            kept.pop_first();
+        }
+        kept.insert(pattern.to_string(), matcher);
+        found
+    }
+
+    /// How many patterns were compiled.
+    pub(super) fn compiles(&self) -> u64 {
+        self.compiles
+    }
+}
+
+/// Checks a `regex()` pattern's syntax, as the parser does for a literal one.
+pub(super) fn check_regex(pattern: &str) -> Result<(), FilterError> {
+    parse(Kind::Regex, pattern).map(drop)
+}
+
+fn parse(kind: Kind, pattern: &str) -> Result<Hir, FilterError> {
+    let source = match kind {
+        Kind::Glob => glob_regex(pattern),
+        Kind::Regex => pattern.to_string(),
+    };
+    // A glob matches bytes between characters (see `glob_regex`); a regex does not.
+    let mut parser = regex_syntax::ParserBuilder::new().utf8(kind == Kind::Regex).build();
+    parser.parse(&source).map_err(|e| invalid(kind, pattern, &e))
+}
+
+fn invalid(kind: Kind, pattern: &str, why: &dyn std::fmt::Display) -> FilterError {
+    match kind {
+        Kind::Glob => FilterError::Eval(format!("match(): the pattern is too long: {why}")),
+        Kind::Regex => FilterError::Eval(format!("invalid regular expression '{pattern}': {why}")),
+    }
+}
+
+/// Icinga's glob as an anchored regex: `*` is any run of bytes, `?` one
+/// character (a lead byte and its continuation bytes), the rest literal.
+/// The text is valid UTF-8 and every other piece starts at a character, so
+/// a `*` can only end between characters: the glob's meaning is unchanged,
+/// and the automaton stays small (no UTF-8 decoder per wildcard).
+fn glob_regex(glob: &str) -> String {
+    let mut out = String::from("(?s)^");
+    let mut star = false;
+    for c in glob.chars() {
+        match c {
+            '*' if star => {}
+            '*' => out.push_str("(?-u:.)*"),
+            '?' => out.push_str(r"(?-u:[\x00-\x7F\xC0-\xFF][\x80-\xBF]*)"),
+            c => regex_syntax::escape_into(c.encode_utf8(&mut [0; 4]), &mut out),
+        }
+        star = c == '*';
+    }
+    out.push('$');
+    out
+}
+
+/// One compiled pattern: a lazy DFA, and the PikeVM for the texts on which
+/// the DFA quits (a Unicode word boundary beside non-ASCII text).
+#[derive(Debug)]
+struct Matcher {
+    dfa: DFA,
+    dfa_cache: DfaCache,
+    vm: PikeVM,
+    vm_cache: VmCache,
+    /// Steps to build one DFA state, or for the PikeVM to take one byte.
+    state_steps: u64,
+}
+
+impl Matcher {
+    fn compile(kind: Kind, pattern: &str, budget: &mut Budget) -> Result<Matcher, FilterError> {
+        budget.charge(COMPILE_STEPS + text_steps(pattern.len()))?;
+        let nfa = compile_nfa(kind, pattern)?;
+        budget.charge((nfa.memory_usage() / COMPILED_BYTES_PER_STEP) as u64)?;
+        let config = DFA::config()
+            .cache_capacity(DFA_STATE_BYTES)
+            .skip_cache_capacity_check(true)
+            .unicode_word_boundary(true);
+        let dfa = DFA::builder().configure(config).build_from_nfa(nfa.clone());
+        let dfa = dfa.map_err(|e| invalid(kind, pattern, &e))?;
+        let vm = PikeVM::new_from_nfa(nfa.clone()).map_err(|e| invalid(kind, pattern, &e))?;
+        let state_steps = (nfa.states().len() + 256).div_ceil(NFA_STATES_PER_STEP) as u64;
+        Ok(Matcher { dfa_cache: dfa.create_cache(), dfa, vm_cache: vm.create_cache(), vm, state_steps })
+    }
+
+    fn is_match(&mut self, text: &[u8], budget: &mut Budget) -> Result<bool, FilterError> {
+        match self.scan(text, budget)? {
+            Some(found) => Ok(found),
+            None => {
+                budget.charge(self.state_steps.saturating_mul(text.len() as u64 + 1))?;
+                Ok(self.vm.is_match(&mut self.vm_cache, Input::new(text)))
+            }
+        }
+    }
+
+    /// Runs the lazy DFA over `text`; `None` if it quits.
+    fn scan(&mut self, text: &[u8], budget: &mut Budget) -> Result<Option<bool>, FilterError> {
+        budget.charge(self.state_steps)?;
+        let Ok(mut state) = self.dfa.start_state_forward(&mut self.dfa_cache, &Input::new(text)) else {
+            return Ok(None);
+        };
+        for chunk in text.chunks(SCAN_CHUNK) {
+            budget.charge(chunk.len().div_ceil(SCAN_BYTES_PER_STEP) as u64)?;
+            for &byte in chunk {
+                let Some(next) = self.next(state, byte, budget)? else { return Ok(None) };
+                if next.is_tagged() {
+                    return Ok(verdict(next));
+                }
+                state = next;
+            }
+        }
+        budget.charge(self.state_steps)?;
+        Ok(self.dfa.next_eoi_state(&mut self.dfa_cache, state).ok().and_then(verdict))
+    }
+
+    /// The state after `byte`, built (and charged) if it is new; `None` if
+    /// the DFA gives up.
+    fn next(
+        &mut self,
+        state: LazyStateID,
+        byte: u8,
+        budget: &mut Budget,
+    ) -> Result<Option<LazyStateID>, FilterError> {
+        let known = self.dfa.next_state_untagged(&self.dfa_cache, state, byte);
+        if !known.is_unknown() {
+            return Ok(Some(known));
+        }
+        budget.charge(self.state_steps)?;
+        Ok(self.dfa.next_state(&mut self.dfa_cache, state, byte).ok())
+    }
+}
+
+/// What a tagged state says: matched, cannot match, or the DFA quit.
+fn verdict(state: LazyStateID) -> Option<bool> {
+    if state.is_quit() {
+        return None;
+    }
+    Some(state.is_match())
+}
+
+fn compile_nfa(kind: Kind, pattern: &str) -> Result<NFA, FilterError> {
+    let hir = parse(kind, pattern)?;
+    let limit = match kind {
+        Kind::Glob => GLOB_NFA_BYTES,
+        Kind::Regex => REGEX_NFA_BYTES,
+    };
+    let config = thompson::Config::new().nfa_size_limit(Some(limit)).which_captures(WhichCaptures::None);
+    thompson::Compiler::new().configure(config).build_from_hir(&hir).map_err(|e| match e.size_limit() {
+        Some(limit) => {
+            invalid(kind, pattern, &format!("Compiled regex exceeds size limit of {limit} bytes."))
+        }
+        None => invalid(kind, pattern, &e),
+    })
+}
