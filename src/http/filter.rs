@@ -165,6 +165,7 @@ impl Evaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn world() -> Map<String, Value> {
@@ -366,7 +367,177 @@ mod tests {
         });
     }
 
+    #[test]
+    fn a_filter_past_its_budget_is_refused_and_says_so() {
+        let src = vec!["host.name == \"x\""; 100].join(" || ");
+        let mut eval = Evaluator::new(200);
+        let err = eval_with(&src, &world(), &mut eval).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the filter needs more than 200 evaluation steps over the objects it runs over (filter_budget); narrow it."
+        );
+        assert!(
+            eval_with(&src, &world(), &mut Evaluator::new(2_000)).is_ok(),
+            "the same filter within a larger budget"
+        );
+    }
+
+    #[test]
+    fn bytes_compared_are_charged() {
+        let text = "a".repeat(64_000);
+        let world = json!({"a": text, "b": text}).as_object().cloned().unwrap_or_default();
+        let spent = |src: &str| {
+            let mut eval = Evaluator::new(u64::MAX);
+            assert_eq!(eval_with(src, &world, &mut eval), Ok(true), "{src}");
+            eval.budget.spent()
+        };
+        assert!(spent("a == b") >= 1_000, "64 KB compared is a thousand steps");
+        assert!(spent("[a, [a]] == [b, [b]]") >= 2_000, "inside arrays too");
+        assert!(spent("1 == 1") < 10);
+    }
+
+    /// A world with one long text of `a`s.
+    fn long_world(len: usize) -> Map<String, Value> {
+        json!({"host": {"vars": {"long": "a".repeat(len)}}}).as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn globs_match_in_steps_linear_in_the_text() {
+        let len = 100_000;
+        let world = long_world(len);
+        // The glob of the report: a lazy DFA scans the text once.
+        let mut eval = Evaluator::new(len as u64);
+        assert_eq!(eval_with(r#"match("*a*a*a*a*a*b", host.vars.long)"#, &world, &mut eval), Ok(false));
+        assert_eq!(eval_with(r#"match("*a*a*a*a*a*", host.vars.long)"#, &world, &mut eval), Ok(true));
+        // A star and a long literal: the previous matcher went back to the
+        // star at every mismatch, about `k` steps per byte of text.
+        let k = 1_000;
+        let backtracking_steps = (len - k) * k;
+        let budget = (backtracking_steps / 100) as u64;
+        let mut eval = Evaluator::new(budget);
+        let src = format!(r#"match("*{}b", host.vars.long)"#, "a".repeat(k));
+        assert_eq!(eval_with(&src, &world, &mut eval), Ok(false), "within a hundredth of the steps");
+    }
+
+    #[test]
+    fn a_pattern_is_compiled_once_per_request() {
+        let world = world();
+        let with_var = |pattern: &str| {
+            let mut w = world.clone();
+            w.insert("pattern".into(), json!(pattern));
+            w
+        };
+        for (src, kind) in [("regex(pattern, host.name)", "regex"), ("match(pattern, host.name)", "match")] {
+            let w = with_var(if kind == "regex" { "^w.b[0-9]$" } else { "w*" });
+            let filter = Filter::parse(src).unwrap();
+            let mut eval = Evaluator::new(u64::MAX);
+            for _ in 0..1_000 {
+                assert_eq!(filter.matches(&Scope::new(&[], &w), &mut eval), Ok(true), "{src}");
+            }
+            assert_eq!(eval.compiles(), 1, "{src}: a non-literal pattern, compiled once for 1000 objects");
+        }
+        // Used in turn, patterns the cache holds are compiled once; more than
+        // it holds are compiled again each time (the least recently used
+        // goes first), and charged again.
+        let filter = Filter::parse("regex(pattern, host.name)").unwrap();
+        for (patterns, compiles_per_round) in [(10, [10, 0]), (40, [40, 40])] {
+            let mut eval = Evaluator::new(u64::MAX);
+            for per_round in compiles_per_round {
+                let before = eval.compiles();
+                for i in 0..patterns {
+                    let w = with_var(&format!("^w{i}|web"));
+                    assert_eq!(filter.matches(&Scope::new(&[], &w), &mut eval), Ok(true));
+                }
+                assert_eq!(eval.compiles() - before, per_round, "{patterns} patterns");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_compiled_pattern_is_an_error_not_a_crash() {
+        let err = eval(r#"regex("\\w{1000}", host.name)"#).unwrap_err();
+        assert!(err.to_string().contains("exceeds size limit"), "{err}");
+        assert!(err.to_string().starts_with("invalid regular expression"), "{err}");
+        let glob = "?".repeat(MAX_LEN - 40);
+        let src = format!(r#"match("{glob}", host.name)"#);
+        assert_eq!(eval(&src), Ok(false), "any glob that fits a filter compiles");
+    }
+
+    #[test]
+    fn a_unicode_word_boundary_beside_non_ascii_text_still_matches() {
+        // The lazy DFA quits there; the PikeVM answers.
+        let world = json!({"t": "été ici", "u": "a b"}).as_object().cloned().unwrap_or_default();
+        let mut eval = Evaluator::new(u64::MAX);
+        assert_eq!(eval_with(r#"regex("\\bici\\b", t)"#, &world, &mut eval), Ok(true));
+        assert_eq!(eval_with(r#"regex("\\bét\\b", t)"#, &world, &mut eval), Ok(false));
+        assert_eq!(eval_with(r#"regex("\\bb\\b", u)"#, &world, &mut eval), Ok(true));
+    }
+
+    /// Openers of every kind that nests, with their closers and the levels
+    /// they count. Each starts with what nests, so a `!` before it covers it.
+    const OPENERS: [(&str, &str, usize); 6] = [
+        ("(", ")", 1),
+        ("[", "]", 1),
+        ("!", "", 1),
+        ("match(\"*\", ", ")", 1),
+        ("regex(host.name, [", "])", 2),
+        ("(1 == 2 || !(", "))", 3),
+    ];
+
+    /// A filter nested by the openers picked, and its depth.
+    fn nest(kinds: &[usize], leaf: &str) -> (String, usize) {
+        let (mut open, mut close, mut depth) = (String::new(), Vec::new(), 0);
+        for &k in kinds {
+            let (o, c, levels) = OPENERS[k % OPENERS.len()];
+            open.push_str(o);
+            close.push(c);
+            depth += levels;
+        }
+        close.reverse();
+        (format!("{open}{leaf}{}", close.concat()), depth)
+    }
+
+    /// Filters a hostile client might send: bytes of any kind, deep nesting,
+    /// long chains, huge numbers, and the grammar's tokens in any order.
+    fn hostile() -> impl Strategy<Value = String> {
+        use proptest::collection::vec;
+        let chain = (0usize..2, 0usize..25_000, "1|0|host\\.name|\"a\"|!1")
+            .prop_map(|(op, n, operand)| vec![operand; n + 1].join(["||", "&&"][op]));
+        prop_oneof![
+            vec(any::<u8>(), 0..300).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+            (vec(0usize..6, 0..60), "1|host|\"a\"|\\[\\]").prop_map(|(k, leaf)| nest(&k, &leaf).0),
+            chain,
+            "-?[0-9]{1,400}(\\.[0-9]{0,40})?([eE][+-]?[0-9]{1,6})?",
+            "([()\\[\\],!\" a-z0-9.]|==|&&|\\|\\||match\\(|regex\\(| in ){0,100}",
+        ]
+    }
+
+    #[test]
+    fn hostile_filters_never_panic_or_overflow_a_small_stack() {
+        on_small_stack(|| {
+            let config = proptest::test_runner::Config { cases: 300, ..Default::default() };
+            let mut runner = proptest::test_runner::TestRunner::new(config);
+            let world = world();
+            let outcome = runner.run(&hostile(), |src| {
+                let _ = eval_with(&src, &world, &mut Evaluator::new(1_000_000));
+                Ok(())
+            });
+            outcome.map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     proptest::proptest! {
+        #[test]
+        fn nesting_is_accepted_up_to_the_limit_and_no_further(
+            kinds in proptest::collection::vec(0usize..6, 0..40),
+            leaf in "1|host\\.name|\"a\"",
+        ) {
+            let (src, depth) = nest(&kinds, &leaf);
+            let parsed = Filter::parse(&src);
+            proptest::prop_assert_eq!(parsed.is_ok(), depth <= MAX_DEPTH, "{} (depth {}): {:?}", src, depth, parsed);
+        }
+
         #[test]
         fn parse_and_match_never_panic(src in "\\PC{0,80}") {
             let _ = eval(&src);

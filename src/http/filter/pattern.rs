@@ -27,14 +27,17 @@ pub(super) enum Kind {
 
 /// Largest compiled `regex()` pattern: the `regex` crate's default, as before.
 const REGEX_NFA_BYTES: usize = 1 << 20;
-/// Largest compiled glob: room for any glob of `MAX_LEN` bytes (about
-/// 100 bytes per pattern byte at worst), so none that fits a filter fails.
-const GLOB_NFA_BYTES: usize = 8 << 20;
+/// Largest compiled glob: room for any glob of `MAX_LEN` bytes (64 K of `?`
+/// compile to 5.7 MB, and the compiler counts more while it builds), so
+/// none that fits a filter fails.
+const GLOB_NFA_BYTES: usize = 16 << 20;
 /// Memory for the DFA states of one pattern; when it is full, states are
 /// dropped and built again (and charged again).
 const DFA_STATE_BYTES: usize = 1 << 20;
-/// Most patterns of each kind kept compiled per request.
-const MAX_PATTERNS: usize = 8;
+/// Most patterns kept compiled per request, and most memory they may hold;
+/// past either, the least recently used goes.
+const MAX_PATTERNS: usize = 16;
+const MAX_PATTERN_BYTES: usize = 32 << 20;
 
 /// Steps a compile costs before it starts, beside one per compiled bytes below.
 const COMPILE_STEPS: u64 = 1_000;
@@ -51,8 +54,10 @@ const SCAN_CHUNK: usize = 4096;
 /// The compiled patterns of one request, by kind and source.
 #[derive(Debug, Default)]
 pub(super) struct Patterns {
-    globs: BTreeMap<String, Matcher>,
-    regexes: BTreeMap<String, Matcher>,
+    kept: [BTreeMap<String, Matcher>; 2],
+    /// Lookups so far: each matcher remembers its last one.
+    lookups: u64,
+    memory: usize,
     compiles: u64,
 }
 
@@ -66,26 +71,49 @@ impl Patterns {
         budget: &mut Budget,
     ) -> Result<bool, FilterError> {
         budget.charge(text_steps(pattern.len()))?;
-        let kept = match kind {
-            Kind::Glob => &mut self.globs,
-            Kind::Regex => &mut self.regexes,
-        };
-        if let Some(matcher) = kept.get_mut(pattern) {
+        self.lookups += 1;
+        if let Some(matcher) = self.kept[kind as usize].get_mut(pattern) {
+            matcher.used = self.lookups;
             return matcher.is_match(text.as_bytes(), budget);
         }
         let mut matcher = Matcher::compile(kind, pattern, budget)?;
         self.compiles += 1;
+        matcher.used = self.lookups;
         let found = matcher.is_match(text.as_bytes(), budget);
-        if kept.len() >= MAX_PATTERNS {
-            kept.pop_first();
-        }
-        kept.insert(pattern.to_string(), matcher);
+        self.keep(kind, pattern, matcher);
         found
     }
 
     /// How many patterns were compiled.
     pub(super) fn compiles(&self) -> u64 {
         self.compiles
+    }
+
+    fn keep(&mut self, kind: Kind, pattern: &str, matcher: Matcher) {
+        while self.len() >= MAX_PATTERNS
+            || (self.len() > 0 && self.memory + matcher.memory > MAX_PATTERN_BYTES)
+        {
+            self.drop_least_recent();
+        }
+        self.memory += matcher.memory;
+        self.kept[kind as usize].insert(pattern.to_string(), matcher);
+    }
+
+    fn len(&self) -> usize {
+        self.kept.iter().map(BTreeMap::len).sum()
+    }
+
+    fn drop_least_recent(&mut self) {
+        let oldest = self
+            .kept
+            .iter()
+            .enumerate()
+            .flat_map(|(kind, kept)| kept.iter().map(move |(pattern, m)| (m.used, kind, pattern)))
+            .min_by_key(|(used, ..)| *used)
+            .map(|(_, kind, pattern)| (kind, pattern.clone()));
+        if let Some(matcher) = oldest.and_then(|(kind, pattern)| self.kept[kind].remove(&pattern)) {
+            self.memory -= matcher.memory;
+        }
     }
 }
 
@@ -142,6 +170,10 @@ struct Matcher {
     vm_cache: VmCache,
     /// Steps to build one DFA state, or for the PikeVM to take one byte.
     state_steps: u64,
+    /// Bytes held, about: the NFA, the DFA's states, the PikeVM's cache.
+    memory: usize,
+    /// The lookup that last used it.
+    used: u64,
 }
 
 impl Matcher {
@@ -157,7 +189,9 @@ impl Matcher {
         let dfa = dfa.map_err(|e| invalid(kind, pattern, &e))?;
         let vm = PikeVM::new_from_nfa(nfa.clone()).map_err(|e| invalid(kind, pattern, &e))?;
         let state_steps = (nfa.states().len() + 256).div_ceil(NFA_STATES_PER_STEP) as u64;
-        Ok(Matcher { dfa_cache: dfa.create_cache(), dfa, vm_cache: vm.create_cache(), vm, state_steps })
+        let vm_cache = vm.create_cache();
+        let memory = nfa.memory_usage() + DFA_STATE_BYTES + vm_cache.memory_usage();
+        Ok(Matcher { dfa_cache: dfa.create_cache(), dfa, vm_cache, vm, state_steps, memory, used: 0 })
     }
 
     fn is_match(&mut self, text: &[u8], budget: &mut Budget) -> Result<bool, FilterError> {
