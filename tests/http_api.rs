@@ -14,7 +14,7 @@ use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::{TokioEnv, TokioListener};
 use quiesce::env::Env;
 use quiesce::listener::ApiListener;
-use quiesce::probe::Probe;
+use quiesce::probe::{Probe, StopStep};
 use quiesce::store::ObjectType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -636,6 +636,69 @@ async fn an_unsupported_filter_is_400_naming_it() {
 /// A construct the filter language of the contract does not have.
 const UNSUPPORTED_FILTER: &str = "function() { return true }";
 
+/// A query of hosts as the read-only user, with `filter`.
+async fn query_hosts_as_ro<E: Env>(node: &Node<E>, filter: &str) -> (StatusCode, Value) {
+    let body = json!({"filter": filter, "attrs": ["name"]});
+    let (status, _, body) = call_as("ro", "pw", node.url("/v1/objects/hosts"), Method::GET, Some(body)).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_filter_past_the_budget_is_400_and_one_within_it_is_answered() {
+    let mut config = config();
+    config.limits.filter_budget = 1_000;
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    for i in 0..20 {
+        create_host(&node, &format!("h{i}"), json!({})).await;
+    }
+    // About 7 steps per host.
+    let (status, body) = query_hosts_as_ro(&node, r#"host.name == "h7""#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["name"], "h7", "{body}");
+    // About 800 steps per host.
+    let names: Vec<String> = (0..200).map(|i| format!("\"n{i}\"")).collect();
+    let (status, body) = query_hosts_as_ro(&node, &format!("host.name in [{}]", names.join(", "))).await;
+    assert_eq!(status, 400, "{body}");
+    let text = "Invalid filter: the filter needs more than 1000 evaluation steps over the objects it runs \
+                over (filter_budget); narrow it.";
+    assert_eq!(body, json!({"error": 400, "status": text}));
+    node.stop().await;
+}
+
+// Scenario: a query whose filter takes millions of steps is being evaluated
+//           on a current-thread runtime when Stop is called.
+// Bug: filtering never yielded: nothing else on that runtime ran until it
+//      ended, Stop included, and Stop had no way to end it.
+// Fix: filtering pauses every PAUSE_STEPS steps (yield_now); at a pause
+//      after Stop has begun to close HTTP, the request gives up with 503.
+#[tokio::test]
+async fn a_long_filter_lets_stop_run_and_is_answered_503() {
+    let env = LatchEnv::at("http.filter_pause", 0, false);
+    let node = Node::start_with(env.clone(), config()).await;
+    let text = "a".repeat(10_000);
+    for i in 0..50 {
+        create_host(&node, &format!("h{i}"), json!({"vars": {"text": text}})).await;
+    }
+    // Each comparison reads 10 KB: about 50 000 steps per host, 2.5 M in
+    // all, well within the default budget and a hundred pauses long.
+    let filter = vec!["host.vars.text != host.vars.text"; 300].join(" || ");
+    let reached = env.reached.notified();
+    let node_url = node.url("/v1/objects/hosts");
+    let body = Some(json!({"filter": filter, "attrs": ["name"]}));
+    let query = tokio::spawn(call_as("ro", "pw", node_url, Method::GET, body));
+    bounded("the filter's first pause", reached).await;
+    node.stop().await;
+    let (status, _, body) = bounded("the query", query).await.unwrap();
+    assert_eq!(
+        (status, body),
+        (StatusCode::SERVICE_UNAVAILABLE, json!({"error": 503, "status": "Shutting down."}))
+    );
+    let probes = env.probes.lock().unwrap();
+    let closing = probes.iter().position(|p| matches!(p, Probe::Stop { step: StopStep::HttpClosing }));
+    let answered = probes.iter().position(|p| matches!(p, Probe::HttpResponse { status: 503, .. }));
+    assert!(closing.is_some() && closing < answered, "Stop closed HTTP before the query was answered");
+}
+
 #[tokio::test]
 async fn http_1_0_is_served_and_closed_but_gets_no_event_stream() {
     let node = Node::start().await;
@@ -859,15 +922,36 @@ async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
 
 // ------------------------------------------- a multi-object request during Stop
 
-/// The real environment, plus a latch at the second `http.between_objects`
-/// point, so that a test can start Stop while a request is between objects.
+/// The real environment, plus a latch at one hit of one chaos point (the
+/// second `http.between_objects` by default), so that a test can start Stop
+/// while a request is there. A latch that holds waits for `go`; one that
+/// does not only tells `reached`.
 #[derive(Clone)]
 struct LatchEnv {
     inner: TokioEnv,
+    point: &'static str,
+    hit: usize,
+    hold: bool,
     seen: Arc<AtomicUsize>,
     reached: Arc<Notify>,
     go: Arc<Notify>,
     probes: Arc<std::sync::Mutex<Vec<Probe>>>,
+}
+
+impl LatchEnv {
+    /// A latch at hit `hit` (from 0) of `point`.
+    fn at(point: &'static str, hit: usize, hold: bool) -> Self {
+        LatchEnv {
+            inner: TokioEnv::new(),
+            point,
+            hit,
+            hold,
+            seen: Arc::default(),
+            reached: Arc::default(),
+            go: Arc::default(),
+            probes: Arc::default(),
+        }
+    }
 }
 
 impl Env for LatchEnv {
@@ -901,10 +985,12 @@ impl Env for LatchEnv {
     fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
         let this = self.clone();
         async move {
-            if name == "http.between_objects" && this.seen.fetch_add(1, Ordering::SeqCst) == 1 {
+            if name == this.point && this.seen.fetch_add(1, Ordering::SeqCst) == this.hit {
                 let go = this.go.notified();
                 this.reached.notify_one();
-                go.await;
+                if this.hold {
+                    go.await;
+                }
             }
         }
     }
@@ -924,13 +1010,7 @@ struct Latched {
 }
 
 async fn modify_three_hosts_across_stop(config: Config, stop_waits: bool) -> Latched {
-    let env = LatchEnv {
-        inner: TokioEnv::new(),
-        seen: Arc::default(),
-        reached: Arc::default(),
-        go: Arc::default(),
-        probes: Arc::default(),
-    };
+    let env = LatchEnv::at("http.between_objects", 1, true);
     let node = Node::start_with(env.clone(), config).await;
     for h in ["a", "b", "c"] {
         create_host(&node, h, json!({})).await;
@@ -1008,13 +1088,7 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
 /// Modifies one host without Stop; whether the guard was released before
 /// the response was reported.
 async fn modify_one_host(config: Config) -> bool {
-    let env = LatchEnv {
-        inner: TokioEnv::new(),
-        seen: Arc::default(),
-        reached: Arc::default(),
-        go: Arc::default(),
-        probes: Arc::default(),
-    };
+    let env = LatchEnv::at("http.between_objects", 1, true);
     let node = Node::start_with(env.clone(), config).await;
     create_host(&node, "a", json!({})).await;
     env.probes.lock().unwrap().clear();
