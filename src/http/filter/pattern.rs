@@ -4,6 +4,7 @@
 //! built is charged to the budget before it is done. A glob becomes an
 //! anchored regex, so both run in time linear in the text.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
@@ -39,15 +40,16 @@ const DFA_STATE_BYTES: usize = 1 << 20;
 const MAX_PATTERNS: usize = 16;
 const MAX_PATTERN_BYTES: usize = 32 << 20;
 
-/// Steps a compile costs before it starts, beside one per compiled bytes below.
+/// Steps a compile costs before it starts, beside one per byte of the
+/// regex it parses and one per compiled bytes below.
 const COMPILE_STEPS: u64 = 1_000;
 /// Bytes of compiled automaton per step, charged once it is built.
-const COMPILED_BYTES_PER_STEP: usize = 16;
+const COMPILED_BYTES_PER_STEP: usize = 1;
 /// Bytes of text per step that the DFA scans along states it has built.
-const SCAN_BYTES_PER_STEP: usize = 16;
+const SCAN_BYTES_PER_STEP: usize = 8;
 /// NFA states per step, when building a DFA state or when the PikeVM takes
 /// a byte: both may visit every state of the NFA.
-const NFA_STATES_PER_STEP: usize = 4;
+const NFA_STATES_PER_STEP: usize = 2;
 /// Bytes scanned between two charges.
 const SCAN_CHUNK: usize = 4096;
 
@@ -70,7 +72,8 @@ impl Patterns {
         text: &str,
         budget: &mut Budget,
     ) -> Result<bool, FilterError> {
-        budget.charge(text_steps(pattern.len()))?;
+        // A lookup compares the pattern with a few kept ones, each perhaps whole.
+        budget.charge(4 * text_steps(pattern.len()))?;
         self.lookups += 1;
         if let Some(matcher) = self.kept[kind as usize].get_mut(pattern) {
             matcher.used = self.lookups;
@@ -119,17 +122,21 @@ impl Patterns {
 
 /// Checks a `regex()` pattern's syntax, as the parser does for a literal one.
 pub(super) fn check_regex(pattern: &str) -> Result<(), FilterError> {
-    parse(Kind::Regex, pattern).map(drop)
+    parse(Kind::Regex, pattern, pattern).map(drop)
 }
 
-fn parse(kind: Kind, pattern: &str) -> Result<Hir, FilterError> {
-    let source = match kind {
-        Kind::Glob => glob_regex(pattern),
-        Kind::Regex => pattern.to_string(),
-    };
+/// The regex a pattern stands for.
+fn source(kind: Kind, pattern: &str) -> Cow<'_, str> {
+    match kind {
+        Kind::Glob => Cow::Owned(glob_regex(pattern)),
+        Kind::Regex => Cow::Borrowed(pattern),
+    }
+}
+
+fn parse(kind: Kind, pattern: &str, source: &str) -> Result<Hir, FilterError> {
     // A glob matches bytes between characters (see `glob_regex`); a regex does not.
     let mut parser = regex_syntax::ParserBuilder::new().utf8(kind == Kind::Regex).build();
-    parser.parse(&source).map_err(|e| invalid(kind, pattern, &e))
+    parser.parse(source).map_err(|e| invalid(kind, pattern, &e))
 }
 
 fn invalid(kind: Kind, pattern: &str, why: &dyn std::fmt::Display) -> FilterError {
@@ -143,18 +150,25 @@ fn invalid(kind: Kind, pattern: &str, why: &dyn std::fmt::Display) -> FilterErro
 /// character (a lead byte and its continuation bytes), the rest literal.
 /// The text is valid UTF-8 and every other piece starts at a character, so
 /// a `*` can only end between characters: the glob's meaning is unchanged,
-/// and the automaton stays small (no UTF-8 decoder per wildcard).
+/// and the automaton stays small (no UTF-8 decoder per wildcard). A run of
+/// `?` is one counted repetition, so the regex stays short to parse.
 fn glob_regex(glob: &str) -> String {
     let mut out = String::from("(?s)^");
-    let mut star = false;
-    for c in glob.chars() {
-        match c {
-            '*' if star => {}
-            '*' => out.push_str("(?-u:.)*"),
-            '?' => out.push_str(r"(?-u:[\x00-\x7F\xC0-\xFF][\x80-\xBF]*)"),
-            c => regex_syntax::escape_into(c.encode_utf8(&mut [0; 4]), &mut out),
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        let mut run = 1;
+        while chars.next_if_eq(&c).is_some() {
+            run += 1;
         }
-        star = c == '*';
+        match c {
+            '*' => out.push_str("(?-u:.)*"),
+            '?' => out.push_str(&format!(r"(?-u:[\x00-\x7F\xC0-\xFF][\x80-\xBF]*){{{run}}}")),
+            c => {
+                for _ in 0..run {
+                    regex_syntax::escape_into(c.encode_utf8(&mut [0; 4]), &mut out);
+                }
+            }
+        }
     }
     out.push('$');
     out
@@ -168,8 +182,11 @@ struct Matcher {
     dfa_cache: DfaCache,
     vm: PikeVM,
     vm_cache: VmCache,
-    /// Steps to build one DFA state, or for the PikeVM to take one byte.
+    /// Steps to build one DFA state: its NFA states and its row of 256
+    /// transitions.
     state_steps: u64,
+    /// Steps for the PikeVM to take one byte: every NFA state, at worst.
+    vm_byte_steps: u64,
     /// Bytes held, about: the NFA, the DFA's states, the PikeVM's cache.
     memory: usize,
     /// The lookup that last used it.
@@ -178,8 +195,9 @@ struct Matcher {
 
 impl Matcher {
     fn compile(kind: Kind, pattern: &str, budget: &mut Budget) -> Result<Matcher, FilterError> {
-        budget.charge(COMPILE_STEPS + text_steps(pattern.len()))?;
-        let nfa = compile_nfa(kind, pattern)?;
+        let source = source(kind, pattern);
+        budget.charge(COMPILE_STEPS + source.len() as u64)?;
+        let nfa = compile_nfa(kind, pattern, &source)?;
         budget.charge((nfa.memory_usage() / COMPILED_BYTES_PER_STEP) as u64)?;
         let config = DFA::config()
             .cache_capacity(DFA_STATE_BYTES)
@@ -188,17 +206,20 @@ impl Matcher {
         let dfa = DFA::builder().configure(config).build_from_nfa(nfa.clone());
         let dfa = dfa.map_err(|e| invalid(kind, pattern, &e))?;
         let vm = PikeVM::new_from_nfa(nfa.clone()).map_err(|e| invalid(kind, pattern, &e))?;
-        let state_steps = (nfa.states().len() + 256).div_ceil(NFA_STATES_PER_STEP) as u64;
+        let states = nfa.states().len();
+        let state_steps = (states + 256).div_ceil(NFA_STATES_PER_STEP) as u64;
+        let vm_byte_steps = states.div_ceil(NFA_STATES_PER_STEP) as u64;
         let vm_cache = vm.create_cache();
         let memory = nfa.memory_usage() + DFA_STATE_BYTES + vm_cache.memory_usage();
-        Ok(Matcher { dfa_cache: dfa.create_cache(), dfa, vm_cache, vm, state_steps, memory, used: 0 })
+        let dfa_cache = dfa.create_cache();
+        Ok(Matcher { dfa, dfa_cache, vm, vm_cache, state_steps, vm_byte_steps, memory, used: 0 })
     }
 
     fn is_match(&mut self, text: &[u8], budget: &mut Budget) -> Result<bool, FilterError> {
         match self.scan(text, budget)? {
             Some(found) => Ok(found),
             None => {
-                budget.charge(self.state_steps.saturating_mul(text.len() as u64 + 1))?;
+                budget.charge(self.vm_byte_steps.saturating_mul(text.len() as u64 + 1))?;
                 Ok(self.vm.is_match(&mut self.vm_cache, Input::new(text)))
             }
         }
@@ -210,6 +231,10 @@ impl Matcher {
         let Ok(mut state) = self.dfa.start_state_forward(&mut self.dfa_cache, &Input::new(text)) else {
             return Ok(None);
         };
+        if state.is_tagged() {
+            // A start state may be dead; `next` needs an untagged one.
+            return Ok(verdict(state));
+        }
         for chunk in text.chunks(SCAN_CHUNK) {
             budget.charge(chunk.len().div_ceil(SCAN_BYTES_PER_STEP) as u64)?;
             for &byte in chunk {
@@ -249,8 +274,8 @@ fn verdict(state: LazyStateID) -> Option<bool> {
     Some(state.is_match())
 }
 
-fn compile_nfa(kind: Kind, pattern: &str) -> Result<NFA, FilterError> {
-    let hir = parse(kind, pattern)?;
+fn compile_nfa(kind: Kind, pattern: &str, source: &str) -> Result<NFA, FilterError> {
+    let hir = parse(kind, pattern, source)?;
     let limit = match kind {
         Kind::Glob => GLOB_NFA_BYTES,
         Kind::Regex => REGEX_NFA_BYTES,
@@ -262,4 +287,69 @@ fn compile_nfa(kind: Kind, pattern: &str) -> Result<NFA, FilterError> {
         }
         None => invalid(kind, pattern, &e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glob(pattern: &str, text: &str) -> bool {
+        let mut budget = Budget::new(u64::MAX);
+        Patterns::default().is_match(Kind::Glob, pattern, text, &mut budget).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn globs_mean_what_icinga_means() {
+        let yes = [
+            ("", ""),
+            ("*", ""),
+            ("**", "abc"),
+            ("a*c", "abbbc"),
+            ("?", "é"),
+            ("???", "aéb"),
+            ("*é?", "xxéé"),
+            ("a.b", "a.b"),
+            ("[ab]", "[ab]"),
+            ("\\d+$^", "\\d+$^"),
+            ("*a*a*a*b", "aaab"),
+            ("??*", "ab"),
+        ];
+        for (pattern, text) in yes {
+            assert!(glob(pattern, text), "{pattern} must match {text:?}");
+        }
+        let no = [
+            ("", "a"),
+            ("?", ""),
+            ("?", "éé"),
+            ("??", "é"),
+            ("a.b", "axb"),
+            ("[ab]", "a"),
+            ("A*", "abc"),
+            ("*é?", "é"),
+            ("??*", "é"),
+            ("a*", "ba"),
+        ];
+        for (pattern, text) in no {
+            assert!(!glob(pattern, text), "{pattern} must not match {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_regex_that_can_match_nothing_says_no() {
+        let mut budget = Budget::new(u64::MAX);
+        let mut patterns = Patterns::default();
+        for pattern in [r"[^\s\S]", r"a[^\s\S]", r"\bé[^\s\S]"] {
+            for text in ["", "a", "é a"] {
+                let found = patterns.is_match(Kind::Regex, pattern, text, &mut budget);
+                assert_eq!(found, Ok(false), "{pattern} in {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_question_marks_is_one_counted_repetition() {
+        assert_eq!(glob_regex("a???*"), r"(?s)^a(?-u:[\x00-\x7F\xC0-\xFF][\x80-\xBF]*){3}(?-u:.)*$");
+        assert!(glob(&"?".repeat(300), &"é".repeat(300)));
+        assert!(!glob(&"?".repeat(300), &"é".repeat(299)));
+    }
 }

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::budget::text_steps;
 use super::grammar::{Cmp, Expr, Func};
 use super::pattern::{check_regex, Kind};
 use super::value::{compare, Val, NULL};
@@ -176,7 +177,7 @@ impl<'a> Run<'a> {
 /// into null or a missing key is null, an unknown name an error.
 fn lookup<'a>(path: &[String], scope: &Scope<'a>, eval: &mut Evaluator) -> Result<Val<'a>, FilterError> {
     let Some((first, keys)) = path.split_first() else { return Ok(Val::Json(&NULL)) };
-    eval.budget.charge(path.len() as u64)?;
+    eval.budget.charge(path.iter().map(|key| 1 + text_steps(key.len())).sum())?;
     let binding = scope
         .get(first)
         .ok_or_else(|| FilterError::Eval(format!("Tried to access undefined script variable '{first}'")))?;

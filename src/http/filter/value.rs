@@ -197,8 +197,10 @@ fn same_keys<'v>(
     if x.len() != y.len() {
         return Ok(false);
     }
+    // A lookup compares the key with about log2(len) others.
+    let compares = u64::from(y.len().ilog2()) + 1;
     for (key, a) in x {
-        budget.charge(text_steps(key.len()))?;
+        budget.charge(compares * text_steps(key.len()))?;
         match y.get(key) {
             Some(b) => pending.push((json_node(a), json_node(b), false)),
             None => return Ok(false),
