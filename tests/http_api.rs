@@ -802,6 +802,56 @@ async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
     assert_eq!(String::from_utf8_lossy(&pending), "0\r\n\r\n", "nothing but the last chunk, then EOF");
 }
 
+/// Opens an event stream of check results and state changes with `filter`;
+/// the socket and what was read past the response head.
+async fn open_events<E: Env>(node: &Node<E>, filter: &str) -> (TcpStream, Vec<u8>) {
+    let body = json!({"filter": filter}).to_string();
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "POST /v1/events?types=CheckResult&types=StateChange&queue=q HTTP/1.1\r\nHost: x\r\n\
+         Accept: application/json\r\n{AUTH}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while find(&buf, b"\r\n\r\n").is_none() {
+        let n = bounded("events head", s.read(&mut chunk)).await.unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let end = find(&buf, b"\r\n\r\n").unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
+    (s, buf[end + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn an_event_filter_gets_the_whole_budget_for_each_event() {
+    let mut config = config();
+    config.limits.filter_budget = 100;
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    create_host(&node, "h1", json!({})).await;
+    // A state change matches at once (about 10 steps); a check result would
+    // match only at the end of the chain, past 100 steps.
+    let mut chain = vec![r#"event.type == "StateChange""#.to_string()];
+    chain.extend((0..60).map(|i| format!(r#"event.type == "x{i}""#)));
+    chain.push(r#"event.type == "CheckResult""#.to_string());
+    let (mut s, mut pending) = open_events(&node, &chain.join(" || ")).await;
+    for exit_status in [1, 0] {
+        let cr = json!({"host": "h1", "exit_status": exit_status, "plugin_output": "x"});
+        assert_eq!(call(node.url("/v1/actions/process-check-result"), Method::POST, Some(cr)).await.0, 200);
+    }
+    // Each check result came first and was dropped; each state change,
+    // with a budget of its own, was delivered.
+    for _ in 0..2 {
+        let line: Value =
+            serde_json::from_str(read_chunk(&mut s, &mut pending).await.unwrap().trim_end()).unwrap();
+        assert_eq!(line["type"], "StateChange", "{line}");
+    }
+    node.stop().await;
+    assert_eq!(read_chunk(&mut s, &mut pending).await, None);
+}
+
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_at_stop() {
     let node = Node::start().await;
