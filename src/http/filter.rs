@@ -1,4 +1,4 @@
-//! The subset of Icinga's filter DSL that API clients use, parsed with nom.
+//! The subset of Icinga's filter DSL that API clients use.
 //!
 //! Supported: attribute paths (`host.name`, `host.vars.os`), string, number,
 //! boolean and null literals, array literals, `== != < <= > >= && || !`,
@@ -8,16 +8,21 @@
 //! Semantics, following Icinga where it is sensible:
 //! - truthiness: null, false, 0, "", `[]` and `{}` are false, the rest true;
 //! - `==` between different types is false, but integers and floats compare
-//!   numerically; `<` and friends compare two numbers or two strings, any
-//!   other pair is an error;
+//!   numerically (inside arrays and dictionaries JSON equality holds, so
+//!   `[1] == [1.0]` is false); `<` and friends compare two numbers or two
+//!   strings, any other pair is an error;
 //! - a path into null or a missing key yields null, so `host.vars.os` works
 //!   for a host without vars; an unknown top-level name is an error;
 //! - `x in null` is false, `x in <not an array>` is an error;
 //! - `match` is Icinga's glob (`*` any run of characters, `?` one character,
 //!   everything else literal and case-sensitive); `regex` uses the `regex`
-//!   crate's syntax and finds the pattern anywhere in the value. A literal
-//!   `regex` pattern's syntax is checked at parse time. A value that is not
-//!   a string matches neither.
+//!   crate's syntax and finds the pattern anywhere in the value. A value
+//!   that is not a string matches neither; a pattern that is not one is an
+//!   error (`regex` looks at the value first). A literal `regex` pattern's
+//!   syntax is checked at parse time; a pattern whose automaton outgrows its
+//!   limit (1 MiB for `regex`, as the `regex` crate's default, 16 MiB for a
+//!   glob, which any glob that fits a filter stays under) is an error when
+//!   first used.
 //!
 //! Anything else (assignment, arithmetic, other functions, lambdas,
 //! dictionaries, indexers, keywords) is refused with an error that names the
@@ -27,15 +32,22 @@
 //! - a filter is at most [`MAX_LEN`] bytes, and nests at most [`MAX_DEPTH`]
 //!   levels, where each pair of parentheses or brackets, each function call
 //!   and each `!` is a level; `&&` and `||` chains are lists, so their
-//!   length costs no nesting, and nothing recurses per operand;
-//! - evaluation runs a flat program on a stack machine and borrows the
-//!   object's attributes and `filter_vars` instead of copying them;
-//! - every step is counted against a budget per request (`filter_budget`):
-//!   one per instruction, one per 64 bytes of text compared, and for `match`
-//!   and `regex` the compile (once per request and pattern, in a bounded
-//!   cache), the text scanned and the automaton states built, each charged
-//!   before it is done. Both functions run a lazy DFA, linear in the text.
-//!   A request past its budget is refused with an error that says so.
+//!   length costs no nesting;
+//! - the parser keeps the levels it is in on a stack of its own (nom reads
+//!   the tokens), evaluation runs a flat program on a stack machine, and
+//!   only compiling and dropping the tree recurse, per level of nesting:
+//!   no filter recurses per operand, and the deepest fits a small stack;
+//! - evaluation borrows the object's attributes and `filter_vars`;
+//! - every step is counted against a budget per request (`filter_budget`),
+//!   before the work it pays for: one per instruction, per path key and per
+//!   64 bytes compared; for `match` and `regex`, a compile (once per request
+//!   and pattern, in a cache of 16 patterns) costs 1000 steps plus the
+//!   sizes of the regex and of its automaton, and a match one step per 8
+//!   bytes its lazy DFA scans and one per 2 NFA states of each DFA state it
+//!   builds, so both run in time linear in the text. A request past its
+//!   budget is refused with an error that says so ([`FilterError::Budget`]);
+//! - a caller that can yield does so every [`PAUSE_STEPS`], as
+//!   [`Run::resume`] returns to it.
 
 mod budget;
 mod grammar;
