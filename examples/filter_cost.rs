@@ -94,6 +94,7 @@ fn cases() -> Vec<Case> {
         one("dictionaries == (1000 keys)", chain("host.vars.dict != host.vars.dict", 20)),
         one("in (1000 strings)", chain(r#""x" in host.vars.strings"#, 20)),
         one("glob, DFA scan (10 KB)", chain(r#"match("*b", host.vars.text)"#, 20)),
+        one("glob, short texts (host.name)", chain(r#"match("*b", host.name)"#, 2_000)),
         one("glob, star and 1000 bytes", chain(&star_literal, 5)),
         one("glob, new DFA states (?x20)", chain(&dfa_states, 5)),
         one("regex, DFA scan (10 KB)", chain(r#"regex("[0-9]x", host.vars.text)"#, 20)),

@@ -42,7 +42,7 @@
 //!   before the work it pays for: one per instruction, per path key and per
 //!   64 bytes compared; for `match` and `regex`, a compile (once per request
 //!   and pattern, in a cache of 16 patterns) costs 1000 steps plus the
-//!   sizes of the regex and of its automaton, and a match one step per 8
+//!   sizes of the regex and of its automaton, and a match one step per 6
 //!   bytes its lazy DFA scans and one per 2 NFA states of each DFA state it
 //!   builds, so both run in time linear in the text. A request past its
 //!   budget is refused with an error that says so ([`FilterError::Budget`]);

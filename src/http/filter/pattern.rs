@@ -46,7 +46,7 @@ const COMPILE_STEPS: u64 = 1_000;
 /// Bytes of compiled automaton per step, charged once it is built.
 const COMPILED_BYTES_PER_STEP: usize = 1;
 /// Bytes of text per step that the DFA scans along states it has built.
-const SCAN_BYTES_PER_STEP: usize = 8;
+const SCAN_BYTES_PER_STEP: usize = 6;
 /// NFA states per step, when building a DFA state or when the PikeVM takes
 /// a byte: both may visit every state of the NFA.
 const NFA_STATES_PER_STEP: usize = 2;
@@ -227,10 +227,10 @@ impl Matcher {
 
     /// Runs the lazy DFA over `text`; `None` if it quits.
     fn scan(&mut self, text: &[u8], budget: &mut Budget) -> Result<Option<bool>, FilterError> {
-        budget.charge(self.state_steps)?;
-        let Ok(mut state) = self.dfa.start_state_forward(&mut self.dfa_cache, &Input::new(text)) else {
-            return Ok(None);
-        };
+        let mark = self.cache_mark();
+        let start = self.dfa.start_state_forward(&mut self.dfa_cache, &Input::new(text));
+        self.charge_if_built(mark, budget)?;
+        let Ok(mut state) = start else { return Ok(None) };
         if state.is_tagged() {
             // A start state may be dead; `next` needs an untagged one.
             return Ok(verdict(state));
@@ -245,8 +245,24 @@ impl Matcher {
                 state = next;
             }
         }
-        budget.charge(self.state_steps)?;
-        Ok(self.dfa.next_eoi_state(&mut self.dfa_cache, state).ok().and_then(verdict))
+        let mark = self.cache_mark();
+        let end = self.dfa.next_eoi_state(&mut self.dfa_cache, state);
+        self.charge_if_built(mark, budget)?;
+        Ok(end.ok().and_then(verdict))
+    }
+
+    /// What tells whether the DFA built a state: its cache's size and clears.
+    fn cache_mark(&self) -> (usize, usize) {
+        (self.dfa_cache.memory_usage(), self.dfa_cache.clear_count())
+    }
+
+    /// Charges one state if the DFA built one since `mark` (the start and
+    /// end transitions cannot be looked at before; one state is little).
+    fn charge_if_built(&self, mark: (usize, usize), budget: &mut Budget) -> Result<(), FilterError> {
+        if self.cache_mark() != mark {
+            budget.charge(self.state_steps)?;
+        }
+        Ok(())
     }
 
     /// The state after `byte`, built (and charged) if it is new; `None` if
