@@ -15,7 +15,7 @@ use quiesce::env::tokio::{TokioEnv, TokioListener};
 use quiesce::env::Env;
 use quiesce::input::MAX_DEPTH;
 use quiesce::listener::ApiListener;
-use quiesce::probe::Probe;
+use quiesce::probe::{Probe, StopStep};
 use quiesce::store::{ObjectType, MAX_CHECK_RESULT_BYTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -833,6 +833,69 @@ async fn an_unsupported_filter_is_400_naming_it() {
 /// A construct the filter language of the contract does not have.
 const UNSUPPORTED_FILTER: &str = "function() { return true }";
 
+/// A query of hosts as the read-only user, with `filter`.
+async fn query_hosts_as_ro<E: Env>(node: &Node<E>, filter: &str) -> (StatusCode, Value) {
+    let body = json!({"filter": filter, "attrs": ["name"]});
+    let (status, _, body) = call_as("ro", "pw", node.url("/v1/objects/hosts"), Method::GET, Some(body)).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_filter_past_the_budget_is_400_and_one_within_it_is_answered() {
+    let mut config = config();
+    config.limits.filter_budget = 1_000;
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    for i in 0..20 {
+        create_host(&node, &format!("h{i}"), json!({})).await;
+    }
+    // About 7 steps per host.
+    let (status, body) = query_hosts_as_ro(&node, r#"host.name == "h7""#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["name"], "h7", "{body}");
+    // About 800 steps per host.
+    let names: Vec<String> = (0..200).map(|i| format!("\"n{i}\"")).collect();
+    let (status, body) = query_hosts_as_ro(&node, &format!("host.name in [{}]", names.join(", "))).await;
+    assert_eq!(status, 400, "{body}");
+    let text = "Invalid filter: the filter needs more than 1000 evaluation steps over the objects it runs \
+                over (filter_budget); narrow it.";
+    assert_eq!(body, json!({"error": 400, "status": text}));
+    node.stop().await;
+}
+
+// Scenario: a query whose filter takes millions of steps is being evaluated
+//           on a current-thread runtime when Stop is called.
+// Bug: filtering never yielded: nothing else on that runtime ran until it
+//      ended, Stop included, and Stop had no way to end it.
+// Fix: filtering pauses every PAUSE_STEPS steps (yield_now); at a pause
+//      after Stop has begun to close HTTP, the request gives up with 503.
+#[tokio::test]
+async fn a_long_filter_lets_stop_run_and_is_answered_503() {
+    let env = LatchEnv::at("http.filter_pause", 0, false);
+    let node = Node::start_with(env.clone(), config()).await;
+    let text = "a".repeat(10_000);
+    for i in 0..50 {
+        create_host(&node, &format!("h{i}"), json!({"vars": {"text": text}})).await;
+    }
+    // Each comparison reads 10 KB: about 50 000 steps per host, 2.5 M in
+    // all, well within the default budget and a hundred pauses long.
+    let filter = vec!["host.vars.text != host.vars.text"; 300].join(" || ");
+    let reached = env.reached.notified();
+    let node_url = node.url("/v1/objects/hosts");
+    let body = Some(json!({"filter": filter, "attrs": ["name"]}));
+    let query = tokio::spawn(call_as("ro", "pw", node_url, Method::GET, body));
+    bounded("the filter's first pause", reached).await;
+    node.stop().await;
+    let (status, _, body) = bounded("the query", query).await.unwrap();
+    assert_eq!(
+        (status, body),
+        (StatusCode::SERVICE_UNAVAILABLE, json!({"error": 503, "status": "Shutting down."}))
+    );
+    let probes = env.probes.lock().unwrap();
+    let closing = probes.iter().position(|p| matches!(p, Probe::Stop { step: StopStep::HttpClosing }));
+    let answered = probes.iter().position(|p| matches!(p, Probe::HttpResponse { status: 503, .. }));
+    assert!(closing.is_some() && closing < answered, "Stop closed HTTP before the query was answered");
+}
+
 #[tokio::test]
 async fn http_1_0_is_served_and_closed_but_gets_no_event_stream() {
     let node = Node::start().await;
@@ -934,6 +997,56 @@ async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
     let rest = read_to_end(&mut s).await.unwrap();
     pending.extend_from_slice(rest.as_bytes());
     assert_eq!(String::from_utf8_lossy(&pending), "0\r\n\r\n", "nothing but the last chunk, then EOF");
+}
+
+/// Opens an event stream of check results and state changes with `filter`;
+/// the socket and what was read past the response head.
+async fn open_events<E: Env>(node: &Node<E>, filter: &str) -> (TcpStream, Vec<u8>) {
+    let body = json!({"filter": filter}).to_string();
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "POST /v1/events?types=CheckResult&types=StateChange&queue=q HTTP/1.1\r\nHost: x\r\n\
+         Accept: application/json\r\n{AUTH}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while find(&buf, b"\r\n\r\n").is_none() {
+        let n = bounded("events head", s.read(&mut chunk)).await.unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let end = find(&buf, b"\r\n\r\n").unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
+    (s, buf[end + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn an_event_filter_gets_the_whole_budget_for_each_event() {
+    let mut config = config();
+    config.limits.filter_budget = 100;
+    let node = Node::start_with(TokioEnv::new(), config).await;
+    create_host(&node, "h1", json!({})).await;
+    // A state change matches at once (about 10 steps); a check result would
+    // match only at the end of the chain, past 100 steps.
+    let mut chain = vec![r#"event.type == "StateChange""#.to_string()];
+    chain.extend((0..60).map(|i| format!(r#"event.type == "x{i}""#)));
+    chain.push(r#"event.type == "CheckResult""#.to_string());
+    let (mut s, mut pending) = open_events(&node, &chain.join(" || ")).await;
+    for exit_status in [1, 0] {
+        let cr = json!({"host": "h1", "exit_status": exit_status, "plugin_output": "x"});
+        assert_eq!(call(node.url("/v1/actions/process-check-result"), Method::POST, Some(cr)).await.0, 200);
+    }
+    // Each check result came first and was dropped; each state change,
+    // with a budget of its own, was delivered.
+    for _ in 0..2 {
+        let line: Value =
+            serde_json::from_str(read_chunk(&mut s, &mut pending).await.unwrap().trim_end()).unwrap();
+        assert_eq!(line["type"], "StateChange", "{line}");
+    }
+    node.stop().await;
+    assert_eq!(read_chunk(&mut s, &mut pending).await, None);
 }
 
 #[tokio::test]
@@ -1057,15 +1170,36 @@ async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
 
 // ------------------------------------------- a multi-object request during Stop
 
-/// The real environment, plus a latch at the second `http.between_objects`
-/// point, so that a test can start Stop while a request is between objects.
+/// The real environment, plus a latch at one hit of one chaos point (the
+/// second `http.between_objects` by default), so that a test can start Stop
+/// while a request is there. A latch that holds waits for `go`; one that
+/// does not only tells `reached`.
 #[derive(Clone)]
 struct LatchEnv {
     inner: TokioEnv,
+    point: &'static str,
+    hit: usize,
+    hold: bool,
     seen: Arc<AtomicUsize>,
     reached: Arc<Notify>,
     go: Arc<Notify>,
     probes: Arc<std::sync::Mutex<Vec<Probe>>>,
+}
+
+impl LatchEnv {
+    /// A latch at hit `hit` (from 0) of `point`.
+    fn at(point: &'static str, hit: usize, hold: bool) -> Self {
+        LatchEnv {
+            inner: TokioEnv::new(),
+            point,
+            hit,
+            hold,
+            seen: Arc::default(),
+            reached: Arc::default(),
+            go: Arc::default(),
+            probes: Arc::default(),
+        }
+    }
 }
 
 impl Env for LatchEnv {
@@ -1107,10 +1241,12 @@ impl Env for LatchEnv {
     fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
         let this = self.clone();
         async move {
-            if name == "http.between_objects" && this.seen.fetch_add(1, Ordering::SeqCst) == 1 {
+            if name == this.point && this.seen.fetch_add(1, Ordering::SeqCst) == this.hit {
                 let go = this.go.notified();
                 this.reached.notify_one();
-                go.await;
+                if this.hold {
+                    go.await;
+                }
             }
         }
     }
@@ -1130,13 +1266,7 @@ struct Latched {
 }
 
 async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched {
-    let env = LatchEnv {
-        inner: TokioEnv::new(),
-        seen: Arc::default(),
-        reached: Arc::default(),
-        go: Arc::default(),
-        probes: Arc::default(),
-    };
+    let env = LatchEnv::at("http.between_objects", 1, true);
     let node = Node::start_with(env.clone(), config).await;
     for h in ["a", "b", "c"] {
         create_host(&node, h, json!({})).await;
@@ -1214,13 +1344,7 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
 /// Modifies one host without Stop; whether the guard was released before
 /// the response was reported.
 async fn modify_one_host(config: Config) -> bool {
-    let env = LatchEnv {
-        inner: TokioEnv::new(),
-        seen: Arc::default(),
-        reached: Arc::default(),
-        go: Arc::default(),
-        probes: Arc::default(),
-    };
+    let env = LatchEnv::at("http.between_objects", 1, true);
     let node = Node::start_with(env.clone(), config).await;
     create_host(&node, "a", json!({})).await;
     env.probes.lock().unwrap().clear();

@@ -149,8 +149,8 @@ async fn handle<E: Env>(mut ctx: Ctx<'_, E>, segments: &[String]) -> Reply {
     match route(ctx.method, segments) {
         Route::Root => Reply::empty(StatusCode::FOUND).with_header(LOCATION, HeaderValue::from_static("/v1")),
         Route::Info => handlers::info::handle(&ctx),
-        Route::Status { name } => handlers::status::handle(&ctx, name.as_deref()),
-        Route::Query { plural, name } => handlers::query::handle(&mut ctx, &plural, name.as_deref()),
+        Route::Status { name } => handlers::status::handle(&ctx, name.as_deref()).await,
+        Route::Query { plural, name } => handlers::query::handle(&mut ctx, &plural, name.as_deref()).await,
         Route::Create { plural, name } => handlers::create::handle(&ctx, &plural, &name).await,
         Route::Modify { plural, name } => handlers::modify::handle(&mut ctx, &plural, name.as_deref()).await,
         Route::Delete { plural, name } => handlers::delete::handle(&mut ctx, &plural, name.as_deref()).await,

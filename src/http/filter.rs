@@ -1,4 +1,4 @@
-//! The subset of Icinga's filter DSL that API clients use, parsed with nom.
+//! The subset of Icinga's filter DSL that API clients use.
 //!
 //! Supported: attribute paths (`host.name`, `host.vars.os`), string, number,
 //! boolean and null literals, array literals, `== != < <= > >= && || !`,
@@ -8,35 +8,66 @@
 //! Semantics, following Icinga where it is sensible:
 //! - truthiness: null, false, 0, "", `[]` and `{}` are false, the rest true;
 //! - `==` between different types is false, but integers and floats compare
-//!   numerically; `<` and friends compare two numbers or two strings, any
-//!   other pair is an error;
+//!   numerically (inside arrays and dictionaries JSON equality holds, so
+//!   `[1] == [1.0]` is false); `<` and friends compare two numbers or two
+//!   strings, any other pair is an error;
 //! - a path into null or a missing key yields null, so `host.vars.os` works
 //!   for a host without vars; an unknown top-level name is an error;
 //! - `x in null` is false, `x in <not an array>` is an error;
-//! - `match` is Icinga's glob (`*`, `?`); `regex` uses the `regex` crate, and a
-//!   literal pattern is compiled (and checked) at parse time.
+//! - `match` is Icinga's glob (`*` any run of characters, `?` one character,
+//!   everything else literal and case-sensitive); `regex` uses the `regex`
+//!   crate's syntax and finds the pattern anywhere in the value. A value
+//!   that is not a string matches neither; a pattern that is not one is an
+//!   error (`regex` looks at the value first). A literal `regex` pattern's
+//!   syntax is checked at parse time; a pattern whose automaton outgrows its
+//!   limit (1 MiB for `regex`, as the `regex` crate's default, 16 MiB for a
+//!   glob, which any glob that fits a filter stays under) is an error when
+//!   first used.
 //!
 //! Anything else (assignment, arithmetic, other functions, lambdas,
 //! dictionaries, indexers, keywords) is refused with an error that names the
-//! construct. Input length and nesting depth are bounded.
+//! construct.
+//!
+//! Hostile but valid input is bounded:
+//! - a filter is at most [`MAX_LEN`] bytes, and nests at most [`MAX_DEPTH`]
+//!   levels, where each pair of parentheses or brackets, each function call
+//!   and each `!` is a level; `&&` and `||` chains are lists, so their
+//!   length costs no nesting;
+//! - the parser keeps the levels it is in on a stack of its own (nom reads
+//!   the tokens), evaluation runs a flat program on a stack machine, and
+//!   only compiling and dropping the tree recurse, per level of nesting:
+//!   no filter recurses per operand, and the deepest fits a small stack;
+//! - evaluation borrows the object's attributes and `filter_vars`;
+//! - every step is counted against a budget per request (`filter_budget`),
+//!   before the work it pays for: one per instruction, per path key and per
+//!   64 bytes compared; for `match` and `regex`, a compile (once per request
+//!   and pattern, in a cache of 16 patterns) costs 1000 steps plus the
+//!   sizes of the regex and of its automaton, and a match one step per 6
+//!   bytes its lazy DFA scans and one per 2 NFA states of each DFA state it
+//!   builds, so both run in time linear in the text. A request past its
+//!   budget is refused with an error that says so ([`FilterError::Budget`]);
+//! - a caller that can yield does so every [`PAUSE_STEPS`], as
+//!   [`Run::resume`] returns to it.
 
-use nom::branch::alt;
-use nom::bytes::complete::{escaped_transform, is_not, tag};
-use nom::character::complete::{alpha1, alphanumeric1, char, multispace0};
-use nom::combinator::{all_consuming, cut, map, not, opt, recognize, value};
-use nom::multi::{many0, many0_count, separated_list0};
-use nom::number::complete::recognize_float;
-use nom::sequence::{delimited, pair, preceded, terminated};
-use nom::IResult;
-use regex::Regex;
-use serde_json::{Map, Number, Value};
+mod budget;
+mod grammar;
+mod pattern;
+mod program;
+mod scan;
+mod value;
 
-use super::auth::wildcard_match;
+use serde_json::{Map, Value};
+
+pub use budget::{Budget, PAUSE_STEPS};
+pub use program::Run;
+
+use pattern::Patterns;
+use program::Op;
 
 /// Longest filter accepted, in bytes.
 pub const MAX_LEN: usize = 64 * 1024;
-/// Deepest nesting of parentheses, `!` and arrays accepted.
-pub const MAX_DEPTH: usize = 64;
+/// Deepest nesting accepted: parentheses, brackets, calls and `!` each count.
+pub const MAX_DEPTH: usize = crate::input::MAX_DEPTH;
 
 /// Why a filter could not be parsed or evaluated. Display texts are user-facing.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,38 +81,18 @@ pub enum FilterError {
     /// The expression failed on this object.
     #[error("{0}")]
     Eval(String),
+    /// The evaluation needed more steps than the budget allows.
+    #[error(
+        "the filter needs more than {limit} evaluation steps over the objects it runs over \
+         (filter_budget); narrow it."
+    )]
+    Budget { limit: u64 },
 }
 
-/// Comparison operators.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Cmp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    In,
-}
-
-/// A parsed expression.
-#[derive(Debug, Clone)]
-enum Expr {
-    Lit(Value),
-    Path(Vec<String>),
-    Array(Vec<Expr>),
-    Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    Cmp(Cmp, Box<Expr>, Box<Expr>),
-    Match(Box<Expr>, Box<Expr>),
-    Regex(Box<Expr>, Box<Expr>, Option<Regex>),
-}
-
-/// A parsed filter expression.
-#[derive(Debug, Clone)]
+/// A parsed filter, compiled to a flat program.
+#[derive(Debug)]
 pub struct Filter {
-    expr: Expr,
+    ops: Vec<Op>,
 }
 
 impl Filter {
@@ -93,414 +104,83 @@ impl Filter {
                 message: format!("longer than {MAX_LEN} bytes"),
             });
         }
-        scan_unsupported(src)?;
-        let depth = max_depth(src);
-        if depth > MAX_DEPTH {
-            return Err(FilterError::Syntax {
-                position: 0,
-                message: format!("nested deeper than {MAX_DEPTH}"),
-            });
-        }
-        match all_consuming(delimited(multispace0, or_expr, multispace0))(src) {
-            Ok((_, expr)) => {
-                let expr = compile_regexes(expr)?;
-                Ok(Filter { expr })
+        scan::scan_unsupported(src)?;
+        let ops = program::compile(grammar::parse(src)?)?;
+        Ok(Filter { ops })
+    }
+
+    /// An evaluation at its start; [`Run::resume`] runs it in slices.
+    pub fn start(&self) -> Run<'_> {
+        Run::new(&self.ops)
+    }
+
+    /// Evaluates in one go: the result's truthiness decides.
+    pub fn matches(&self, scope: &Scope<'_>, eval: &mut Evaluator) -> Result<bool, FilterError> {
+        let mut run = self.start();
+        loop {
+            if let Some(matched) = run.resume(scope, eval)? {
+                return Ok(matched);
             }
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(syntax_error(src, e.input)),
-            Err(nom::Err::Incomplete(_)) => Err(syntax_error(src, "")),
+            eval.budget.paused();
         }
     }
+}
 
-    /// Evaluates against `scope`: top-level names (`host`, `service`, `obj`,
-    /// and every filter_vars key) map to JSON values; the result's truthiness decides.
-    pub fn matches(&self, scope: &Map<String, Value>) -> Result<bool, FilterError> {
-        Ok(truthy(&eval(&self.expr, scope)?))
+/// What a top-level name stands for.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding<'a> {
+    /// An object's attributes (`host`, `service`, `obj`).
+    Attrs(&'a Map<String, Value>),
+    /// Any other value (a `filter_vars` entry, an event, a status entry).
+    Value(&'a Value),
+}
+
+/// The names a filter sees: the object's own, then `filter_vars`.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    names: &'a [(&'a str, Binding<'a>)],
+    vars: &'a Map<String, Value>,
+}
+
+impl<'a> Scope<'a> {
+    /// A scope where `names` win over `vars` of the same name.
+    pub fn new(names: &'a [(&'a str, Binding<'a>)], vars: &'a Map<String, Value>) -> Scope<'a> {
+        Scope { names, vars }
+    }
+
+    fn get(&self, name: &str) -> Option<Binding<'a>> {
+        let own = self.names.iter().find(|(n, _)| *n == name).map(|(_, b)| *b);
+        own.or_else(|| self.vars.get(name).map(Binding::Value))
     }
 }
 
-fn syntax_error(src: &str, rest: &str) -> FilterError {
-    let position = src.len() - rest.len();
-    let message = match rest.chars().next() {
-        None => "unexpected end of the filter".to_string(),
-        Some(c) => format!("unexpected '{c}'"),
-    };
-    FilterError::Syntax { position, message }
+/// What one request's evaluations share: the step budget and the compiled patterns.
+#[derive(Debug)]
+pub struct Evaluator {
+    /// The steps spent and left.
+    pub budget: Budget,
+    patterns: Patterns,
 }
 
-// ---------------------------------------------------------------------------
-// Refusing what the subset does not cover, with a name for it.
-
-const KEYWORDS: &[&str] = &[
-    "var", "function", "if", "else", "for", "while", "return", "break", "continue", "const", "let", "object",
-    "template", "apply", "import", "include", "globals", "locals", "this", "throw", "try",
-];
-
-/// Walks the source outside string literals and names the first construct
-/// the subset does not support.
-fn scan_unsupported(src: &str) -> Result<(), FilterError> {
-    let b = src.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'"' {
-            i = skip_string(b, i);
-            continue;
-        }
-        if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            check_identifier(src, start, i)?;
-            continue;
-        }
-        if let Some(construct) = unsupported_operator(b, i) {
-            return Err(FilterError::Unsupported { construct: construct.to_string(), position: i });
-        }
-        i += 1;
+impl Evaluator {
+    /// An evaluator with a budget of `limit` steps.
+    pub fn new(limit: u64) -> Evaluator {
+        Evaluator { budget: Budget::new(limit), patterns: Patterns::default() }
     }
-    Ok(())
-}
 
-fn skip_string(b: &[u8], mut i: usize) -> usize {
-    i += 1;
-    while i < b.len() && b[i] != b'"' {
-        i += if b[i] == b'\\' { 2 } else { 1 };
-    }
-    i + 1
-}
-
-fn check_identifier(src: &str, start: usize, end: usize) -> Result<(), FilterError> {
-    let word = &src[start..end];
-    let unsupported = |construct: String| Err(FilterError::Unsupported { construct, position: start });
-    if KEYWORDS.contains(&word) {
-        return unsupported(format!("keyword '{word}'"));
-    }
-    let next = src[end..].trim_start().chars().next();
-    let after_dot = src[..start].trim_end().ends_with('.');
-    if next == Some('(') && !after_dot && word != "match" && word != "regex" {
-        return unsupported(format!("function call '{word}(...)'"));
-    }
-    if next == Some('(') && after_dot {
-        return unsupported(format!("method call '.{word}(...)'"));
-    }
-    Ok(())
-}
-
-fn unsupported_operator(b: &[u8], i: usize) -> Option<&'static str> {
-    let next = b.get(i + 1).copied();
-    let prev = if i > 0 { b.get(i - 1).copied() } else { None };
-    match b[i] {
-        b'=' if next == Some(b'>') => Some("lambda '=>'"),
-        b'=' if next != Some(b'=') && !matches!(prev, Some(b'=' | b'!' | b'<' | b'>')) => {
-            Some("assignment '='")
-        }
-        b'+' => Some("arithmetic operator '+'"),
-        b'*' => Some("arithmetic operator '*'"),
-        b'/' => Some("arithmetic operator '/'"),
-        b'%' => Some("arithmetic operator '%'"),
-        b'-' if !next.is_some_and(|c| c.is_ascii_digit() || c == b'.') => Some("arithmetic operator '-'"),
-        b'{' if b.get(i..i + 3) == Some(b"{{{") => Some("multi-line string '{{{'"),
-        b'{' | b'}' => Some("dictionary literal '{...}'"),
-        b';' => Some("statement separator ';'"),
-        b'&' if next != Some(b'&') && prev != Some(b'&') => Some("bitwise operator '&'"),
-        b'|' if next != Some(b'|') && prev != Some(b'|') => Some("bitwise operator '|'"),
-        b'^' => Some("bitwise operator '^'"),
-        b'~' => Some("operator '~'"),
-        b'?' => Some("conditional operator '?'"),
-        b'\'' => Some("single-quoted string"),
-        b'$' => Some("macro '$...$'"),
-        _ => None,
-    }
-}
-
-/// The deepest nesting of brackets and `!` outside strings.
-fn max_depth(src: &str) -> usize {
-    let b = src.as_bytes();
-    let (mut depth, mut max, mut i) = (0usize, 0usize, 0);
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i = skip_string(b, i);
-                continue;
-            }
-            b'(' | b'[' => depth += 1,
-            b')' | b']' => depth = depth.saturating_sub(1),
-            b'!' => max = max.max(depth + 1),
-            _ => {}
-        }
-        max = max.max(depth);
-        i += 1;
-    }
-    // A run of `!` nests too: count the longest one.
-    let bangs = src.split(|c: char| c != '!' && !c.is_whitespace()).map(|r| r.matches('!').count()).max();
-    max.max(bangs.unwrap_or(0))
-}
-
-// ---------------------------------------------------------------------------
-// The grammar: or < and < comparison/in < not < primary.
-
-fn ws<'a, O>(
-    inner: impl FnMut(&'a str) -> IResult<&'a str, O>,
-) -> impl FnMut(&'a str) -> IResult<&'a str, O> {
-    delimited(multispace0, inner, multispace0)
-}
-
-fn or_expr(i: &str) -> IResult<&str, Expr> {
-    let (i, first) = and_expr(i)?;
-    let (i, rest) = many0(preceded(ws(tag("||")), cut(and_expr)))(i)?;
-    Ok((i, rest.into_iter().fold(first, |a, b| Expr::Or(Box::new(a), Box::new(b)))))
-}
-
-fn and_expr(i: &str) -> IResult<&str, Expr> {
-    let (i, first) = cmp_expr(i)?;
-    let (i, rest) = many0(preceded(ws(tag("&&")), cut(cmp_expr)))(i)?;
-    Ok((i, rest.into_iter().fold(first, |a, b| Expr::And(Box::new(a), Box::new(b)))))
-}
-
-fn cmp_op(i: &str) -> IResult<&str, Cmp> {
-    ws(alt((
-        value(Cmp::Eq, tag("==")),
-        value(Cmp::Ne, tag("!=")),
-        value(Cmp::Le, tag("<=")),
-        value(Cmp::Ge, tag(">=")),
-        value(Cmp::Lt, tag("<")),
-        value(Cmp::Gt, tag(">")),
-        value(Cmp::In, terminated(tag("in"), not(alphanumeric1))),
-    )))(i)
-}
-
-fn cmp_expr(i: &str) -> IResult<&str, Expr> {
-    let (i, left) = unary(i)?;
-    let (i, rest) = opt(pair(cmp_op, cut(unary)))(i)?;
-    Ok((
-        i,
-        match rest {
-            Some((op, right)) => Expr::Cmp(op, Box::new(left), Box::new(right)),
-            None => left,
-        },
-    ))
-}
-
-fn unary(i: &str) -> IResult<&str, Expr> {
-    alt((map(preceded(ws(char('!')), cut(unary)), |e| Expr::Not(Box::new(e))), primary))(i)
-}
-
-fn primary(i: &str) -> IResult<&str, Expr> {
-    ws(alt((
-        delimited(char('('), ws(or_expr), cut(char(')'))),
-        call,
-        map(array, Expr::Array),
-        map(string, |s| Expr::Lit(Value::String(s))),
-        map(number, Expr::Lit),
-        keyword_literal,
-        map(path, Expr::Path),
-    )))(i)
-}
-
-fn identifier(i: &str) -> IResult<&str, &str> {
-    recognize(pair(alt((alpha1, tag("_"))), many0_count(alt((alphanumeric1, tag("_"))))))(i)
-}
-
-fn path(i: &str) -> IResult<&str, Vec<String>> {
-    let (i, first) = identifier(i)?;
-    let (i, rest) = many0(preceded(char('.'), cut(identifier)))(i)?;
-    let mut out = vec![first.to_string()];
-    out.extend(rest.into_iter().map(String::from));
-    Ok((i, out))
-}
-
-fn keyword_literal(i: &str) -> IResult<&str, Expr> {
-    let word = |w: &'static str, v: Value| value(Expr::Lit(v), terminated(tag(w), not(alphanumeric1)));
-    alt((word("true", Value::Bool(true)), word("false", Value::Bool(false)), word("null", Value::Null)))(i)
-}
-
-fn number(i: &str) -> IResult<&str, Value> {
-    let (rest, text) = recognize_float(i)?;
-    let v = match text.parse::<i64>() {
-        Ok(n) => Value::Number(n.into()),
-        Err(_) => match text.parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(n) => Value::Number(n),
-            None => return Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Float))),
-        },
-    };
-    Ok((rest, v))
-}
-
-fn string(i: &str) -> IResult<&str, String> {
-    let escapes = alt((
-        value("\"", char('"')),
-        value("\\", char('\\')),
-        value("\n", char('n')),
-        value("\t", char('t')),
-        value("\r", char('r')),
-    ));
-    let body = escaped_transform(is_not("\\\""), '\\', escapes);
-    map(delimited(char('"'), opt(body), cut(char('"'))), Option::unwrap_or_default)(i)
-}
-
-fn array(i: &str) -> IResult<&str, Vec<Expr>> {
-    delimited(char('['), separated_list0(ws(char(',')), ws(or_expr)), cut(ws(char(']'))))(i)
-}
-
-fn call(i: &str) -> IResult<&str, Expr> {
-    let (i, name) = terminated(alt((tag("match"), tag("regex"))), ws(char('(')))(i)?;
-    let (i, args) = cut(terminated(separated_list0(ws(char(',')), ws(or_expr)), ws(char(')'))))(i)?;
-    let [pattern, value]: [Expr; 2] = match args.try_into() {
-        Ok(a) => a,
-        Err(_) => return Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::Count))),
-    };
-    let (p, v) = (Box::new(pattern), Box::new(value));
-    Ok((i, if name == "match" { Expr::Match(p, v) } else { Expr::Regex(p, v, None) }))
-}
-
-// ---------------------------------------------------------------------------
-// Regexes with a literal pattern are compiled once, at parse time.
-
-fn compile(pattern: &str) -> Result<Regex, FilterError> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| FilterError::Eval(format!("invalid regular expression '{pattern}': {e}")))
-}
-
-fn compile_regexes(e: Expr) -> Result<Expr, FilterError> {
-    let boxed = |e: Box<Expr>| compile_regexes(*e).map(Box::new);
-    Ok(match e {
-        Expr::Regex(p, v, _) => {
-            let re = match p.as_ref() {
-                Expr::Lit(Value::String(s)) => Some(compile(s)?),
-                _ => None,
-            };
-            Expr::Regex(boxed(p)?, boxed(v)?, re)
-        }
-        Expr::Not(a) => Expr::Not(boxed(a)?),
-        Expr::And(a, b) => Expr::And(boxed(a)?, boxed(b)?),
-        Expr::Or(a, b) => Expr::Or(boxed(a)?, boxed(b)?),
-        Expr::Cmp(op, a, b) => Expr::Cmp(op, boxed(a)?, boxed(b)?),
-        Expr::Match(a, b) => Expr::Match(boxed(a)?, boxed(b)?),
-        Expr::Array(items) => Expr::Array(items.into_iter().map(compile_regexes).collect::<Result<_, _>>()?),
-        other => other,
-    })
-}
-
-// ---------------------------------------------------------------------------
-// Evaluation.
-
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "Empty",
-        Value::Bool(_) => "Boolean",
-        Value::Number(_) => "Number",
-        Value::String(_) => "String",
-        Value::Array(_) => "Array",
-        Value::Object(_) => "Dictionary",
-    }
-}
-
-fn eval(e: &Expr, scope: &Map<String, Value>) -> Result<Value, FilterError> {
-    Ok(match e {
-        Expr::Lit(v) => v.clone(),
-        Expr::Path(p) => lookup(p, scope)?,
-        Expr::Array(items) => Value::Array(items.iter().map(|x| eval(x, scope)).collect::<Result<_, _>>()?),
-        Expr::Not(a) => Value::Bool(!truthy(&eval(a, scope)?)),
-        Expr::And(a, b) => Value::Bool(truthy(&eval(a, scope)?) && truthy(&eval(b, scope)?)),
-        Expr::Or(a, b) => Value::Bool(truthy(&eval(a, scope)?) || truthy(&eval(b, scope)?)),
-        Expr::Cmp(op, a, b) => Value::Bool(compare(*op, &eval(a, scope)?, &eval(b, scope)?)?),
-        Expr::Match(p, v) => Value::Bool(glob(&eval(p, scope)?, &eval(v, scope)?)?),
-        Expr::Regex(p, v, re) => Value::Bool(regex_match(re.as_ref(), &eval(p, scope)?, &eval(v, scope)?)?),
-    })
-}
-
-fn lookup(path: &[String], scope: &Map<String, Value>) -> Result<Value, FilterError> {
-    let Some((first, rest)) = path.split_first() else { return Ok(Value::Null) };
-    let mut cur = scope
-        .get(first)
-        .ok_or_else(|| FilterError::Eval(format!("Tried to access undefined script variable '{first}'")))?;
-    for key in rest {
-        match cur.get(key) {
-            Some(v) => cur = v,
-            None => return Ok(Value::Null),
-        }
-    }
-    Ok(cur.clone())
-}
-
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-fn compare(op: Cmp, a: &Value, b: &Value) -> Result<bool, FilterError> {
-    use std::cmp::Ordering;
-    let order = || -> Result<Ordering, FilterError> {
-        let ord = match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()),
-            (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-            _ => None,
-        };
-        ord.ok_or_else(|| {
-            FilterError::Eval(format!("Cannot compare values of type {} and {}", type_name(a), type_name(b)))
-        })
-    };
-    Ok(match op {
-        Cmp::Eq => equal(a, b),
-        Cmp::Ne => !equal(a, b),
-        Cmp::Lt => order()?.is_lt(),
-        Cmp::Le => order()?.is_le(),
-        Cmp::Gt => order()?.is_gt(),
-        Cmp::Ge => order()?.is_ge(),
-        Cmp::In => match b {
-            Value::Null => false,
-            Value::Array(items) => items.iter().any(|x| equal(a, x)),
-            other => {
-                return Err(FilterError::Eval(format!(
-                    "Invalid right side argument for 'in' operator: {}",
-                    type_name(other)
-                )))
-            }
-        },
-    })
-}
-
-fn string_arg<'a>(func: &str, which: &str, v: &'a Value) -> Result<&'a str, FilterError> {
-    v.as_str().ok_or_else(|| {
-        FilterError::Eval(format!("{func}(): the {which} must be a String, not {}", type_name(v)))
-    })
-}
-
-fn glob(pattern: &Value, value: &Value) -> Result<bool, FilterError> {
-    let pattern = string_arg("match", "pattern", pattern)?;
-    Ok(value.as_str().is_some_and(|text| wildcard_match(pattern, text)))
-}
-
-fn regex_match(compiled: Option<&Regex>, pattern: &Value, value: &Value) -> Result<bool, FilterError> {
-    let Some(text) = value.as_str() else { return Ok(false) };
-    match compiled {
-        Some(re) => Ok(re.is_match(text)),
-        None => Ok(compile(string_arg("regex", "pattern", pattern)?)?.is_match(text)),
+    /// How many `match` and `regex` patterns were compiled.
+    pub fn compiles(&self) -> u64 {
+        self.patterns.compiles()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
-    fn scope() -> Map<String, Value> {
+    fn world() -> Map<String, Value> {
         let v = json!({
             "host": {"name": "web1", "vars": {"os": "linux", "prio": 3, "tags": ["a", "b"]}, "state": 1, "groups": ["linux"]},
             "service": {"name": "http", "host_name": "web1", "state": 0, "vars": null},
@@ -510,9 +190,17 @@ mod tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
+    /// Evaluates `src` with `world` bound as variables and a budget of `limit`.
+    fn eval_with(src: &str, world: &Map<String, Value>, eval: &mut Evaluator) -> Result<bool, FilterError> {
+        Filter::parse(src)?.matches(&Scope::new(&[], world), eval)
+    }
+
+    fn eval(src: &str) -> Result<bool, FilterError> {
+        eval_with(src, &world(), &mut Evaluator::new(u64::MAX))
+    }
+
     fn check(src: &str) -> bool {
-        let f = Filter::parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
-        f.matches(&scope()).unwrap_or_else(|e| panic!("{src}: {e}"))
+        eval(src).unwrap_or_else(|e| panic!("{src}: {e}"))
     }
 
     #[test]
@@ -596,7 +284,7 @@ mod tests {
 
     #[test]
     fn evaluation_errors_are_clean() {
-        let eval_err = |src: &str| Filter::parse(src).unwrap().matches(&scope()).unwrap_err();
+        let eval_err = |src: &str| eval(src).unwrap_err();
         assert!(eval_err("nosuch == 1").to_string().contains("undefined script variable 'nosuch'"));
         assert!(eval_err("host.name < 3").to_string().contains("Cannot compare"));
         assert!(eval_err("1 in host.name").to_string().contains("'in'"));
@@ -614,19 +302,286 @@ mod tests {
         assert!(Filter::parse(&"1".repeat(400)).is_err(), "a number beyond f64 is an error, not infinity");
     }
 
+    /// A thread's stack as small as a filter may meet: the tests below show
+    /// the deepest filter and the longest chain fit in it, in debug builds too.
+    const SMALL_STACK: usize = 256 * 1024;
+
+    fn on_small_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        // seam-ok: a test thread, for its stack size
+        let thread = std::thread::Builder::new().stack_size(SMALL_STACK).spawn(work);
+        thread.expect("thread starts").join().expect("no panic")
+    }
+
+    /// One filter per construct that nests, each exactly `levels` deep.
+    fn nested(levels: usize) -> Vec<String> {
+        let wrap = |open: &str, inner: &str, close: &str, reps: usize| {
+            format!("{}{inner}{}", open.repeat(reps), close.repeat(reps))
+        };
+        vec![
+            wrap("(", "true", ")", levels),
+            wrap("!", "true", "", levels),
+            wrap("[", "true", "]", levels),
+            wrap("match(\"*\", ", "host.name", ")", levels),
+            // Two levels per repetition: a call and an array, `!` and a parenthesis.
+            wrap("regex(host.name, [", "1", "])", levels / 2),
+            wrap("(1 == 2 || !", "host.name", ")", levels / 2),
+            wrap("[!", "true", "]", levels / 2),
+        ]
+    }
+
+    #[test]
+    fn the_deepest_filters_parse_evaluate_and_drop_on_a_small_stack() {
+        on_small_stack(|| {
+            for src in nested(MAX_DEPTH) {
+                let filter = Filter::parse(&src).unwrap_or_else(|e| panic!("{src}: {e}"));
+                let scope_world = world();
+                let result = filter.matches(&Scope::new(&[], &scope_world), &mut Evaluator::new(u64::MAX));
+                assert!(!matches!(result, Err(FilterError::Budget { .. })), "{src}: {result:?}");
+                drop(filter);
+            }
+        });
+    }
+
+    #[test]
+    fn one_level_more_is_refused_with_the_limit_named() {
+        for src in nested(MAX_DEPTH + 2) {
+            match Filter::parse(&src) {
+                Err(FilterError::Syntax { message, .. }) => {
+                    assert_eq!(message, "nested deeper than 32 levels", "{src}")
+                }
+                other => panic!("{src}: {other:?}"),
+            }
+        }
+        let just_over = format!("{}true{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+        assert!(Filter::parse(&just_over).is_err());
+    }
+
+    // Scenario: a user with only `objects/query/*` posts `1||1||...||1`, 60 KB.
+    // Bug: the chain was folded into nested boxes; parsing, evaluating and
+    //      dropping recursed once per operand and overflowed a worker's stack,
+    //      aborting the process.
+    // Fix: chains are lists and evaluation runs a flat program.
+    #[test]
+    fn a_60_kb_chain_parses_evaluates_and_drops_on_a_small_stack() {
+        on_small_stack(|| {
+            let operands = 60 * 1024 / 3;
+            for op in ["||", "&&"] {
+                let src = vec!["1"; operands].join(op);
+                assert!(src.len() > 60_000 && src.len() <= MAX_LEN);
+                assert_eq!(eval(&src), Ok(true), "{op}");
+            }
+            let mixed: Vec<&str> = (0..11_000).map(|i| if i % 2 == 0 { "1 ||" } else { "!0 &&" }).collect();
+            let src = format!("{} 0", mixed.join(" "));
+            assert!(src.len() > 60_000 && src.len() <= MAX_LEN);
+            assert_eq!(eval(&src), Ok(true));
+            let falsy = vec!["0"; operands].join("||");
+            assert_eq!(eval(&falsy), Ok(false), "every operand is evaluated, none short-circuits");
+        });
+    }
+
+    #[test]
+    fn a_filter_past_its_budget_is_refused_and_says_so() {
+        let src = vec!["host.name == \"x\""; 100].join(" || ");
+        let mut eval = Evaluator::new(200);
+        let err = eval_with(&src, &world(), &mut eval).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the filter needs more than 200 evaluation steps over the objects it runs over (filter_budget); narrow it."
+        );
+        assert!(
+            eval_with(&src, &world(), &mut Evaluator::new(2_000)).is_ok(),
+            "the same filter within a larger budget"
+        );
+    }
+
+    #[test]
+    fn bytes_compared_are_charged() {
+        let text = "a".repeat(64_000);
+        let world = json!({"a": text, "b": text}).as_object().cloned().unwrap_or_default();
+        let spent = |src: &str| {
+            let mut eval = Evaluator::new(u64::MAX);
+            assert_eq!(eval_with(src, &world, &mut eval), Ok(true), "{src}");
+            eval.budget.spent()
+        };
+        assert!(spent("a == b") >= 1_000, "64 KB compared is a thousand steps");
+        assert!(spent("[a, [a]] == [b, [b]]") >= 2_000, "inside arrays too");
+        assert!(spent("1 == 1") < 10);
+    }
+
+    /// A world with one long text of `a`s.
+    fn long_world(len: usize) -> Map<String, Value> {
+        json!({"host": {"vars": {"long": "a".repeat(len)}}}).as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn globs_match_in_steps_linear_in_the_text() {
+        let len = 100_000;
+        let world = long_world(len);
+        // The glob of the report: a lazy DFA scans the text once.
+        let mut eval = Evaluator::new(len as u64);
+        assert_eq!(eval_with(r#"match("*a*a*a*a*a*b", host.vars.long)"#, &world, &mut eval), Ok(false));
+        assert_eq!(eval_with(r#"match("*a*a*a*a*a*", host.vars.long)"#, &world, &mut eval), Ok(true));
+        // A star and a long literal: the previous matcher went back to the
+        // star at every mismatch, about `k` steps per byte of text.
+        let k = 1_000;
+        let backtracking_steps = (len - k) * k;
+        let budget = (backtracking_steps / 100) as u64;
+        let mut eval = Evaluator::new(budget);
+        let src = format!(r#"match("*{}b", host.vars.long)"#, "a".repeat(k));
+        assert_eq!(eval_with(&src, &world, &mut eval), Ok(false), "within a hundredth of the steps");
+    }
+
+    // Scenario: `match("*http*", service.name)` over a large installation.
+    // Bug: every match paid for its start and end DFA states, which are built
+    //      once: about 270 steps per object, so 100 000 services needed 27 M
+    //      steps and the filter was refused.
+    // Fix: a DFA state is charged when it is built.
+    #[test]
+    fn an_ordinary_glob_costs_a_few_steps_per_object() {
+        let filter = Filter::parse(r#"match("*http*", service.name)"#).unwrap();
+        let services: Vec<Map<String, Value>> = (0..1_000)
+            .map(|i| {
+                json!({"service": {"name": format!("web{i}!http-{i}")}})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut eval = Evaluator::new(u64::MAX);
+        for service in &services {
+            assert_eq!(filter.matches(&Scope::new(&[], service), &mut eval), Ok(true));
+        }
+        let per_object = eval.budget.spent() / 1_000;
+        assert!(per_object < 30, "{per_object} steps per object");
+    }
+
+    #[test]
+    fn a_pattern_is_compiled_once_per_request() {
+        let world = world();
+        let with_var = |pattern: &str| {
+            let mut w = world.clone();
+            w.insert("pattern".into(), json!(pattern));
+            w
+        };
+        for (src, kind) in [("regex(pattern, host.name)", "regex"), ("match(pattern, host.name)", "match")] {
+            let w = with_var(if kind == "regex" { "^w.b[0-9]$" } else { "w*" });
+            let filter = Filter::parse(src).unwrap();
+            let mut eval = Evaluator::new(u64::MAX);
+            for _ in 0..1_000 {
+                assert_eq!(filter.matches(&Scope::new(&[], &w), &mut eval), Ok(true), "{src}");
+            }
+            assert_eq!(eval.compiles(), 1, "{src}: a non-literal pattern, compiled once for 1000 objects");
+        }
+        // Used in turn, patterns the cache holds are compiled once; more than
+        // it holds are compiled again each time (the least recently used
+        // goes first), and charged again.
+        let filter = Filter::parse("regex(pattern, host.name)").unwrap();
+        for (patterns, compiles_per_round) in [(10, [10, 0]), (40, [40, 40])] {
+            let mut eval = Evaluator::new(u64::MAX);
+            for per_round in compiles_per_round {
+                let before = eval.compiles();
+                for i in 0..patterns {
+                    let w = with_var(&format!("^w{i}|web"));
+                    assert_eq!(filter.matches(&Scope::new(&[], &w), &mut eval), Ok(true));
+                }
+                assert_eq!(eval.compiles() - before, per_round, "{patterns} patterns");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_compiled_pattern_is_an_error_not_a_crash() {
+        let err = eval(r#"regex("\\w{1000}", host.name)"#).unwrap_err();
+        assert!(err.to_string().contains("exceeds size limit"), "{err}");
+        assert!(err.to_string().starts_with("invalid regular expression"), "{err}");
+        let glob = "?".repeat(MAX_LEN - 40);
+        let src = format!(r#"match("{glob}", host.name)"#);
+        assert_eq!(eval(&src), Ok(false), "any glob that fits a filter compiles");
+    }
+
+    #[test]
+    fn a_unicode_word_boundary_beside_non_ascii_text_still_matches() {
+        // The lazy DFA quits there; the PikeVM answers.
+        let world = json!({"t": "été ici", "u": "a b"}).as_object().cloned().unwrap_or_default();
+        let mut eval = Evaluator::new(u64::MAX);
+        assert_eq!(eval_with(r#"regex("\\bici\\b", t)"#, &world, &mut eval), Ok(true));
+        assert_eq!(eval_with(r#"regex("\\bét\\b", t)"#, &world, &mut eval), Ok(false));
+        assert_eq!(eval_with(r#"regex("\\bb\\b", u)"#, &world, &mut eval), Ok(true));
+    }
+
+    /// Openers of every kind that nests, with their closers and the levels
+    /// they count. Each starts with what nests, so a `!` before it covers it.
+    const OPENERS: [(&str, &str, usize); 6] = [
+        ("(", ")", 1),
+        ("[", "]", 1),
+        ("!", "", 1),
+        ("match(\"*\", ", ")", 1),
+        ("regex(host.name, [", "])", 2),
+        ("(1 == 2 || !(", "))", 3),
+    ];
+
+    /// A filter nested by the openers picked, and its depth.
+    fn nest(kinds: &[usize], leaf: &str) -> (String, usize) {
+        let (mut open, mut close, mut depth) = (String::new(), Vec::new(), 0);
+        for &k in kinds {
+            let (o, c, levels) = OPENERS[k % OPENERS.len()];
+            open.push_str(o);
+            close.push(c);
+            depth += levels;
+        }
+        close.reverse();
+        (format!("{open}{leaf}{}", close.concat()), depth)
+    }
+
+    /// Filters a hostile client might send: bytes of any kind, deep nesting,
+    /// long chains, huge numbers, and the grammar's tokens in any order.
+    fn hostile() -> impl Strategy<Value = String> {
+        use proptest::collection::vec;
+        let chain = (0usize..2, 0usize..25_000, "1|0|host\\.name|\"a\"|!1")
+            .prop_map(|(op, n, operand)| vec![operand; n + 1].join(["||", "&&"][op]));
+        prop_oneof![
+            vec(any::<u8>(), 0..300).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+            (vec(0usize..6, 0..60), "1|host|\"a\"|\\[\\]").prop_map(|(k, leaf)| nest(&k, &leaf).0),
+            chain,
+            "-?[0-9]{1,400}(\\.[0-9]{0,40})?([eE][+-]?[0-9]{1,6})?",
+            "([()\\[\\],!\" a-z0-9.]|==|&&|\\|\\||match\\(|regex\\(| in ){0,100}",
+        ]
+    }
+
+    #[test]
+    fn hostile_filters_never_panic_or_overflow_a_small_stack() {
+        on_small_stack(|| {
+            let config = proptest::test_runner::Config { cases: 300, ..Default::default() };
+            let mut runner = proptest::test_runner::TestRunner::new(config);
+            let world = world();
+            let outcome = runner.run(&hostile(), |src| {
+                let _ = eval_with(&src, &world, &mut Evaluator::new(1_000_000));
+                Ok(())
+            });
+            outcome.map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     proptest::proptest! {
         #[test]
+        fn nesting_is_accepted_up_to_the_limit_and_no_further(
+            kinds in proptest::collection::vec(0usize..6, 0..40),
+            leaf in "1|host\\.name|\"a\"",
+        ) {
+            let (src, depth) = nest(&kinds, &leaf);
+            let parsed = Filter::parse(&src);
+            proptest::prop_assert_eq!(parsed.is_ok(), depth <= MAX_DEPTH, "{} (depth {}): {:?}", src, depth, parsed);
+        }
+
+        #[test]
         fn parse_and_match_never_panic(src in "\\PC{0,80}") {
-            if let Ok(f) = Filter::parse(&src) {
-                let _ = f.matches(&scope());
-            }
+            let _ = eval(&src);
         }
 
         #[test]
         fn grammar_shaped_input_never_panics(src in "[a-z.\"()!=<>&| \\[\\],0-9]{0,60}") {
-            if let Ok(f) = Filter::parse(&src) {
-                let _ = f.matches(&scope());
-            }
+            let _ = eval(&src);
         }
     }
 }

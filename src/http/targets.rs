@@ -2,23 +2,52 @@
 //! decides: the permission first, then `<type>=<name>` and `<plural>=<name>`
 //! selectors, then `filter` (with `filter_vars`) or, with neither, every
 //! object of the `type` parameter.
+//!
+//! A filter runs over the objects under one budget per request
+//! (`filter_budget`), borrowing their attributes. Every
+//! [`PAUSE_STEPS`](super::filter::PAUSE_STEPS) steps it
+//! yields to the runtime, so a long filter never starves other tasks; at such
+//! a pause, a request whose connection Stop has begun to close gives up with
+//! `503 Shutting down.`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::filter::Filter;
+use super::filter::{Binding, Evaluator, Filter, FilterError, Scope};
 use super::handlers::{Ctx, Step};
 use super::params::{scalar_string, Params};
 use super::response::ApiError;
 use crate::env::Env;
+use crate::listener::Shared;
 use crate::store::{Object, ObjectType};
+
+/// What `host` is bound to for a service whose host does not exist.
+static NO_HOST: Value = Value::Null;
 
 /// A parsed `filter` with its `filter_vars`.
 pub struct FilterSpec {
     filter: Filter,
     vars: Map<String, Value>,
+}
+
+/// Why an evaluation ended without a result.
+#[derive(Debug)]
+pub enum Halt {
+    /// The filter failed, or ran out of budget.
+    Filter(FilterError),
+    /// Stop began while the filter paused.
+    Stopping,
+}
+
+impl From<Halt> for ApiError {
+    fn from(halt: Halt) -> ApiError {
+        match halt {
+            Halt::Filter(e) => bad_filter(&e),
+            Halt::Stopping => ApiError::new(503, "Shutting down."),
+        }
+    }
 }
 
 impl FilterSpec {
@@ -45,15 +74,35 @@ impl FilterSpec {
         Ok(Some(FilterSpec { filter, vars }))
     }
 
-    /// Evaluates the filter with `filter_vars` and then `bindings` in scope
-    /// (an object's own names win over a variable of the same name).
-    pub fn matches(&self, bindings: &[(&str, &Value)]) -> Step<bool> {
-        let mut scope = self.vars.clone();
-        for (name, value) in bindings {
-            scope.insert(name.to_string(), (*value).clone());
+    /// Evaluates the filter with `filter_vars` and then `names` in scope (an
+    /// object's own names win over a variable of the same name), pausing
+    /// whenever the evaluator asks to.
+    pub async fn matches<E: Env>(
+        &self,
+        shared: &Shared<E>,
+        eval: &mut Evaluator,
+        names: &[(&str, Binding<'_>)],
+    ) -> Result<bool, Halt> {
+        let scope = Scope::new(names, &self.vars);
+        let mut run = self.filter.start();
+        loop {
+            if let Some(matched) = run.resume(&scope, eval).map_err(Halt::Filter)? {
+                return Ok(matched);
+            }
+            pause(shared, eval).await?;
         }
-        self.filter.matches(&scope).map_err(|e| bad_filter(&e))
     }
+}
+
+/// Lets the runtime run other tasks; afterwards, Stop ends the evaluation.
+async fn pause<E: Env>(shared: &Shared<E>, eval: &mut Evaluator) -> Result<(), Halt> {
+    eval.budget.paused();
+    tokio::task::yield_now().await;
+    shared.env.point("http.filter_pause").await;
+    if shared.http_stop.is_cancelled() {
+        return Err(Halt::Stopping);
+    }
+    Ok(())
 }
 
 fn bad_filter(e: &impl std::fmt::Display) -> ApiError {
@@ -71,7 +120,11 @@ pub fn attrs_value(obj: &Object) -> Value {
 }
 
 /// The objects of `types` a request targets, after checking `permission`.
-pub fn find<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType], permission: &str) -> Step<Vec<Arc<Object>>> {
+pub async fn find<E: Env>(
+    ctx: &Ctx<'_, E>,
+    types: &[ObjectType],
+    permission: &str,
+) -> Step<Vec<Arc<Object>>> {
     ctx.require(permission)?;
     let mut found = selected(ctx, types)?;
     let filter = FilterSpec::from_params(&ctx.params)?;
@@ -87,14 +140,7 @@ pub fn find<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType], permission: &str) ->
     let all = ctx.shared.store.list(otype);
     match filter {
         None => found.extend(all),
-        Some(filter) => {
-            let hosts = host_attrs(ctx, otype);
-            for obj in all {
-                if matches_object(&filter, &obj, &hosts)? {
-                    found.push(obj);
-                }
-            }
-        }
+        Some(filter) => found.extend(filtered(ctx.shared, &filter, otype, all).await?),
     }
     Ok(found)
 }
@@ -117,21 +163,39 @@ fn selected<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType]) -> Step<Vec<Arc<Obje
     Ok(found)
 }
 
-/// Hosts' attributes by name, for binding `host` when filtering services.
-fn host_attrs<E: Env>(ctx: &Ctx<'_, E>, otype: ObjectType) -> BTreeMap<String, Value> {
-    if otype != ObjectType::Service {
-        return BTreeMap::new();
+/// The objects of `all` (all of type `otype`) that the filter matches, under one budget.
+async fn filtered<E: Env>(
+    shared: &Shared<E>,
+    filter: &FilterSpec,
+    otype: ObjectType,
+    all: Vec<Arc<Object>>,
+) -> Result<Vec<Arc<Object>>, Halt> {
+    let host_list = if otype == ObjectType::Service { shared.store.list(ObjectType::Host) } else { vec![] };
+    let hosts: BTreeMap<&str, &Map<String, Value>> =
+        host_list.iter().map(|h| (h.name.as_str(), &h.attrs)).collect();
+    let mut eval = Evaluator::new(shared.config.limits.filter_budget);
+    let mut found = vec![];
+    for obj in all {
+        let matched = filter.matches(shared, &mut eval, &bindings(&obj, &hosts)).await?;
+        if matched {
+            found.push(obj);
+        }
     }
-    ctx.shared.store.list(ObjectType::Host).iter().map(|h| (h.name.clone(), attrs_value(h))).collect()
+    Ok(found)
 }
 
-fn matches_object(filter: &FilterSpec, obj: &Object, hosts: &BTreeMap<String, Value>) -> Step<bool> {
-    let attrs = attrs_value(obj);
+/// The names an object binds: its type's (`host`) and `obj`; a service also
+/// binds its host's attributes as `host` (null if the host is gone).
+fn bindings<'a>(
+    obj: &'a Object,
+    hosts: &BTreeMap<&str, &'a Map<String, Value>>,
+) -> Vec<(&'static str, Binding<'a>)> {
+    let attrs = Binding::Attrs(&obj.attrs);
     match obj.otype {
         ObjectType::Service => {
-            let host = hosts.get(obj.host_name()).unwrap_or(&Value::Null);
-            filter.matches(&[("host", host), ("service", &attrs), ("obj", &attrs)])
+            let host = hosts.get(obj.host_name()).map_or(Binding::Value(&NO_HOST), |h| Binding::Attrs(h));
+            vec![("host", host), ("service", attrs), ("obj", attrs)]
         }
-        otype => filter.matches(&[(otype.lower(), &attrs), ("obj", &attrs)]),
+        otype => vec![(otype.lower(), attrs), ("obj", attrs)],
     }
 }

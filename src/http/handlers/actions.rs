@@ -35,7 +35,7 @@ async fn run<E: Env>(ctx: &Ctx<'_, E>, action: &str) -> Step<Reply> {
         .iter()
         .find(|(name, _)| *name == action)
         .ok_or_else(|| ApiError::new(404, format!("Action '{action}' does not exist.")))?;
-    let objects = targets::find(ctx, types, &format!("actions/{name}"))?;
+    let objects = targets::find(ctx, types, &format!("actions/{name}")).await?;
     if objects.is_empty() {
         return Err(no_objects());
     }

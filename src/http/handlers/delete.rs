@@ -17,7 +17,7 @@ pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&st
 }
 
 async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
-    let objects = url_objects(ctx, plural, name, "delete")?;
+    let objects = url_objects(ctx, plural, name, "delete").await?;
     let ctx = &*ctx;
     let cascade = ctx.params.flag("cascade");
     let mut gate = Gate::enter(ctx, false).await?;

@@ -1,7 +1,12 @@
 //! `POST /v1/events`: newline-delimited JSON events from the store for as
 //! long as the client reads, ending cleanly (after a complete line) at Stop.
+//!
+//! A filter runs on each event as on an object of a query: with the whole
+//! `filter_budget` for that event, pausing as long evaluations do, and with
+//! the patterns it compiled kept for the stream's next events.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -12,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{answer, Ctx, Step};
 use crate::env::Env;
+use crate::http::filter::{Binding, Evaluator};
 use crate::http::response::{encode_line, ApiError, Payload, Reply};
-use crate::http::targets::FilterSpec;
+use crate::http::targets::{FilterSpec, Halt};
+use crate::listener::Shared;
 use crate::store::Event;
 
 /// The event types a client may subscribe to.
@@ -56,20 +63,24 @@ fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
         stop: ctx.shared.http_stop.clone(),
         wanted,
         filter,
+        eval: Evaluator::new(ctx.shared.config.limits.filter_budget),
+        shared: ctx.shared.clone(),
     };
     let reply = Reply::json(StatusCode::OK, serde_json::Value::Null);
     Ok(Reply { payload: Payload::Events(Box::pin(subscription.into_stream())), ..reply })
 }
 
 /// One subscriber's state.
-struct Subscription {
+struct Subscription<E: Env> {
     events: Receiver<Event>,
     stop: CancellationToken,
     wanted: BTreeSet<String>,
     filter: Option<FilterSpec>,
+    eval: Evaluator,
+    shared: Arc<Shared<E>>,
 }
 
-impl Subscription {
+impl<E: Env> Subscription<E> {
     fn into_stream(self) -> impl futures_util::Stream<Item = Bytes> + Send {
         stream::unfold(self, |mut sub| async move {
             let line = sub.next_line().await?;
@@ -86,7 +97,7 @@ impl Subscription {
                 r = self.events.recv() => r,
             };
             match received {
-                Ok(event) if self.wants(&event) => return Some(encode_line(&event.body)),
+                Ok(event) if self.wants(&event).await? => return Some(encode_line(&event.body)),
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!("Event stream fell behind; {n} events were dropped.")
@@ -96,19 +107,22 @@ impl Subscription {
         }
     }
 
-    fn wants(&self, event: &Event) -> bool {
+    /// Whether the client wants `event`; `None` if Stop began while its
+    /// filter paused.
+    async fn wants(&mut self, event: &Event) -> Option<bool> {
         if !self.wanted.contains(event.kind) {
-            return false;
+            return Some(false);
         }
-        match &self.filter {
-            None => true,
-            Some(filter) => match filter.matches(&[("event", &event.body)]) {
-                Ok(matched) => matched,
-                Err(_) => {
-                    tracing::debug!("Event filter could not be evaluated for a {} event.", event.kind);
-                    false
-                }
-            },
+        let Some(filter) = &self.filter else { return Some(true) };
+        self.eval.budget.refill();
+        let names = [("event", Binding::Value(&event.body))];
+        match filter.matches(&self.shared, &mut self.eval, &names).await {
+            Ok(matched) => Some(matched),
+            Err(Halt::Stopping) => None,
+            Err(Halt::Filter(e)) => {
+                tracing::debug!("Event filter could not be evaluated for a {} event: {e}", event.kind);
+                Some(false)
+            }
         }
     }
 }

@@ -98,7 +98,7 @@ pub fn set_url_target(params: &mut Params, otype: ObjectType, name: Option<&str>
 
 /// The objects a `/v1/objects/<plural>[/<name>]` request targets, once the
 /// user holds `objects/<verb>/<Type>`.
-pub fn url_objects<E: Env>(
+pub async fn url_objects<E: Env>(
     ctx: &mut Ctx<'_, E>,
     plural: &str,
     name: Option<&str>,
@@ -106,7 +106,7 @@ pub fn url_objects<E: Env>(
 ) -> Step<Vec<Arc<Object>>> {
     let otype = url_type(plural)?;
     set_url_target(&mut ctx.params, otype, name);
-    super::targets::find(ctx, &[otype], &format!("objects/{verb}/{}", otype.name()))
+    super::targets::find(ctx, &[otype], &format!("objects/{verb}/{}", otype.name())).await
 }
 
 /// Result of a fallible handler step: an error envelope ends the request.

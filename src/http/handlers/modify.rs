@@ -79,7 +79,7 @@ pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&st
 }
 
 async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
-    let objects = url_objects(ctx, plural, name, "modify")?;
+    let objects = url_objects(ctx, plural, name, "modify").await?;
     let ctx = &*ctx;
     let req = parse(&ctx.params)?;
     let mut gate = Gate::enter(ctx, bug!(ctx.shared.config, HttpHandlerWithoutGate)).await?;

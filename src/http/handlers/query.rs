@@ -53,16 +53,16 @@ pub fn parse(params: &Params) -> Result<QueryRequest, ApiError> {
 }
 
 /// Answers a query.
-pub fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Reply {
-    answer(run(ctx, plural, name))
+pub async fn handle<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Reply {
+    answer(run(ctx, plural, name).await)
 }
 
-fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
+async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> Step<Reply> {
     let otype = url_type(plural)?;
     let req = parse(&ctx.params)?;
     set_url_target(&mut ctx.params, otype, name);
     let ctx = &*ctx;
-    let objects = targets::find(ctx, &[otype], &format!("objects/query/{}", otype.name()))?;
+    let objects = targets::find(ctx, &[otype], &format!("objects/query/{}", otype.name())).await?;
     let results = objects.into_iter().map(|obj| entry(ctx, obj, &req)).collect();
     Ok(Reply::query(StatusCode::OK, results))
 }

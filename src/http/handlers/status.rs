@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::{answer, Ctx, Step};
 use crate::env::Env;
+use crate::http::filter::{Binding, Evaluator};
 use crate::http::response::{ApiError, Reply};
 use crate::http::targets::FilterSpec;
 use crate::store::{unix_seconds, ObjectType};
@@ -16,11 +17,11 @@ use crate::store::{unix_seconds, ObjectType};
 pub const NAMES: [&str; 3] = ["ApiListener", "CIB", "IcingaApplication"];
 
 /// Answers `GET /v1/status[/<name>]`.
-pub fn handle<E: Env>(ctx: &Ctx<'_, E>, name: Option<&str>) -> Reply {
-    answer(run(ctx, name))
+pub async fn handle<E: Env>(ctx: &Ctx<'_, E>, name: Option<&str>) -> Reply {
+    answer(run(ctx, name).await)
 }
 
-fn run<E: Env>(ctx: &Ctx<'_, E>, name: Option<&str>) -> Step<Reply> {
+async fn run<E: Env>(ctx: &Ctx<'_, E>, name: Option<&str>) -> Step<Reply> {
     ctx.require("status/query")?;
     let filter = FilterSpec::from_params(&ctx.params)?;
     let name = name.map(str::to_string).or_else(|| ctx.params.last_string("status"));
@@ -28,11 +29,13 @@ fn run<E: Env>(ctx: &Ctx<'_, E>, name: Option<&str>) -> Step<Reply> {
         Some(n) => vec![NAMES.into_iter().find(|&k| k == n).ok_or_else(no_objects)?],
         None => NAMES.to_vec(),
     };
+    let mut eval = Evaluator::new(ctx.shared.config.limits.filter_budget);
     let mut results = vec![];
     for name in names {
         let entry = status_entry(ctx, name);
         if let Some(filter) = &filter {
-            if !filter.matches(&[("status", &entry), ("obj", &entry)])? {
+            let names = [("status", Binding::Value(&entry)), ("obj", Binding::Value(&entry))];
+            if !filter.matches(ctx.shared, &mut eval, &names).await? {
                 continue;
             }
         }
