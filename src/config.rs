@@ -155,6 +155,9 @@ pub struct Limits {
     pub send_queue_bytes: usize,
     /// Most evaluation steps one request's filter may take over all objects.
     pub filter_budget: u64,
+    /// Events an event-stream subscriber may fall behind before it misses
+    /// some (and is told so).
+    pub event_backlog: usize,
 }
 
 impl Default for Limits {
@@ -171,6 +174,7 @@ impl Default for Limits {
             max_connections: 4096,
             send_queue_bytes: 32 * MIB,
             filter_budget: 10_000_000,
+            event_backlog: crate::store::EVENT_BACKLOG,
         }
     }
 }

@@ -98,3 +98,43 @@ async fn a_client_that_never_reads_its_response_is_disconnected_at_the_write_tim
     assert!(got < 3 * notes.len(), "the connection ended before the whole answer ({got} bytes)");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_that_falls_behind_is_told_how_many_events_it_missed() {
+    // Scenario: a subscriber stops reading while check results keep coming.
+    // Bug: once it was more than the backlog behind, events were dropped
+    // and the stream went on as if nothing had happened.
+    // Fix: the stream says how many events it missed, then goes on.
+    let mut config = config("lag");
+    config.limits.event_backlog = 8;
+    let node = Node::start(config).await;
+    assert_eq!(request(node.addr, "PUT", "/v1/objects/hosts/h", "{}").await.0, 200);
+    let mut s = connect(node.addr).await;
+    let head = format!(
+        "POST /v1/events?types=CheckResult&queue=q HTTP/1.1\r\nHost: x\r\n{AUTH}Accept: application/json\r\nContent-Length: 0\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes()).await.unwrap();
+    // Events of 64 KiB: a few hundred fill any socket buffer, and the
+    // subscriber reads none of them meanwhile.
+    let output = "o".repeat(64 * 1024);
+    for i in 0..300 {
+        let body =
+            format!(r#"{{"type":"Host","host":"h","exit_status":{},"plugin_output":"{output}"}}"#, i % 2);
+        assert_eq!(request(node.addr, "POST", "/v1/actions/process-check-result", &body).await.0, 200);
+    }
+    let mut seen = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let told = bounded("the lag line", async {
+        loop {
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the stream ended without telling");
+            seen.extend_from_slice(&chunk[..n]);
+            if let Some(at) = find(&seen, b"EventStreamLagged") {
+                return String::from_utf8_lossy(&seen[at.saturating_sub(200)..]).into_owned();
+            }
+        }
+    })
+    .await;
+    assert!(told.contains(r#""dropped":"#) && told.contains("events were not sent"), "{told}");
+    node.stop().await;
+}

@@ -59,7 +59,7 @@ pub struct Shared<E: Env> {
 
 impl<E: Env> Shared<E> {
     pub(crate) fn new(env: E, config: Config) -> Self {
-        let store = Store::new(config.journal_capacity);
+        let store = Store::new(config.journal_capacity).with_event_backlog(config.limits.event_backlog);
         let started = env.now();
         let cluster =
             Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()), config.timings.log_duration);

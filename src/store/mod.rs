@@ -155,12 +155,14 @@ pub struct Store {
     /// Made at the first subscription: its backlog is allocated up front
     /// (some hundreds of kB), which a node nobody subscribes to never needs.
     events: Arc<OnceLock<broadcast::Sender<Event>>>,
+    /// How many events a slow subscriber may fall behind before it misses some.
+    event_backlog: usize,
 }
 
 mod apply;
 
-/// How many events a slow subscriber may fall behind before it misses some.
-const EVENT_BACKLOG: usize = 4096;
+/// The default of [`Store::with_event_backlog`].
+pub const EVENT_BACKLOG: usize = 4096;
 
 impl Store {
     /// An empty store whose journal keeps `journal_capacity` entries (`None`: all).
@@ -173,7 +175,13 @@ impl Store {
             next_comment: 1,
             listening: false,
         };
-        Store { inner: Arc::new(Mutex::new(inner)), events: Arc::default() }
+        Store { inner: Arc::new(Mutex::new(inner)), events: Arc::default(), event_backlog: EVENT_BACKLOG }
+    }
+
+    /// The same store, letting subscribers fall `backlog` events behind.
+    pub fn with_event_backlog(mut self, backlog: usize) -> Self {
+        self.event_backlog = backlog.max(1);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -260,7 +268,7 @@ impl Store {
 
     /// Subscribes to events published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.get_or_init(|| broadcast::channel(EVENT_BACKLOG).0).subscribe()
+        self.events.get_or_init(|| broadcast::channel(self.event_backlog).0).subscribe()
     }
 
     /// Everything to persist.

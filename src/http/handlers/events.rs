@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream;
 use hyper::{StatusCode, Version};
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,11 @@ use crate::http::filter::{Binding, Evaluator};
 use crate::http::response::{encode_line, ApiError, Payload, Reply};
 use crate::http::targets::{FilterSpec, Halt};
 use crate::listener::Shared;
-use crate::store::Event;
+use crate::store::{unix_seconds, Event};
+
+/// The type of the line that tells a subscriber it missed events; sent
+/// whatever types it subscribed to.
+pub const LAGGED: &str = "EventStreamLagged";
 
 /// The event types a client may subscribe to.
 pub const TYPES: [&str; 7] = [
@@ -99,12 +104,23 @@ impl<E: Env> Subscription<E> {
             match received {
                 Ok(event) if self.wants(&event).await? => return Some(encode_line(&event.body)),
                 Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!("Event stream fell behind; {n} events were dropped.")
-                }
+                Err(RecvError::Lagged(n)) => return Some(self.lagged(n)),
                 Err(RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// The line that tells the client it missed `n` events: it fell behind
+    /// by more than the backlog, and a silent gap would look like quiet.
+    fn lagged(&self, n: u64) -> Bytes {
+        tracing::warn!("Event stream fell behind; {n} events were dropped.");
+        let body = json!({
+            "type": LAGGED,
+            "dropped": n,
+            "status": format!("The event stream fell behind; {n} events were not sent."),
+            "timestamp": unix_seconds(self.shared.env.now()),
+        });
+        encode_line(&body)
     }
 
     /// Whether the client wants `event`; `None` if Stop began while its
