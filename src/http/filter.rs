@@ -29,10 +29,10 @@
 //! construct.
 //!
 //! Hostile but valid input is bounded:
-//! - a filter is at most [`MAX_LEN`] bytes, and nests at most [`MAX_DEPTH`]
-//!   levels, where each pair of parentheses or brackets, each function call
-//!   and each `!` is a level; `&&` and `||` chains are lists, so their
-//!   length costs no nesting;
+//! - a filter is at most [`MAX_LEN`] bytes and [`MAX_TERMS`] terms, and
+//!   nests at most [`MAX_DEPTH`] levels, where each pair of parentheses or
+//!   brackets, each function call and each `!` is a level; `&&` and `||`
+//!   chains are lists, so their length costs no nesting;
 //! - the parser keeps the levels it is in on a stack of its own (nom reads
 //!   the tokens), evaluation runs a flat program on a stack machine, and
 //!   only compiling and dropping the tree recurse, per level of nesting:
@@ -68,6 +68,10 @@ use program::Op;
 pub const MAX_LEN: usize = 64 * 1024;
 /// Deepest nesting accepted: parentheses, brackets, calls and `!` each count.
 pub const MAX_DEPTH: usize = crate::input::MAX_DEPTH;
+/// Most terms (literals and attribute paths) in one filter. A selection of
+/// a few thousand names (`host.name=="a"||host.name=="b"||…`) fits within
+/// [`MAX_LEN`] and this; only degenerate chains such as `1||1||…` pass it.
+pub const MAX_TERMS: usize = 4096;
 
 /// Why a filter could not be parsed or evaluated. Display texts are user-facing.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -360,21 +364,25 @@ mod tests {
     // Bug: the chain was folded into nested boxes; parsing, evaluating and
     //      dropping recursed once per operand and overflowed a worker's stack,
     //      aborting the process.
-    // Fix: chains are lists and evaluation runs a flat program.
+    // Fix: chains are lists and evaluation runs a flat program; a filter has
+    //      at most MAX_TERMS terms, which the degenerate 60 KB chain passes.
     #[test]
-    fn a_60_kb_chain_parses_evaluates_and_drops_on_a_small_stack() {
+    fn a_60_kb_chain_is_refused_and_the_longest_allowed_runs_on_a_small_stack() {
+        let degenerate = vec!["1"; 60 * 1024 / 3].join("||");
+        match Filter::parse(&degenerate) {
+            Err(FilterError::Syntax { message, .. }) => assert_eq!(message, "more than 4096 terms"),
+            other => panic!("{other:?}"),
+        }
         on_small_stack(|| {
-            let operands = 60 * 1024 / 3;
             for op in ["||", "&&"] {
-                let src = vec!["1"; operands].join(op);
-                assert!(src.len() > 60_000 && src.len() <= MAX_LEN);
-                assert_eq!(eval(&src), Ok(true), "{op}");
+                let src = vec!["host.vars.os"; MAX_TERMS].join(op);
+                assert!(src.len() > 50_000 && src.len() <= MAX_LEN);
+                assert!(eval(&src).is_ok(), "{op}");
             }
-            let mixed: Vec<&str> = (0..11_000).map(|i| if i % 2 == 0 { "1 ||" } else { "!0 &&" }).collect();
-            let src = format!("{} 0", mixed.join(" "));
-            assert!(src.len() > 60_000 && src.len() <= MAX_LEN);
-            assert_eq!(eval(&src), Ok(true));
-            let falsy = vec!["0"; operands].join("||");
+            let mixed: Vec<&str> =
+                (0..MAX_TERMS - 1).map(|i| if i % 2 == 0 { "1 ||" } else { "!0 &&" }).collect();
+            assert_eq!(eval(&format!("{} 0", mixed.join(" "))), Ok(true));
+            let falsy = vec!["0"; MAX_TERMS].join("||");
             assert_eq!(eval(&falsy), Ok(false), "every operand is evaluated, none short-circuits");
         });
     }

@@ -21,7 +21,7 @@ use nom::sequence::{delimited, pair, preceded, terminated};
 use nom::IResult;
 use serde_json::{Number, Value};
 
-use super::{FilterError, MAX_DEPTH};
+use super::{FilterError, MAX_DEPTH, MAX_TERMS};
 
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,7 +69,7 @@ pub(super) enum Expr {
 
 /// Parses a whole filter (already checked for unsupported constructs).
 pub(super) fn parse(src: &str) -> Result<Expr, FilterError> {
-    let mut parser = Parser { src, rest: src, levels: vec![Level::new(Close::End)], depth: 0 };
+    let mut parser = Parser { src, rest: src, levels: vec![Level::new(Close::End)], depth: 0, terms: 0 };
     let mut want = Want::Operand;
     loop {
         want = match want {
@@ -144,6 +144,8 @@ struct Parser<'a> {
     levels: Vec<Level>,
     /// Open levels and pending `!`s.
     depth: usize,
+    /// Literals and paths read so far.
+    terms: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -165,6 +167,10 @@ impl<'a> Parser<'a> {
             return self.open(Close::Call(func), rest);
         }
         let (rest, leaf) = leaf(self.rest).map_err(|e| self.nom_error(e))?;
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.error(format!("more than {MAX_TERMS} terms")));
+        }
         self.rest = rest;
         Ok(self.complete(leaf))
     }
