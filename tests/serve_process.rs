@@ -231,3 +231,159 @@ fn a_persist_that_fails_at_stop_exits_non_zero_and_says_so() {
     assert!(log.contains("'api' stopped."), "every step still runs: {log}");
     assert!(log.contains("quiesce: Stop finished, but cannot write state directory"), "{log}");
 }
+
+/// One request with the given `Authorization` value and extra header lines.
+/// The body waits for `100 Continue`, as careful clients do, so that a
+/// request refused on its head alone is answered before its body is sent.
+fn request_as(
+    port: u16,
+    auth: &str,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &[u8],
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nAccept: application/json\r\n{extra}Expect: 100-continue\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    let mut first = vec![0u8; 25];
+    let n = s.read(&mut first).ok()?;
+    first.truncate(n);
+    let mut resp = Vec::new();
+    if first.starts_with(b"HTTP/1.1 100") {
+        s.write_all(body).ok()?;
+    } else {
+        resp = first;
+    }
+    s.read_to_end(&mut resp).ok()?;
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    // What is left of `100 Continue` once the final answer begins.
+    let resp = resp.get(resp.find("HTTP/1.1 ").unwrap_or(0)..).unwrap_or_default();
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+/// A hostile request and the status that refuses it.
+struct Hostile<'a> {
+    what: &'a str,
+    auth: &'a str,
+    path: &'a str,
+    extra: &'a str,
+    body: &'a str,
+    code: u16,
+}
+
+impl<'a> Hostile<'a> {
+    fn new(what: &'a str, auth: &'a str, path: &'a str, extra: &'a str, body: &'a str, code: u16) -> Self {
+        Hostile { what, auth, path, extra, body, code }
+    }
+}
+
+const CHECK_RESULT: &str = "/v1/actions/process-check-result";
+const ROOT: &str = "cm9vdDppY2luZ2E="; // root:icinga
+const READ_ONLY: &str = "cm86cHc="; // ro:pw, objects/query/* only
+
+/// A raw cluster connection that sends `bytes`; whether the node closed it.
+fn closed_after(port: u16, bytes: &[u8]) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.write_all(bytes);
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                return e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut
+            }
+        }
+    }
+}
+
+fn nested_json(levels: usize) -> String {
+    format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+/// What `quiesce serve` keeps of its objects, as a query shows them.
+fn every_host(port: u16) -> String {
+    let (status, body) = request(port, "GET", "/v1/objects/hosts", "").expect("query");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn every_hostile_request_is_refused_and_a_restart_finds_every_object() {
+    let (port, dir) = (free_port(), temp_dir("hostile"));
+    let mut node = serve(port, &dir).args(["--api-user", "ro:pw:objects/query/*"]).spawn().expect("spawn");
+    let log = drain_stderr(&mut node);
+    wait_until_serving(port);
+    for h in ["h1", "h2", "h3"] {
+        let body = r#"{"attrs":{"address":"192.0.2.1","vars":{"os":"linux","tags":["a","b"]}}}"#;
+        assert_eq!(request(port, "PUT", &format!("/v1/objects/hosts/{h}"), body).map(|r| r.0), Some(200));
+    }
+    let before = every_host(port);
+    let query = "X-HTTP-Method-Override: GET\r\n";
+    let chain = format!(r#"{{"filter":"{}"}}"#, vec!["1"; 20_000].join("||"));
+    let deep_path = format!(r#"{{"attrs":{{"vars{}":1}}}}"#, ".a".repeat(124));
+    let deep_body = format!(r#"{{"attrs":{{"notes":{}}}}}"#, nested_json(10_000));
+    let deep_vars = format!(r#"{{"filter":"host.name==x","filter_vars":{{"x":{}}}}}"#, nested_json(40));
+    let deep_command = format!(
+        r#"{{"type":"Host","host":"h1","exit_status":0,"plugin_output":"x","check_command":{}}}"#,
+        nested_json(32)
+    );
+    let big_output =
+        format!(r#"{{"type":"Host","host":"h1","exit_status":0,"plugin_output":"{}"}}"#, "x".repeat(2 << 20));
+    let refused = [
+        Hostile::new("a 60 KB 1||1||… filter", READ_ONLY, "/v1/objects/hosts", query, &chain, 400),
+        Hostile::new("a path 125 segments deep", ROOT, "/v1/objects/hosts/h1", "", &deep_path, 400),
+        Hostile::new("a body 10,000 levels deep", ROOT, "/v1/objects/hosts/h1", "", &deep_body, 400),
+        Hostile::new("filter_vars 40 levels deep", READ_ONLY, "/v1/objects/hosts", query, &deep_vars, 400),
+        Hostile::new("a check_command 32 levels deep", ROOT, CHECK_RESULT, "", &deep_command, 400),
+        Hostile::new("2 MiB of plugin output", ROOT, CHECK_RESULT, "", &big_output, 400),
+        Hostile::new(
+            "a 2 MiB body without config/modify",
+            READ_ONLY,
+            "/v1/objects/hosts",
+            query,
+            &big_output,
+            413,
+        ),
+        Hostile::new("a wrong password", "cm9vdDp3cm9uZw==", "/v1/objects/hosts/h1", "", "{}", 401),
+    ];
+    for h in refused {
+        let answer = request_as(port, h.auth, "POST", h.path, h.extra, h.body.as_bytes());
+        let (status, text) = answer.unwrap_or_else(|| panic!("{}: no answer", h.what));
+        assert_eq!(status, h.code, "{}: {text}", h.what);
+        let (code, what) = (h.code, h.what);
+        assert!(
+            text.contains(&format!(r#""error":{code}"#)) || text.contains(&format!(r#""code":{code}"#)),
+            "{what}: {text}"
+        );
+        assert_eq!(request(port, "GET", "/v1", "").map(|r| r.0), Some(200), "the node serves after {what}");
+    }
+    let bad_frames: [&[u8]; 3] =
+        [b"1234567890:", b"99999:", &format!("{}:{},", nested_json(40).len(), nested_json(40)).into_bytes()];
+    for frame in bad_frames {
+        assert!(
+            closed_after(port, frame),
+            "{:?} ends its connection",
+            String::from_utf8_lossy(&frame[..frame.len().min(12)])
+        );
+    }
+    assert_eq!(every_host(port), before, "nothing hostile changed an object");
+    Command::new("kill").args(["-TERM", &node.id().to_string()]).status().expect("kill");
+    assert_eq!(wait_exit(&mut node), 0);
+    let log = log.join().expect("stderr");
+    assert!(!log.contains("panicked"), "{log}");
+
+    let mut again = serve(port, &dir).spawn().expect("restart");
+    let _log = drain_stderr(&mut again);
+    wait_until_serving(port);
+    assert_eq!(every_host(port), before, "every object comes back as it was");
+    Command::new("kill").args(["-TERM", &again.id().to_string()]).status().expect("kill");
+    assert_eq!(wait_exit(&mut again), 0);
+}
