@@ -83,6 +83,8 @@ pub struct FileConfig {
     pub filter_budget: Option<u64>,
     /// Events a slow event-stream subscriber may fall behind.
     pub max_event_backlog: Option<usize>,
+    /// Message bytes one endpoint's replay log keeps.
+    pub max_replay_log_bytes: Option<usize>,
     /// Seconds a request body may take to arrive, from its head.
     pub http_body_timeout_secs: Option<u64>,
     /// Seconds a response write may make no progress.
@@ -160,6 +162,7 @@ fn apply_file_limits(config: &mut Config, file: &FileConfig) {
     set(&mut limits.max_connections, file.max_connections);
     set(&mut limits.send_queue_bytes, file.max_send_queue_bytes);
     set(&mut limits.event_backlog, file.max_event_backlog);
+    set(&mut limits.replay_log_bytes, file.max_replay_log_bytes);
     limits.filter_budget = file.filter_budget.unwrap_or(limits.filter_budget);
     let t = &mut config.timings;
     if let Some(s) = file.persist_interval_secs {

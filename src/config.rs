@@ -155,6 +155,8 @@ pub struct Limits {
     pub send_queue_bytes: usize,
     /// Most evaluation steps one request's filter may take over all objects.
     pub filter_budget: u64,
+    /// The most message bytes one endpoint's replay log keeps.
+    pub replay_log_bytes: usize,
     /// Events an event-stream subscriber may fall behind before it misses
     /// some (and is told so).
     pub event_backlog: usize,
@@ -175,6 +177,7 @@ impl Default for Limits {
             send_queue_bytes: 32 * MIB,
             filter_budget: 10_000_000,
             event_backlog: crate::store::EVENT_BACKLOG,
+            replay_log_bytes: 32 * MIB,
         }
     }
 }

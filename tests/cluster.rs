@@ -358,6 +358,7 @@ async fn a_peer_that_falls_behind_is_disconnected_and_its_results_stay_in_the_re
     let mut config = node_config("a", port, &state_dir("behind"), &[("deaf", free_port())]);
     config.timings.reconnect_interval = Duration::from_secs(600);
     config.limits.send_queue_bytes = 2 << 20;
+    config.limits.replay_log_bytes = 1 << 30;
     let a = start(config).await;
     create_host(port, "h1").await;
     let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": "deaf"}});

@@ -8,8 +8,8 @@
 //! applied, so never acknowledged, so its sender replays it; and even a
 //! crash cannot lose a check result its sender has forgotten.
 //!
-//! The replay log is bounded by age (Icinga's `log_duration`): a message
-//! older than that leaves it, acknowledged or not. A position an endpoint
+//! The replay log is bounded by age (Icinga's `log_duration`) and size (see
+//! [`super::replay`]). A position an endpoint
 //! acknowledges is clamped to the newest message relayed to it, so a peer
 //! cannot make the node forget messages it has not been sent yet.
 //!
@@ -18,16 +18,17 @@
 //! first (the newer one if both have the same initiator), so two nodes that
 //! connect to each other at once agree on which connection survives.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::queue::{Full, QueueSender};
+pub use super::replay::ReplayEntry;
+use super::replay::{ReplayBounds, ReplayLog};
 use crate::logsafe::Text;
 use crate::probe::ConnId;
 
@@ -89,37 +90,15 @@ impl ConnHandle {
     }
 }
 
-/// A message relayed to an endpoint and not yet acknowledged by it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReplayEntry {
-    /// Its `ts`.
-    pub ts: f64,
-    /// The encoded message, shared by every endpoint it is relayed to.
-    pub message: Arc<str>,
-}
-
-impl ReplayEntry {
-    /// The message as bytes for the writer, sharing the entry's text.
-    pub fn bytes(&self) -> Bytes {
-        Bytes::from_owner(SharedText(self.message.clone()))
-    }
-}
-
-/// Text shared with the replay log, as bytes.
-struct SharedText(Arc<str>);
-
-impl AsRef<[u8]> for SharedText {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
 /// What is kept per configured endpoint.
 #[derive(Default)]
 struct EndpointState {
     conn: Option<ConnHandle>,
     connecting: bool,
-    replay: VecDeque<ReplayEntry>,
+    replay: ReplayLog,
+    /// Whether the replay log has dropped messages for its size since the
+    /// endpoint last acknowledged: the first drop is a warning, the rest are not.
+    trimming: bool,
     /// The position the endpoint acknowledged for our messages.
     acked: f64,
     /// The `ts` of the last message applied from the endpoint.
@@ -171,8 +150,8 @@ pub enum Refusal {
 #[derive(Default)]
 pub struct Cluster {
     inner: Mutex<Inner>,
-    /// How long relayed messages stay in the replay log, in seconds.
-    log_duration: f64,
+    /// How long and how large each replay log may grow.
+    bounds: ReplayBounds,
     /// Anonymous connections, counted from their first byte.
     anonymous_places: Arc<AtomicUsize>,
 }
@@ -188,13 +167,13 @@ impl Drop for AnonymousPlace {
 
 impl Cluster {
     /// Cluster state for the configured endpoint names, keeping relayed
-    /// messages for `log_duration`.
-    pub fn new<'a>(endpoints: impl IntoIterator<Item = &'a str>, log_duration: Duration) -> Self {
+    /// messages within `bounds`.
+    pub fn new<'a>(endpoints: impl IntoIterator<Item = &'a str>, bounds: ReplayBounds) -> Self {
         let mut inner = Inner::default();
         for name in endpoints {
             inner.endpoints.insert(name.to_string(), EndpointState::default());
         }
-        Cluster { inner: Mutex::new(inner), log_duration: log_duration.as_secs_f64(), ..Cluster::default() }
+        Cluster { inner: Mutex::new(inner), bounds, ..Cluster::default() }
     }
 
     /// How many anonymous places are taken now.
@@ -227,7 +206,7 @@ impl Cluster {
                 e.applied = s.applied;
                 e.persisted = s.applied;
                 e.relayed = s.replay.last().map_or(s.acked, |r| r.ts).max(s.acked);
-                e.replay = s.replay.into();
+                e.replay = ReplayLog::from_entries(s.replay);
             }
         }
     }
@@ -266,7 +245,7 @@ impl Cluster {
     /// and not acknowledged, oldest first. The writer sends it before
     /// anything queued later, so it never counts against the send queue.
     pub fn register_endpoint(&self, me: &str, handle: ConnHandle, now: f64) -> Result<Vec<Bytes>, Refusal> {
-        let log_duration = self.log_duration;
+        let oldest = now - self.bounds.age;
         let mut inner = self.lock();
         let Some(e) = inner.endpoints.get_mut(&handle.identity) else { return Err(Refusal::Duplicate) };
         if let Some(old) = &e.conn {
@@ -277,7 +256,7 @@ impl Cluster {
             }
             old.disconnect();
         }
-        forget_older(&mut e.replay, now - log_duration);
+        e.replay.forget_older(oldest);
         let backlog = e.replay.iter().filter(|r| r.ts > e.acked).map(ReplayEntry::bytes).collect();
         e.acknowledged_to = 0.0;
         e.conn = Some(handle);
@@ -347,8 +326,13 @@ impl Cluster {
             if Some(name.as_str()) == origin {
                 continue;
             }
-            forget_older(&mut e.replay, now - self.log_duration);
-            e.replay.push_back(ReplayEntry { ts, message: message.clone() });
+            let dropped = e.replay.push(ReplayEntry { ts, message: message.clone() }, now, self.bounds);
+            if dropped > 0 && !std::mem::replace(&mut e.trimming, true) {
+                tracing::warn!(
+                    "Replay log of endpoint '{name}' is full ({} bytes, max_replay_log_bytes): its oldest messages are dropped until it acknowledges.",
+                    self.bounds.bytes
+                );
+            }
             e.relayed = ts;
             if let Some(conn) = &e.conn {
                 conn.send(payload.clone());
@@ -370,7 +354,8 @@ impl Cluster {
             }
             e.acked = e.acked.max(position.min(e.relayed));
             let acked = e.acked;
-            e.replay.retain(|r| r.ts > acked);
+            e.replay.acknowledged(acked);
+            e.trimming = false;
         }
     }
 
@@ -421,20 +406,12 @@ impl Cluster {
     }
 }
 
-/// Drops replay entries relayed before `oldest` (seconds): past the log
-/// duration they are gone, acknowledged or not, as in Icinga.
-fn forget_older(replay: &mut VecDeque<ReplayEntry>, oldest: f64) {
-    while replay.front().is_some_and(|r| r.ts < oldest) {
-        replay.pop_front();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::jsonrpc::queue::{send_queue, QueueReceiver};
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    const DAY: ReplayBounds = ReplayBounds { age: 86_400.0, bytes: usize::MAX };
 
     fn cluster(endpoints: &[&str]) -> Cluster {
         Cluster::new(endpoints.iter().copied(), DAY)
@@ -468,7 +445,7 @@ mod tests {
 
     #[test]
     fn the_replay_log_forgets_what_is_older_than_the_log_duration() {
-        let c = Cluster::new(["b"], Duration::from_secs(10));
+        let c = Cluster::new(["b"], ReplayBounds { age: 10.0, bytes: usize::MAX });
         c.relay(100.0, None, message);
         let kept = c.relay(105.0, None, message);
         c.relay(111.0, None, message);

@@ -10,3 +10,4 @@ pub mod handshake;
 pub mod message;
 pub mod netstring;
 pub mod queue;
+pub mod replay;

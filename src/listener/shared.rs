@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::env::Env;
 use crate::jsonrpc::cluster::Cluster;
+use crate::jsonrpc::replay::ReplayBounds;
 use crate::probe::{ConnId, ConnKind, Probe};
 use crate::store::{CheckResult, ObjectType, Store};
 use crate::waitgroup::WaitGroup;
@@ -61,8 +62,8 @@ impl<E: Env> Shared<E> {
     pub(crate) fn new(env: E, config: Config) -> Self {
         let store = Store::new(config.journal_capacity).with_event_backlog(config.limits.event_backlog);
         let started = env.now();
-        let cluster =
-            Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()), config.timings.log_duration);
+        let bounds = ReplayBounds::new(config.timings.log_duration, config.limits.replay_log_bytes);
+        let cluster = Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()), bounds);
         Shared {
             cluster,
             env,
