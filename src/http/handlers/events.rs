@@ -70,6 +70,7 @@ fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
         filter,
         eval: Evaluator::new(ctx.shared.config.limits.filter_budget),
         shared: ctx.shared.clone(),
+        lagged_before: false,
     };
     let reply = Reply::json(StatusCode::OK, serde_json::Value::Null);
     Ok(Reply { payload: Payload::Events(Box::pin(subscription.into_stream())), ..reply })
@@ -83,6 +84,8 @@ struct Subscription<E: Env> {
     filter: Option<FilterSpec>,
     eval: Evaluator,
     shared: Arc<Shared<E>>,
+    /// Whether this stream fell behind before: only the first time is a warning.
+    lagged_before: bool,
 }
 
 impl<E: Env> Subscription<E> {
@@ -112,8 +115,14 @@ impl<E: Env> Subscription<E> {
 
     /// The line that tells the client it missed `n` events: it fell behind
     /// by more than the backlog, and a silent gap would look like quiet.
-    fn lagged(&self, n: u64) -> Bytes {
-        tracing::warn!("Event stream fell behind; {n} events were dropped.");
+    fn lagged(&mut self, n: u64) -> Bytes {
+        if std::mem::replace(&mut self.lagged_before, true) {
+            tracing::debug!("Event stream fell behind again; {n} events were dropped.");
+        } else {
+            tracing::warn!(
+                "Event stream fell behind; {n} events were dropped. The client is told so on its stream."
+            );
+        }
         let body = json!({
             "type": LAGGED,
             "dropped": n,
