@@ -2,10 +2,11 @@
 //! each other, relay check results, replay after a restart, and survive
 //! peers that misbehave. Every wait is bounded; assertions are about outcomes.
 
-use std::future::Future;
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use quiesce::config::{Config, EndpointConfig};
@@ -17,11 +18,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
-}
+use common::{bounded, LatchEnv};
 
 /// A port nobody listens on right now (each node must know the other's in advance).
 fn free_port() -> u16 {
@@ -30,11 +27,7 @@ fn free_port() -> u16 {
 }
 
 fn state_dir(tag: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("quiesce-cluster-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::state_dir(&format!("cluster-{tag}"))
 }
 
 fn node_config(name: &str, port: u16, dir: &std::path::Path, peers: &[(&str, u16)]) -> Config {
@@ -434,4 +427,29 @@ async fn a_peer_cannot_forge_or_flood_log_lines() {
     assert!(text.contains("x\\n2026-12-02T00:00:00Z"), "the identity is shown escaped:\n{text}");
     let forged_lines = text.lines().filter(|l| l.starts_with("2026-12-02T00:00:00Z")).count();
     assert_eq!(forged_lines, 0, "no line is the peer's:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outgoing_connection_still_connecting_at_stop_is_cancelled_and_sends_no_hello() {
+    // Scenario: Stop begins while the reconnect timer's attempt to an
+    // endpoint is still connecting.
+    // Bug: Stop did not wait for the attempt, which went on and wrote its
+    // Hello after 'api' stopped.
+    // Fix: an attempt holds the listener group and ends when the listener
+    // stops, so Stop's step 2 ends it.
+    let endpoint = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let b_port = endpoint.local_addr().expect("addr").port();
+    let env = LatchEnv::at("no such point", 0, false);
+    env.hold_connects.store(true, Ordering::SeqCst);
+    let mut config = node_config("a", free_port(), &state_dir("outgoing"), &[("b", b_port)]);
+    // Only Stop may end the attempt, not its own timeout.
+    config.timings.connect_timeout = Duration::from_secs(600);
+    let a = bounded("start", ApiListener::start(env.clone(), config)).await.expect("node starts");
+    bounded("an attempt is connecting", env.reached.notified()).await;
+    bounded("Stop returns while the attempt is held", a.stop()).await.expect("Stop persists the state");
+    env.hold_connects.store(false, Ordering::SeqCst);
+    env.go.notify_waiters();
+    let late = tokio::time::timeout(Duration::from_millis(500), endpoint.accept()).await;
+    assert!(late.is_err(), "no connection, so no Hello, reached the endpoint after Stop");
+    assert_eq!(env.connects.load(Ordering::SeqCst), 0, "the held attempt never connected");
 }

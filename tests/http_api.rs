@@ -2,120 +2,33 @@
 //! driven by reqwest and by raw sockets for what a polite client never does.
 //! Every wait is bounded by a timeout; assertions are about outcomes.
 
-use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
 
 use quiesce::config::{ApiUser, Config};
-use quiesce::env::tokio::{TokioEnv, TokioListener};
+use quiesce::env::tokio::TokioEnv;
 use quiesce::env::Env;
 use quiesce::input::MAX_DEPTH;
-use quiesce::listener::ApiListener;
 use quiesce::probe::{Probe, StopStep};
 use quiesce::store::{ObjectType, MAX_CHECK_RESULT_BYTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Bounds a wait; a test that would hang fails instead.
-async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
-}
 
 fn user(spec: &str) -> ApiUser {
     spec.parse().expect("valid user")
 }
 
-fn state_dir() -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("quiesce-http-api-{}-{n}", std::process::id()))
-}
-
+/// The common node, with a third user who may change objects but not config.
 fn config() -> Config {
-    Config {
-        listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        state_dir: state_dir(),
-        api_users: vec![
-            user("root:icinga"),
-            user("ro:pw:objects/query/*,status/query"),
-            user("small:pw:objects/*,actions/*"),
-        ],
-        node_name: "node1".into(),
-        ..Config::default()
-    }
-    .with_long_timeouts()
-}
-
-trait LongTimeouts {
-    fn with_long_timeouts(self) -> Self;
-}
-
-impl LongTimeouts for Config {
-    /// Timeouts far beyond the tests' waits, so that whatever closes a
-    /// connection in a test is the mechanism under test, never a timeout.
-    fn with_long_timeouts(mut self) -> Self {
-        self.timings.http_idle_timeout = Duration::from_secs(600);
-        self.timings.http_close_cap = Duration::from_secs(600);
-        self
-    }
-}
-
-struct Node<E: Env> {
-    // In an Arc: `ApiListener`'s derived Clone asks for a cloneable acceptor type.
-    api: Arc<ApiListener<E>>,
-    addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl<E: Env> Node<E> {
-    async fn start_with(env: E, config: Config) -> Self {
-        let dir = config.state_dir.clone();
-        let api = bounded("start", ApiListener::start(env, config)).await.expect("node starts");
-        let addr = api.local_addrs()[0];
-        Node { api: Arc::new(api), addr, dir }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn stop(&self) {
-        bounded("stop", self.api.stop()).await.expect("Stop persists the state");
-    }
-}
-
-impl Node<TokioEnv> {
-    async fn start() -> Self {
-        Self::start_with(TokioEnv::new(), config()).await
-    }
-}
-
-impl Node<TokioEnv> {
-    /// Stops the node and starts another on its state directory, as a restart does.
-    async fn restart(mut self, config: Config) -> Self {
-        assert_eq!(config.state_dir, self.dir, "a restart keeps the state directory");
-        self.stop().await;
-        // The new node owns the directory now.
-        self.dir = PathBuf::new();
-        Node::start_with(TokioEnv::new(), config).await
-    }
-}
-
-impl<E: Env> Drop for Node<E> {
-    fn drop(&mut self) {
-        if !self.dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+    let mut c = common::config("http-api");
+    c.api_users.push(user("small:pw:objects/*,actions/*"));
+    c
 }
 
 fn client() -> reqwest::Client {
@@ -178,54 +91,11 @@ fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
 
 // ---------------------------------------------------------------- raw sockets
 
-async fn connect(addr: SocketAddr) -> TcpStream {
-    bounded("connect", TcpStream::connect(addr)).await.expect("connect")
-}
-
-/// Reads until the peer closes the connection.
-async fn read_to_end(stream: &mut TcpStream) -> io::Result<String> {
-    let mut out = Vec::new();
-    bounded("read to EOF", stream.read_to_end(&mut out)).await?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// Reads exactly one response with a Content-Length body.
-async fn read_response(stream: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse::<usize>().expect("length"))
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
-            }
-        }
-        let n = bounded("read response", stream.read(&mut chunk)).await.expect("read");
-        assert!(n > 0, "connection closed mid-response: {}", String::from_utf8_lossy(&buf));
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn body_of(response: &str) -> &str {
-    response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
-}
-
-const AUTH: &str = "Authorization: Basic cm9vdDppY2luZ2E=\r\n";
-
 // ------------------------------------------------------------------- endpoints
 
 #[tokio::test]
 async fn info_names_the_user_and_every_response_names_the_server() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let (status, headers, body) = call(node.url("/v1"), Method::GET, None).await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "server"), concat!("quiesce/", env!("CARGO_PKG_VERSION")));
@@ -238,7 +108,7 @@ async fn info_names_the_user_and_every_response_names_the_server() {
 
 #[tokio::test]
 async fn root_redirects_to_v1() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let mut s = connect(node.addr).await;
     s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
     let resp = read_response(&mut s).await;
@@ -249,7 +119,7 @@ async fn root_redirects_to_v1() {
 
 #[tokio::test]
 async fn unauthenticated_requests_get_icingas_401() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     for (user, password) in [("root", "wrong"), ("nobody", "icinga"), ("root", "")] {
         let (status, headers, body) = call_as(user, password, node.url("/v1"), Method::GET, None).await;
         assert_eq!(status, 401);
@@ -271,7 +141,7 @@ async fn unauthenticated_requests_get_icingas_401() {
 
 #[tokio::test]
 async fn a_missing_permission_is_403() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({})).await;
     let url = node.url("/v1/objects/hosts/h1");
     let (status, _, body) = call_as("ro", "pw", url.clone(), Method::POST, Some(json!({"attrs": {}}))).await;
@@ -291,7 +161,7 @@ async fn a_missing_permission_is_403() {
 
 #[tokio::test]
 async fn non_get_requests_need_accept_json() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let resp = client()
         .post(node.url("/v1/objects/hosts"))
         .basic_auth("root", Some("icinga"))
@@ -310,7 +180,7 @@ async fn non_get_requests_need_accept_json() {
 
 #[tokio::test]
 async fn a_malformed_body_is_400_invalid_request_body() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     for body in ["{\"attrs\":", "[1,2]", "not json"] {
         let resp = request(Method::POST, node.url("/v1/objects/hosts")).body(body).send().await.unwrap();
         assert_eq!(resp.status(), 400);
@@ -324,7 +194,7 @@ async fn a_malformed_body_is_400_invalid_request_body() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_are_404_with_icingas_text() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let (status, _, body) = call(node.url("/v1/nothing/here"), Method::GET, None).await;
     assert_eq!(status, 404);
     assert_eq!(
@@ -402,7 +272,7 @@ async fn an_oversized_header_is_refused_cleanly() {
 
 #[tokio::test]
 async fn method_override_replaces_the_method() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({"address": "10.0.0.1"})).await;
     // POST + override GET: a query with a body, as real clients send it.
     let resp = request(Method::POST, node.url("/v1/objects/hosts"))
@@ -437,7 +307,7 @@ async fn method_override_replaces_the_method() {
 
 #[tokio::test]
 async fn objects_are_created_queried_modified_and_deleted() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let (status, _, body) = call(
         node.url("/v1/objects/hosts/web1"),
         Method::PUT,
@@ -507,7 +377,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
 
 #[tokio::test]
 async fn pretty_indents_and_mutations_name_their_origin() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let resp = request(Method::PUT, node.url("/v1/objects/hosts/h1?pretty=1"))
         .header("X-Request-Id", "req-42")
         .send()
@@ -527,7 +397,7 @@ async fn pretty_indents_and_mutations_name_their_origin() {
 
 #[tokio::test]
 async fn status_reports_the_application_and_the_listener() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let (status, _, body) = call(node.url("/v1/status"), Method::GET, None).await;
     assert_eq!(status, 200);
     let names: Vec<&str> =
@@ -552,7 +422,7 @@ async fn status_reports_the_application_and_the_listener() {
 
 #[tokio::test]
 async fn process_check_result_validates_and_applies() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({})).await;
     create_service(&node, "h1!disk").await;
     let url = node.url("/v1/actions/process-check-result");
@@ -610,7 +480,7 @@ async fn create_sets_vars_paths_as_modify_does() {
     // Scenario: PUT /v1/objects/hosts/h1 with {"attrs":{"vars.os":"linux"}}.
     // Bug: the key was stored literally, an attribute named "vars.os".
     // Fix: create sets paths in key order, as Icinga writes `attrs` into config.
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true})).await;
     let (_, _, body) = call(node.url("/v1/objects/hosts/h1?attrs=vars"), Method::GET, None).await;
     assert_eq!(body["results"][0]["attrs"], json!({"vars": {"a": 1, "os": "linux", "x": {"y": true}}}));
@@ -624,7 +494,7 @@ async fn create_sets_vars_paths_as_modify_does() {
 
 #[tokio::test]
 async fn acknowledgements_and_comments_come_and_go() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({})).await;
     let action = |a: &str| node.url(&format!("/v1/actions/{a}"));
     let ack = json!({"type": "Host", "host": "h1", "author": "me", "comment": "looking"});
@@ -682,7 +552,7 @@ fn names<E: Env>(node: &Node<E>, otype: ObjectType) -> Vec<String> {
 
 #[tokio::test]
 async fn children_are_found_for_used_by_remove_comment_and_delete() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({})).await;
     create_host(&node, "h2", json!({})).await;
     create_service(&node, "h1!a").await;
@@ -800,7 +670,7 @@ async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
 
 #[tokio::test]
 async fn a_body_deeper_than_the_limit_is_400_naming_it() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     for levels in [MAX_DEPTH + 1, 129, 10_000] {
         let body = format!("{}1{}", "[".repeat(levels - 1), "]".repeat(levels - 1));
         let body = format!(r#"{{"attrs":{{"notes":{body}}}}}"#);
@@ -815,7 +685,7 @@ async fn a_body_deeper_than_the_limit_is_400_naming_it() {
 
 #[tokio::test]
 async fn an_unsupported_filter_is_400_naming_it() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({})).await;
     let body = json!({"filter": UNSUPPORTED_FILTER});
     let (status, _, body) = call(node.url("/v1/objects/hosts"), Method::GET, Some(body)).await;
@@ -898,7 +768,7 @@ async fn a_long_filter_lets_stop_run_and_is_answered_503() {
 
 #[tokio::test]
 async fn http_1_0_is_served_and_closed_but_gets_no_event_stream() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let mut s = connect(node.addr).await;
     s.write_all(format!("GET /v1 HTTP/1.0\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
     let resp = read_to_end(&mut s).await.unwrap();
@@ -916,7 +786,7 @@ async fn http_1_0_is_served_and_closed_but_gets_no_event_stream() {
 
 #[tokio::test]
 async fn event_streams_need_types_and_queue_and_permission() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let url = node.url("/v1/events");
     let (status, _, body) = call(url.clone(), Method::POST, Some(json!({"queue": "q"}))).await;
     assert_eq!(
@@ -963,7 +833,7 @@ async fn read_chunk(s: &mut TcpStream, pending: &mut Vec<u8>) -> Option<String> 
 
 #[tokio::test]
 async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     create_host(&node, "h1", json!({})).await;
     let mut s = connect(node.addr).await;
     let head = format!(
@@ -1051,7 +921,7 @@ async fn an_event_filter_gets_the_whole_budget_for_each_event() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_at_stop() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let mut s = connect(node.addr).await;
     s.write_all(format!("GET /v1 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").as_bytes()).await.unwrap();
     let resp = read_response(&mut s).await;
@@ -1088,7 +958,7 @@ async fn a_request_whose_body_never_comes_is_answered_503_at_stop() {
 
 #[tokio::test]
 async fn a_half_sent_request_is_closed_at_stop() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     // As the first request of a connection...
     let mut first = connect(node.addr).await;
     first.write_all(b"GET /v1 HTTP/1.1\r\nHost: x\r\n").await.unwrap();
@@ -1133,7 +1003,7 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
-    let node = Node::start().await;
+    let node = Node::start(config()).await;
     let mut s = connect(node.addr).await;
     let head = format!(
         "PUT /v1/objects/hosts/late HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n{AUTH}\
@@ -1169,91 +1039,6 @@ async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
 }
 
 // ------------------------------------------- a multi-object request during Stop
-
-/// The real environment, plus a latch at one hit of one chaos point (the
-/// second `http.between_objects` by default), so that a test can start Stop
-/// while a request is there. A latch that holds waits for `go`; one that
-/// does not only tells `reached`.
-#[derive(Clone)]
-struct LatchEnv {
-    inner: TokioEnv,
-    point: &'static str,
-    hit: usize,
-    hold: bool,
-    seen: Arc<AtomicUsize>,
-    reached: Arc<Notify>,
-    go: Arc<Notify>,
-    probes: Arc<std::sync::Mutex<Vec<Probe>>>,
-}
-
-impl LatchEnv {
-    /// A latch at hit `hit` (from 0) of `point`.
-    fn at(point: &'static str, hit: usize, hold: bool) -> Self {
-        LatchEnv {
-            inner: TokioEnv::new(),
-            point,
-            hit,
-            hold,
-            seen: Arc::default(),
-            reached: Arc::default(),
-            go: Arc::default(),
-            probes: Arc::default(),
-        }
-    }
-}
-
-impl Env for LatchEnv {
-    type Stream = TcpStream;
-    type Listener = TokioListener;
-    type FileLock = std::fs::File;
-
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TokioListener>> + Send {
-        self.inner.bind(addr)
-    }
-    fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<TcpStream>> + Send {
-        self.inner.connect(host, port)
-    }
-    fn now(&self) -> SystemTime {
-        self.inner.now()
-    }
-    fn random_u64(&self) -> u64 {
-        self.inner.random_u64()
-    }
-    fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send {
-        self.inner.read_file(path)
-    }
-    fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
-        self.inner.write_file_atomic(path, data)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send {
-        self.inner.rename(from, to)
-    }
-    fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
-        self.inner.create_dir_all(path)
-    }
-    fn lock_file(
-        &self,
-        path: &Path,
-        holder: String,
-    ) -> impl Future<Output = io::Result<std::fs::File>> + Send {
-        self.inner.lock_file(path, holder)
-    }
-    fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
-        let this = self.clone();
-        async move {
-            if name == this.point && this.seen.fetch_add(1, Ordering::SeqCst) == this.hit {
-                let go = this.go.notified();
-                this.reached.notify_one();
-                if this.hold {
-                    go.await;
-                }
-            }
-        }
-    }
-    fn probe(&self, event: impl FnOnce() -> Probe) {
-        self.probes.lock().unwrap().push(event());
-    }
-}
 
 /// A modify of hosts a, b and c with Stop starting while the handler is
 /// between a and b. Stop waits for the handler's answer either way; a

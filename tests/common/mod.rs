@@ -6,21 +6,23 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use quiesce::config::{ApiUser, Config};
-use quiesce::env::tokio::TokioEnv;
+use quiesce::env::tokio::{TokioEnv, TokioListener};
 use quiesce::env::Env;
 use quiesce::listener::ApiListener;
+use quiesce::probe::Probe;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 /// How long any single wait of a test may take before it fails.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// `Authorization` for `root:icinga`, with its line end.
 pub const AUTH: &str = "Authorization: Basic cm9vdDppY2luZ2E=\r\n";
@@ -94,9 +96,22 @@ impl<E: Env> Node<E> {
     }
 }
 
+impl Node<TokioEnv> {
+    /// Stops the node and starts another on its state directory, as a restart does.
+    pub async fn restart(mut self, config: Config) -> Self {
+        assert_eq!(config.state_dir, self.dir, "a restart keeps the state directory");
+        self.stop().await;
+        // The new node owns the directory now.
+        self.dir = PathBuf::new();
+        Node::start(config).await
+    }
+}
+
 impl<E: Env> Drop for Node<E> {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -162,4 +177,109 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
     let resp = exchange(&mut s, method, path, body).await;
     let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
     (status, serde_json::from_str(body_of(&resp)).unwrap_or(Value::Null))
+}
+
+/// The real environment, plus a latch at one hit of one chaos point, so
+/// that a test can start Stop while a request is there. A latch that holds
+/// waits for `go`; one that does not only tells `reached`. Outgoing
+/// connections can be held the same way, before they are made.
+#[derive(Clone)]
+pub struct LatchEnv {
+    inner: TokioEnv,
+    point: &'static str,
+    hit: usize,
+    hold: bool,
+    /// Hits of the point so far.
+    pub seen: Arc<AtomicUsize>,
+    /// Told when the latch is reached.
+    pub reached: Arc<Notify>,
+    /// Lets a holding latch go on.
+    pub go: Arc<Notify>,
+    /// Every probe, in order.
+    pub probes: Arc<std::sync::Mutex<Vec<Probe>>>,
+    /// While set, `connect` waits for `go` after telling `reached`.
+    pub hold_connects: Arc<std::sync::atomic::AtomicBool>,
+    /// Connections made so far.
+    pub connects: Arc<AtomicUsize>,
+}
+
+impl LatchEnv {
+    /// A latch at hit `hit` (from 0) of `point`.
+    pub fn at(point: &'static str, hit: usize, hold: bool) -> Self {
+        LatchEnv {
+            inner: TokioEnv::new(),
+            point,
+            hit,
+            hold,
+            seen: Arc::default(),
+            reached: Arc::default(),
+            go: Arc::default(),
+            probes: Arc::default(),
+            hold_connects: Arc::default(),
+            connects: Arc::default(),
+        }
+    }
+}
+
+impl Env for LatchEnv {
+    type Stream = TcpStream;
+    type Listener = TokioListener;
+    type FileLock = std::fs::File;
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TokioListener>> + Send {
+        self.inner.bind(addr)
+    }
+    fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        let (this, host) = (self.clone(), host.to_string());
+        async move {
+            if this.hold_connects.load(Ordering::SeqCst) {
+                let go = this.go.notified();
+                this.reached.notify_one();
+                go.await;
+            }
+            let stream = this.inner.connect(&host, port).await;
+            this.connects.fetch_add(1, Ordering::SeqCst);
+            stream
+        }
+    }
+    fn now(&self) -> SystemTime {
+        self.inner.now()
+    }
+    fn random_u64(&self) -> u64 {
+        self.inner.random_u64()
+    }
+    fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send {
+        self.inner.read_file(path)
+    }
+    fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.write_file_atomic(path, data)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.rename(from, to)
+    }
+    fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.create_dir_all(path)
+    }
+    fn lock_file(
+        &self,
+        path: &Path,
+        holder: String,
+    ) -> impl Future<Output = io::Result<std::fs::File>> + Send {
+        self.inner.lock_file(path, holder)
+    }
+    fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
+        let this = self.clone();
+        async move {
+            if name == this.point && this.seen.fetch_add(1, Ordering::SeqCst) == this.hit {
+                let go = this.go.notified();
+                this.reached.notify_one();
+                if this.hold {
+                    go.await;
+                }
+            }
+        }
+    }
+    fn probe(&self, event: impl FnOnce() -> Probe) {
+        self.probes.lock().unwrap().push(event());
+    }
 }
