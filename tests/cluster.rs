@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use quiesce::config::{Config, EndpointConfig};
 use quiesce::env::tokio::TokioEnv;
+use quiesce::env::Point;
 use quiesce::input::MAX_DEPTH;
 use quiesce::listener::ApiListener;
 use quiesce::store::{JournalEntry, ObjectType, Origin, MAX_CHECK_RESULT_BYTES};
@@ -439,7 +440,7 @@ async fn an_outgoing_connection_still_connecting_at_stop_is_cancelled_and_sends_
     // stops, so Stop's step 2 ends it.
     let endpoint = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let b_port = endpoint.local_addr().expect("addr").port();
-    let env = LatchEnv::at("no such point", 0, false);
+    let env = LatchEnv::at(Point::HttpBeforeGate, usize::MAX, false);
     env.hold_connects.store(true, Ordering::SeqCst);
     let mut config = node_config("a", free_port(), &state_dir("outgoing"), &[("b", b_port)]);
     // Only Stop may end the attempt, not its own timeout.

@@ -11,7 +11,7 @@ use common::*;
 
 use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::TokioEnv;
-use quiesce::env::Env;
+use quiesce::env::{Env, Point};
 use quiesce::input::MAX_DEPTH;
 use quiesce::probe::{Probe, StopStep};
 use quiesce::store::{ObjectType, MAX_CHECK_RESULT_BYTES};
@@ -740,7 +740,7 @@ async fn a_filter_past_the_budget_is_400_and_one_within_it_is_answered() {
 //      after Stop has begun to close HTTP, the request gives up with 503.
 #[tokio::test]
 async fn a_long_filter_lets_stop_run_and_is_answered_503() {
-    let env = LatchEnv::at("http.filter_pause", 0, false);
+    let env = LatchEnv::at(Point::HttpFilterPause, 0, false);
     let node = Node::start_with(env.clone(), config()).await;
     let text = "a".repeat(10_000);
     for i in 0..50 {
@@ -1037,7 +1037,7 @@ struct Latched {
 }
 
 async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched {
-    let env = LatchEnv::at("http.between_objects", 1, true);
+    let env = LatchEnv::at(Point::HttpBetweenObjects, 1, true);
     let node = Node::start_with(env.clone(), config).await;
     for h in ["a", "b", "c"] {
         create_host(&node, h, json!({})).await;
@@ -1115,7 +1115,7 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
 /// Modifies one host without Stop; whether the guard was released before
 /// the response was reported.
 async fn modify_one_host(config: Config) -> bool {
-    let env = LatchEnv::at("http.between_objects", 1, true);
+    let env = LatchEnv::at(Point::HttpBetweenObjects, 1, true);
     let node = Node::start_with(env.clone(), config).await;
     create_host(&node, "a", json!({})).await;
     env.probes.lock().unwrap().clear();

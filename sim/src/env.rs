@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use quiesce::env::{AcceptError, Env, Listener};
+use quiesce::env::{AcceptError, Env, Listener, Point};
 use quiesce::probe::Probe;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
@@ -54,8 +54,8 @@ pub enum ChaosAction {
 /// to a flattened action, so a misspelt key is ignored here.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChaosRule {
-    /// The chaos point's name (`http.after_gate`).
-    pub point: String,
+    /// The chaos point (`http.after_gate`); an unknown name fails the load.
+    pub point: Point,
     /// Only on this host; every host if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -135,7 +135,7 @@ pub struct SimEnv {
     host: Arc<str>,
     rng: Arc<Mutex<SmallRng>>,
     chaos: Arc<Vec<ChaosRule>>,
-    hits: Arc<Mutex<BTreeMap<String, u64>>>,
+    hits: Arc<Mutex<BTreeMap<Point, u64>>>,
     files: HostFiles,
     sink: ProbeSink,
     accept_after_close: bool,
@@ -173,7 +173,7 @@ impl SimEnv {
     }
 
     /// Counts a hit of `point` and returns the action of the first matching rule.
-    fn chaos_action(&self, point: &str) -> Option<ChaosAction> {
+    fn chaos_action(&self, point: Point) -> Option<ChaosAction> {
         let mut rules: Vec<&ChaosRule> = self.chaos.iter().filter(|r| r.point == point).collect();
         if rules.is_empty() {
             // Points are hit on every request: the simulated clock is read
@@ -187,7 +187,7 @@ impl SimEnv {
         }
         let hit = {
             let mut hits = lock(&self.hits);
-            let n = hits.entry(point.to_string()).or_default();
+            let n = hits.entry(point).or_default();
             *n += 1;
             *n
         };
@@ -293,7 +293,7 @@ impl Env for SimEnv {
         self.files.put(&tmp, data);
         // A crash (or the end of the host's future) here leaves the old file
         // in place and the temporary one beside it, as on a real disk.
-        self.point("fs.before_rename").await;
+        self.point(Point::FsBeforeRename).await;
         self.rename(&tmp, path).await
     }
 
@@ -318,8 +318,8 @@ impl Env for SimEnv {
         Ok(())
     }
 
-    fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
-        perform(self.chaos_action(name))
+    fn point(&self, point: Point) -> impl Future<Output = ()> + Send {
+        perform(self.chaos_action(point))
     }
 
     fn probe(&self, event: impl FnOnce() -> Probe) {

@@ -12,6 +12,7 @@ use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::{Config as PtConfig, RngAlgorithm, TestRng, TestRunner};
 
 use quiesce::bugs::Bug;
+use quiesce::env::Point;
 
 use crate::env::{ChaosAction, ChaosRule};
 use crate::scenario::{Actor, Expect, Fault, NodeSpec, Op, RestartSpec, Scenario, StopSpec, FORMAT_VERSION};
@@ -25,16 +26,14 @@ const HOSTS: [&str; 12] = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9",
 const MAX_ACTORS: usize = 9;
 /// Chaos points a case may schedule, weighted towards those where a
 /// handler holds (or is about to take) the work group.
-const POINTS: [(&str, u32); 8] = [
-    ("http.before_gate", 2),
-    ("http.after_gate", 2),
-    ("http.between_objects", 3),
-    ("http.before_response", 1),
-    ("jsonrpc.before_handle", 3),
-    ("jsonrpc.after_gate", 2),
-    ("jsonrpc.before_write", 1),
-    ("listener.before_register", 1),
-];
+fn weight(point: Point) -> u32 {
+    match point {
+        Point::HttpBeforeGate | Point::HttpAfterGate | Point::JsonRpcAfterGate => 2,
+        Point::HttpBetweenObjects | Point::JsonRpcBeforeHandle => 3,
+        Point::HttpBeforeResponse | Point::JsonRpcBeforeWrite | Point::ListenerBeforeRegister => 1,
+        Point::HttpFilterPause | Point::FsBeforeRename => 1,
+    }
+}
 
 /// Which features a case has at all.
 #[derive(Clone, Debug)]
@@ -149,28 +148,27 @@ fn chaos_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
         3 => (5u64..600).prop_map(|ms| ChaosAction::Delay { ms }),
         1 => (1u32..5).prop_map(|times| ChaosAction::Yield { times }),
     ];
-    let points: Vec<(u32, BoxedStrategy<&'static str>)> =
-        POINTS.iter().map(|&(p, w)| (w, Just(p).boxed())).collect();
+    let points: Vec<(u32, BoxedStrategy<Point>)> =
+        Point::ALL.iter().map(|&p| (weight(p), Just(p).boxed())).collect();
     let point = prop::strategy::Union::new_weighted(points);
     // Half the rules wake up shortly before Stop: load builds up undisturbed,
     // and their delays fall where shutdown races are.
     let from = prop::option::weighted(0.5, stop_ms.saturating_sub(1000)..stop_ms);
-    (point, prop::option::weighted(0.35, 1u64..6), from, action).prop_map(|(point, hit, from_ms, action)| {
-        ChaosRule { point: point.to_string(), host: None, hit, from_ms, action }
-    })
+    (point, prop::option::weighted(0.35, 1u64..6), from, action)
+        .prop_map(|(point, hit, from_ms, action)| ChaosRule { point, host: None, hit, from_ms, action })
 }
 
 /// Points just before a handler takes the work group, and points where it holds it.
-const BEFORE_GATE: [&str; 2] = ["jsonrpc.before_handle", "http.before_gate"];
-const HOLDING_GATE: [&str; 3] = ["http.between_objects", "http.after_gate", "jsonrpc.after_gate"];
+const BEFORE_GATE: [Point; 2] = [Point::JsonRpcBeforeHandle, Point::HttpBeforeGate];
+const HOLDING_GATE: [Point; 3] = [Point::HttpBetweenObjects, Point::HttpAfterGate, Point::JsonRpcAfterGate];
 
 /// The shape of the races #10460 is about: one item parked before the gate
 /// across the instant Stop begins, and another holding the gate for longer,
 /// so that the first reaches the gate while Stop's join is waiting. Each
 /// rule delays every hit from its start and may still shrink away.
 fn straddle_pair(stop_ms: u64) -> impl Strategy<Value = Vec<Option<ChaosRule>>> {
-    let rule = |point: &'static str, from_ms: u64, ms: u64| ChaosRule {
-        point: point.to_string(),
+    let rule = |point: Point, from_ms: u64, ms: u64| ChaosRule {
+        point,
         host: None,
         hit: None,
         from_ms: Some(from_ms),

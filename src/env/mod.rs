@@ -5,7 +5,10 @@
 //! Sockets, the wall clock, randomness, files and chaos points go through here
 //! and nowhere else, so a simulated run is a function of its seed.
 
+mod point;
 pub mod tokio;
+
+pub use point::Point;
 
 use std::future::Future;
 use std::io;
@@ -90,8 +93,8 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// Creates a directory and its parents.
     fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send;
 
-    /// A named chaos point: the simulation may delay or yield here. A no-op in production.
-    fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send;
+    /// A chaos point: the simulation may delay or yield here. A no-op in production.
+    fn point(&self, point: Point) -> impl Future<Output = ()> + Send;
 
     /// Reports an event to an observer (the simulation's trace and oracles).
     /// The event is built only if someone listens; production never does, and

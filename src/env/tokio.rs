@@ -171,7 +171,7 @@ impl Env for TokioEnv {
         tokio::fs::create_dir_all(path).await
     }
 
-    fn point(&self, _name: &'static str) -> impl Future<Output = ()> + Send {
+    fn point(&self, _point: super::Point) -> impl Future<Output = ()> + Send {
         std::future::ready(())
     }
 

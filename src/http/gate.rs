@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::bug;
-use crate::env::Env;
+use crate::env::{Env, Point};
 use crate::probe::Probe;
 use crate::waitgroup::Guard;
 
@@ -52,7 +52,7 @@ impl Gate {
     /// begun. With `bypass` (a planted bug) the group is not consulted at all.
     pub async fn enter<E: Env>(ctx: &Ctx<'_, E>, bypass: bool) -> Result<Gate, ApiError> {
         let shared = ctx.shared;
-        shared.env.point("http.before_gate").await;
+        shared.env.point(Point::HttpBeforeGate).await;
         if bypass {
             return Ok(Gate { guard: None, per_object: false, skipping: false, hold_while_writing: false });
         }
@@ -64,7 +64,7 @@ impl Gate {
         shared.env.probe(|| Probe::GateEntered { work: work.clone() });
         let env = shared.env.clone();
         let guard = WorkGuard::new(guard, move || env.probe(|| Probe::GateReleased { work }));
-        shared.env.point("http.after_gate").await;
+        shared.env.point(Point::HttpAfterGate).await;
         Ok(Gate {
             guard: Some(guard),
             per_object: !bug!(shared.config, GateCheckedOnce),
@@ -81,7 +81,7 @@ impl Gate {
         }
         // Only objects that may still be processed pass the chaos point, so a
         // schedule cannot stretch a handler that is only writing skip entries.
-        ctx.shared.env.point("http.between_objects").await;
+        ctx.shared.env.point(Point::HttpBetweenObjects).await;
         if self.per_object && !ctx.shared.work.is_lockable() {
             self.skipping = true;
             self.guard = None;

@@ -25,7 +25,7 @@ use super::flight::{Flight, FlushIo, Ticket};
 use super::response::{encode, encode_query, server_header, Payload, Reply};
 use crate::bug;
 use crate::config::Config;
-use crate::env::{Env, Stream};
+use crate::env::{Env, Point, Stream};
 use crate::listener::Shared;
 use crate::logsafe::Text;
 use crate::probe::{ConnId, Probe};
@@ -131,7 +131,7 @@ impl<E: Env> Connection<E> {
                 Outcome { reply: Reply::error(503, "Shutting down.").closing(), user: None, pretty: false }
             }
         };
-        self.shared.env.point("http.before_response").await;
+        self.shared.env.point(Point::HttpBeforeResponse).await;
         let status = outcome.reply.status;
         tracing::info!(
             "Request {} {} (from [{}], user: {}, agent: {}, status: {}) took total {}ms.",

@@ -19,7 +19,7 @@ use super::filter::{Binding, Evaluator, Filter, FilterError, Scope};
 use super::handlers::{Ctx, Step};
 use super::params::{scalar_string, Params};
 use super::response::ApiError;
-use crate::env::Env;
+use crate::env::{Env, Point};
 use crate::listener::Shared;
 use crate::store::{Object, ObjectType};
 
@@ -98,7 +98,7 @@ impl FilterSpec {
 async fn pause<E: Env>(shared: &Shared<E>, eval: &mut Evaluator) -> Result<(), Halt> {
     eval.budget.paused();
     tokio::task::yield_now().await;
-    shared.env.point("http.filter_pause").await;
+    shared.env.point(Point::HttpFilterPause).await;
     if shared.http_stop.is_cancelled() {
         return Err(Halt::Stopping);
     }

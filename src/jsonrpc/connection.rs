@@ -19,7 +19,7 @@ use super::message::{self, Message};
 use super::netstring::{encode_payload, NetstringCodec};
 use super::queue::QueueReceiver;
 use crate::bug;
-use crate::env::{Env, Stream};
+use crate::env::{Env, Point, Stream};
 use crate::listener::Shared;
 use crate::logsafe::Text;
 use crate::probe::{ConnId, ConnKind, Probe};
@@ -174,7 +174,7 @@ async fn write_loop<E: Env, S: Stream>(
             _ = handle.stop.cancelled() => return Some(writer),
             p = outgoing.next() => p?,
         };
-        shared.env.point("jsonrpc.before_write").await;
+        shared.env.point(Point::JsonRpcBeforeWrite).await;
         if write_frame(&shared, &mut writer, &payload).await.is_err() {
             tracing::debug!("Error while sending JSON-RPC message for identity '{}'", handle.identity);
             handle.disconnect();
@@ -265,7 +265,7 @@ async fn handle_frame<E: Env>(
         }
     };
     let method = msg.method.clone().unwrap_or_default();
-    shared.env.point("jsonrpc.before_handle").await;
+    shared.env.point(Point::JsonRpcBeforeHandle).await;
     let work = format!("jsonrpc c{} {method}", peer.conn);
     let guard = shared.work.try_enter();
     if guard.is_none() && !bug!(shared.config, JsonRpcWithoutGate) {
@@ -280,7 +280,7 @@ async fn handle_frame<E: Env>(
     if guard.is_some() {
         shared.env.probe(|| Probe::GateEntered { work: work.clone() });
     }
-    shared.env.point("jsonrpc.after_gate").await;
+    shared.env.point(Point::JsonRpcAfterGate).await;
     let result = dispatch(shared, peer, &msg);
     if let Some(id) = &msg.id {
         handle.send(encode(&message::reply(id, result)));

@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use super::rewind::Rewind;
 use super::Shared;
 use crate::bug;
-use crate::env::{AcceptError, Env, Listener};
+use crate::env::{AcceptError, Env, Listener, Point};
 use crate::probe::{ConnId, ConnKind, Probe};
 
 /// Accepts until the acceptor is closed. Holds the listener group for its
@@ -164,7 +164,7 @@ async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, 
             return reject(&shared, conn, &why);
         }
     };
-    shared.env.point("listener.before_register").await;
+    shared.env.point(Point::ListenerBeforeRegister).await;
     let stream = Rewind::new(Bytes::copy_from_slice(&[first]), stream);
     if first.is_ascii_digit() {
         // The cluster path reads the Hello first and passes the gate itself.

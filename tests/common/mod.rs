@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::{TokioEnv, TokioListener};
-use quiesce::env::Env;
+use quiesce::env::{Env, Point};
 use quiesce::listener::ApiListener;
 use quiesce::probe::Probe;
 use serde_json::Value;
@@ -186,7 +186,7 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
 #[derive(Clone)]
 pub struct LatchEnv {
     inner: TokioEnv,
-    point: &'static str,
+    point: Point,
     hit: usize,
     hold: bool,
     /// Hits of the point so far.
@@ -205,7 +205,7 @@ pub struct LatchEnv {
 
 impl LatchEnv {
     /// A latch at hit `hit` (from 0) of `point`.
-    pub fn at(point: &'static str, hit: usize, hold: bool) -> Self {
+    pub fn at(point: Point, hit: usize, hold: bool) -> Self {
         LatchEnv {
             inner: TokioEnv::new(),
             point,
@@ -267,7 +267,7 @@ impl Env for LatchEnv {
     ) -> impl Future<Output = io::Result<std::fs::File>> + Send {
         self.inner.lock_file(path, holder)
     }
-    fn point(&self, name: &'static str) -> impl Future<Output = ()> + Send {
+    fn point(&self, name: Point) -> impl Future<Output = ()> + Send {
         let this = self.clone();
         async move {
             if name == this.point && this.seen.fetch_add(1, Ordering::SeqCst) == this.hit {

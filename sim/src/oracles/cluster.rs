@@ -43,7 +43,7 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
 /// The most chaos can delay the handling of one JSON-RPC message: every
 /// cluster rule's delay, as if all of them hit the same message.
 fn jsonrpc_chaos_ms(scenario: &Scenario) -> u64 {
-    scenario.chaos.iter().filter(|r| r.point.starts_with("jsonrpc.")).map(|r| r.delay_ms()).sum()
+    scenario.chaos.iter().filter(|r| r.point.name().starts_with("jsonrpc.")).map(|r| r.delay_ms()).sum()
 }
 
 /// What a graceful Stop persisted is exactly what the next start loads.

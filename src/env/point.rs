@@ -1,0 +1,94 @@
+//! The chaos points of the stack: the places where the simulation may delay
+//! or yield, as a schedule says. One closed set, used by the stack's calls,
+//! the seam, the scenario format, the fuzzer and the docs, so that a point
+//! cannot be misspelt in one of them and silently never hit.
+
+use serde::{Deserialize, Serialize};
+
+/// A named place in the stack where the simulation may delay or yield.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Point {
+    /// A new connection, sniffed, before it passes the registration gate.
+    #[serde(rename = "listener.before_register")]
+    ListenerBeforeRegister,
+    /// A modifying request before it tries the work group.
+    #[serde(rename = "http.before_gate")]
+    HttpBeforeGate,
+    /// A modifying request that has just entered the work group.
+    #[serde(rename = "http.after_gate")]
+    HttpAfterGate,
+    /// A multi-object request before each object it may still process.
+    #[serde(rename = "http.between_objects")]
+    HttpBetweenObjects,
+    /// An answer before its response head is handed to hyper.
+    #[serde(rename = "http.before_response")]
+    HttpBeforeResponse,
+    /// A long filter evaluation yielding to the runtime.
+    #[serde(rename = "http.filter_pause")]
+    HttpFilterPause,
+    /// A state file written, before its rename (the simulated disk's).
+    #[serde(rename = "fs.before_rename")]
+    FsBeforeRename,
+    /// A JSON-RPC message before it tries the work group.
+    #[serde(rename = "jsonrpc.before_handle")]
+    JsonRpcBeforeHandle,
+    /// A JSON-RPC message that has just entered the work group.
+    #[serde(rename = "jsonrpc.after_gate")]
+    JsonRpcAfterGate,
+    /// The writer before each message it writes.
+    #[serde(rename = "jsonrpc.before_write")]
+    JsonRpcBeforeWrite,
+}
+
+impl Point {
+    /// Every point.
+    pub const ALL: [Point; 10] = [
+        Point::ListenerBeforeRegister,
+        Point::HttpBeforeGate,
+        Point::HttpAfterGate,
+        Point::HttpBetweenObjects,
+        Point::HttpBeforeResponse,
+        Point::HttpFilterPause,
+        Point::FsBeforeRename,
+        Point::JsonRpcBeforeHandle,
+        Point::JsonRpcAfterGate,
+        Point::JsonRpcBeforeWrite,
+    ];
+
+    /// The point's name in scenario files and docs (`http.before_gate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Point::ListenerBeforeRegister => "listener.before_register",
+            Point::HttpBeforeGate => "http.before_gate",
+            Point::HttpAfterGate => "http.after_gate",
+            Point::HttpBetweenObjects => "http.between_objects",
+            Point::HttpBeforeResponse => "http.before_response",
+            Point::HttpFilterPause => "http.filter_pause",
+            Point::FsBeforeRename => "fs.before_rename",
+            Point::JsonRpcBeforeHandle => "jsonrpc.before_handle",
+            Point::JsonRpcAfterGate => "jsonrpc.after_gate",
+            Point::JsonRpcBeforeWrite => "jsonrpc.before_write",
+        }
+    }
+}
+
+impl std::fmt::Display for Point {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_point_is_listed_and_named_as_serde_names_it() {
+        for (i, p) in Point::ALL.iter().enumerate() {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name(), "{p:?}");
+            assert!(!Point::ALL[..i].contains(p), "{p:?} is listed twice");
+        }
+        let unknown: Result<Point, _> = serde_json::from_str("\"http.befor_gate\"");
+        assert!(unknown.is_err(), "a misspelt point is an error, not a point never hit");
+    }
+}
