@@ -18,6 +18,7 @@ pub mod probe;
 pub mod state;
 pub mod store;
 pub mod waitgroup;
+pub mod work;
 
 /// Whether `bug` is on in `config`. Without the feature, never.
 #[macro_export]

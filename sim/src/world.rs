@@ -12,7 +12,7 @@ use quiesce::config::{ApiUser, Config, EndpointConfig};
 use quiesce::listener::ApiListener;
 use quiesce::probe::Probe;
 use quiesce::state::{self, StateFile};
-use quiesce::store::{Mutation, ObjectType, Origin, Store, StoreSnapshot};
+use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 
 use crate::actors::http::{self as http_actor, sleep_until_ms, ClientSpec, Misbehaviour, PORT};
 use crate::actors::peer::{self, PeerSpec};
@@ -111,12 +111,15 @@ impl NodeCtx {
         if self.spec.hosts.is_empty() {
             return;
         }
-        let store = Store::new(None);
-        for h in &self.spec.hosts {
-            let m = Mutation::Create { otype: ObjectType::Host, name: h.clone(), attrs: Default::default() };
-            let _ = store.apply(m, Origin::Local, crate::env::epoch());
-        }
-        let file = StateFile { store: store.snapshot(), ..StateFile::default() };
+        let hosts = self.spec.hosts.iter().map(|h| Mutation::Create {
+            otype: ObjectType::Host,
+            name: h.clone(),
+            attrs: Default::default(),
+        });
+        let Ok(store) = Store::seed(hosts, crate::env::epoch()) else {
+            return self.rec.line(&self.spec.name, "the scenario's hosts are not valid host names");
+        };
+        let file = StateFile { store, ..StateFile::default() };
         let file = StateFile { version: state::FORMAT_VERSION, ..file };
         let _ = state::save(env, &PathBuf::from(STATE_DIR), &file).await;
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::bug;
 use crate::env::{Env, Point};
 use crate::probe::Probe;
-use crate::waitgroup::Guard;
+use crate::work::Admission;
 
 use serde_json::Value;
 
@@ -16,23 +16,30 @@ use super::handlers::Ctx;
 use super::response::{object_result, ApiError, Reply};
 use crate::store::Object;
 
-/// A work-group guard that reports its release as a probe when dropped.
+/// An admission to the work group that reports its release as a probe
+/// when dropped.
 pub struct WorkGuard {
-    guard: Option<Guard>,
+    admission: Option<Admission>,
     on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl WorkGuard {
-    /// Wraps `guard`; `on_release` runs right after the group is left.
-    pub fn new(guard: Guard, on_release: impl FnOnce() + Send + Sync + 'static) -> Self {
-        WorkGuard { guard: Some(guard), on_release: Some(Box::new(on_release)) }
+    /// Wraps `admission`; `on_release` runs right after the group is left.
+    pub fn new(admission: Admission, on_release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        WorkGuard { admission: Some(admission), on_release: Some(Box::new(on_release)) }
+    }
+
+    /// Planted bug: a guard without the work group, and without probes.
+    #[cfg(feature = "bug-zoo")]
+    fn forged() -> Self {
+        WorkGuard { admission: Some(Admission::forged()), on_release: None }
     }
 }
 
 impl Drop for WorkGuard {
     fn drop(&mut self) {
         // Leave the group first, so that the probe never precedes the release.
-        self.guard.take();
+        self.admission.take();
         if let Some(report) = self.on_release.take() {
             report();
         }
@@ -49,15 +56,16 @@ pub struct Gate {
 
 impl Gate {
     /// Enters the work group, or answers `503 Shutting down.` if Stop has
-    /// begun. With `bypass` (a planted bug) the group is not consulted at all.
+    /// begun. With `bypass` (a planted bug) the group is not consulted at
+    /// all: the admission is forged.
     pub async fn enter<E: Env>(ctx: &Ctx<'_, E>, bypass: bool) -> Result<Gate, ApiError> {
         let shared = ctx.shared;
         shared.env.point(Point::HttpBeforeGate).await;
         if bypass {
-            return Ok(Gate { guard: None, per_object: false, skipping: false, hold_while_writing: false });
+            return Ok(Gate::bypassed());
         }
         let work = ctx.work_label();
-        let Some(guard) = shared.work.try_enter() else {
+        let Some(guard) = Admission::enter(&shared.work) else {
             shared.env.probe(|| Probe::GateRefused { work });
             return Err(ApiError::new(503, "Shutting down."));
         };
@@ -90,6 +98,21 @@ impl Gate {
         true
     }
 
+    /// Planted bug: a gate that never consulted the work group. Without the
+    /// bug zoo it admits nothing (and no correct caller asks for it).
+    fn bypassed() -> Gate {
+        #[cfg(feature = "bug-zoo")]
+        let guard = Some(WorkGuard::forged());
+        #[cfg(not(feature = "bug-zoo"))]
+        let guard = None;
+        Gate { guard, per_object: false, skipping: false, hold_while_writing: false }
+    }
+
+    /// The admission the store asks of a change; `None` once the gate skips.
+    pub fn admission(&self) -> Option<&Admission> {
+        self.guard.as_ref()?.admission.as_ref()
+    }
+
     /// Runs `apply` for each object that is admitted; every later object gets
     /// the skip entry and is not touched. `apply` owns its object, so that it
     /// can let go of it before the store changes it (see [`Object::release`]).
@@ -97,15 +120,17 @@ impl Gate {
         &mut self,
         ctx: &Ctx<'_, E>,
         objects: Vec<Arc<Object>>,
-        mut apply: impl FnMut(Arc<Object>) -> Value,
+        mut apply: impl FnMut(Arc<Object>, &Admission) -> Value,
     ) -> Vec<Value> {
         let mut results = Vec::with_capacity(objects.len());
         for obj in objects {
-            if self.admit(ctx).await {
-                results.push(apply(obj));
-            } else {
-                let status = "Action skipped: Shutting down.";
-                results.push(object_result(503, obj.otype.name(), &obj.name, status));
+            let admitted = self.admit(ctx).await;
+            match self.admission().filter(|_| admitted) {
+                Some(admission) => results.push(apply(obj, admission)),
+                None => {
+                    let status = "Action skipped: Shutting down.";
+                    results.push(object_result(503, obj.otype.name(), &obj.name, status));
+                }
             }
         }
         results
@@ -158,7 +183,7 @@ mod tests {
         let wg = crate::waitgroup::WaitGroup::new();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
         let (wg2, seen2) = (wg.clone(), seen.clone());
-        let guard = WorkGuard::new(wg.try_enter().unwrap(), move || {
+        let guard = WorkGuard::new(Admission::enter(&wg).unwrap(), move || {
             *seen2.lock().unwrap() = Some(wg2.holders());
         });
         assert_eq!(wg.holders(), 1);

@@ -24,6 +24,7 @@ use crate::listener::Shared;
 use crate::logsafe::Text;
 use crate::probe::{ConnId, ConnKind, Probe};
 use crate::store::{unix_seconds, Mutation, ObjectType, Origin, StoreError};
+use crate::work::Admission;
 
 /// Who is on the other end.
 #[derive(Clone)]
@@ -267,8 +268,7 @@ async fn handle_frame<E: Env>(
     let method = msg.method.clone().unwrap_or_default();
     shared.env.point(Point::JsonRpcBeforeHandle).await;
     let work = format!("jsonrpc c{} {method}", peer.conn);
-    let guard = shared.work.try_enter();
-    if guard.is_none() && !bug!(shared.config, JsonRpcWithoutGate) {
+    let Some((admission, entered)) = admit(shared, &work) else {
         // Dropped silently and never counted as applied, so never acknowledged:
         // the sender keeps it and replays it after the restart.
         shared.env.probe(|| Probe::GateRefused { work });
@@ -276,19 +276,30 @@ async fn handle_frame<E: Env>(
             mark_applied(shared, peer, &msg);
         }
         return;
-    }
-    if guard.is_some() {
-        shared.env.probe(|| Probe::GateEntered { work: work.clone() });
-    }
+    };
     shared.env.point(Point::JsonRpcAfterGate).await;
-    let result = dispatch(shared, peer, &msg);
+    let result = dispatch(shared, peer, &msg, &admission);
     if let Some(id) = &msg.id {
         handle.send(encode(&message::reply(id, result)));
     }
-    if guard.is_some() {
-        drop(guard);
+    drop(admission);
+    if entered {
         shared.env.probe(|| Probe::GateReleased { work });
     }
+}
+
+/// Enters the work group for a message: the admission, and whether it was
+/// really entered (the planted bug `JsonRpcWithoutGate` forges one).
+fn admit<E: Env>(shared: &Shared<E>, work: &str) -> Option<(Admission, bool)> {
+    if let Some(admission) = Admission::enter(&shared.work) {
+        shared.env.probe(|| Probe::GateEntered { work: work.to_string() });
+        return Some((admission, true));
+    }
+    #[cfg(feature = "bug-zoo")]
+    if bug!(shared.config, JsonRpcWithoutGate) {
+        return Some((Admission::forged(), false));
+    }
+    None
 }
 
 fn mark_applied<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) {
@@ -305,14 +316,19 @@ fn outcome<E: Env>(shared: &Shared<E>, peer: &Peer, method: &str, outcome: &str)
     });
 }
 
-fn dispatch<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> Result<Value, String> {
+fn dispatch<E: Env>(
+    shared: &Arc<Shared<E>>,
+    peer: &Peer,
+    msg: &Message,
+    work: &Admission,
+) -> Result<Value, String> {
     let Some(method) = msg.method.as_deref() else {
         tracing::warn!("We received a JSON-RPC response message. This should never happen because we're only ever sending notifications.");
         return Ok(Value::Null);
     };
     match method {
         message::HELLO | message::HEARTBEAT => Ok(Value::Null),
-        message::CHECK_RESULT => check_result(shared, peer, msg),
+        message::CHECK_RESULT => check_result(shared, peer, msg, work),
         message::SET_LOG_POSITION => {
             if let (ConnKind::Endpoint, Some(p)) =
                 (peer.kind, msg.params.get("log_position").and_then(Value::as_f64))
@@ -341,7 +357,12 @@ fn log_unknown(peer: &Peer, method: &str) {
     );
 }
 
-fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> Result<Value, String> {
+fn check_result<E: Env>(
+    shared: &Arc<Shared<E>>,
+    peer: &Peer,
+    msg: &Message,
+    work: &Admission,
+) -> Result<Value, String> {
     let method = message::CHECK_RESULT;
     if peer.kind != ConnKind::Endpoint {
         outcome(shared, peer, method, "ignored: anonymous peer");
@@ -353,7 +374,7 @@ fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> 
             return Ok(Value::Null);
         }
     }
-    let result = apply_check_result(shared, peer, msg);
+    let result = apply_check_result(shared, peer, msg, work);
     match &result {
         // Refused by the sealed store: not applied, so never acknowledged.
         Err(e @ StoreError::Sealed(_)) => outcome(shared, peer, method, &format!("dropped: {e}")),
@@ -375,7 +396,12 @@ fn check_result<E: Env>(shared: &Arc<Shared<E>>, peer: &Peer, msg: &Message) -> 
     result.map_err(|e| e.to_string())
 }
 
-fn apply_check_result<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) -> Result<Value, StoreError> {
+fn apply_check_result<E: Env>(
+    shared: &Shared<E>,
+    peer: &Peer,
+    msg: &Message,
+    work: &Admission,
+) -> Result<Value, StoreError> {
     let (host, service, cr) = message::parse_check_result(&msg.params).map_err(StoreError::Invalid)?;
     let (otype, name) = match service {
         Some(s) => (ObjectType::Service, format!("{host}!{s}")),
@@ -383,7 +409,7 @@ fn apply_check_result<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) ->
     };
     let origin = Origin::Cluster { conn: peer.conn, identity: peer.identity.clone(), ts: msg.ts };
     let now: SystemTime = shared.env.now();
-    shared.store.apply(Mutation::CheckResult { otype, name, cr }, origin, now)?;
+    shared.store.apply(Mutation::CheckResult { otype, name, cr }, origin, now, work)?;
     Ok(Value::Null)
 }
 

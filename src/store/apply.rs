@@ -443,7 +443,7 @@ mod tests {
         let store = Store::new(None);
         let attrs = json!({"vars": {"os": "linux"}, "notes": "n"}).as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h".into(), attrs };
-        store.apply(create, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1)).unwrap();
+        store.change(create, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1)).unwrap();
         store
     }
 
@@ -451,7 +451,7 @@ mod tests {
         let set = set.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let restore = restore.iter().map(|k| k.to_string()).collect();
         let m = Mutation::Modify { otype: ObjectType::Host, name: "h".into(), set, restore };
-        store.apply(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(2)).map(|_| ())
+        store.change(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(2)).map(|_| ())
     }
 
     #[test]
@@ -507,7 +507,7 @@ mod tests {
         assert_eq!(depth(h.attr("vars")), MAX_DEPTH, "the deepest path the limit allows is stored");
         let attrs = json!({ format!("vars.{deepest}.b"): 1 }).as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h2".into(), attrs };
-        assert!(matches!(store.apply(create, Origin::Local, at(3)), Err(StoreError::Invalid(_))));
+        assert!(matches!(store.change(create, Origin::Local, at(3)), Err(StoreError::Invalid(_))));
         assert!(store.get(ObjectType::Host, "h2").is_none());
     }
 
@@ -520,13 +520,13 @@ mod tests {
         let attrs =
             json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": 2}).as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h".into(), attrs };
-        store.apply(create, Origin::Local, at(1)).unwrap();
+        store.change(create, Origin::Local, at(1)).unwrap();
         let h = store.get(ObjectType::Host, "h").unwrap();
         assert_eq!(h.attr("vars"), &json!({"a": 1, "os": "linux", "x": {"y": 2}}));
         assert!(!h.attrs.contains_key("vars.os"));
         let attrs = json!({"address.x": 1}).as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h2".into(), attrs };
-        assert!(matches!(store.apply(create, Origin::Local, at(1)), Err(StoreError::Invalid(_))));
+        assert!(matches!(store.change(create, Origin::Local, at(1)), Err(StoreError::Invalid(_))));
         assert!(store.get(ObjectType::Host, "h2").is_none());
     }
 
@@ -552,7 +552,7 @@ mod tests {
         let store = store_with_host();
         let before = store.get(ObjectType::Host, "h").unwrap();
         let apply = |cr| {
-            store.apply(
+            store.change(
                 Mutation::CheckResult { otype: ObjectType::Host, name: "h".into(), cr },
                 Origin::Local,
                 at(5),

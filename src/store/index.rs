@@ -183,7 +183,7 @@ mod tests {
             for step in &steps {
                 if let Some(m) = mutation(&store, step) {
                     // Refused steps are part of the test: they must change nothing.
-                    let _ = store.apply(m, Origin::Local, now);
+                    let _ = store.change(m, Origin::Local, now);
                 }
                 let parents = HOSTS.iter().map(|h| (ObjectType::Host, *h))
                     .chain(SERVICES.iter().map(|s| (ObjectType::Service, *s)))

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
+use crate::work::Admission;
+
 pub use checkresult::{host_state, CheckResult, MAX_CHECK_RESULT_BYTES};
 pub use journal::{Journal, JournalEntry, Origin};
 pub use object::{split_service_name, Object, ObjectType, CONFIG_ATTRS};
@@ -190,10 +192,35 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies one mutation, journals it and publishes its events. The only
-    /// way the store changes. After the seal it changes nothing: the attempt
-    /// is journaled as a violation (`after_seal`) and refused.
-    pub fn apply(&self, m: Mutation, origin: Origin, now: SystemTime) -> Result<Applied, StoreError> {
+    /// Applies one mutation, journals it and publishes its events: the only
+    /// way a serving node's store changes, and only with proof of holding
+    /// the work group. After the seal it changes nothing: the attempt is
+    /// journaled as a violation (`after_seal`) and refused.
+    pub fn apply(
+        &self,
+        m: Mutation,
+        origin: Origin,
+        now: SystemTime,
+        _held: &Admission,
+    ) -> Result<Applied, StoreError> {
+        self.change(m, origin, now)
+    }
+
+    /// A state file's store built from `mutations` (in order; each must
+    /// succeed), for a node that has not started: the start-up door, which
+    /// needs no work group because nothing is serving yet.
+    pub fn seed(
+        mutations: impl IntoIterator<Item = Mutation>,
+        now: SystemTime,
+    ) -> Result<StoreSnapshot, StoreError> {
+        let store = Store::new(Some(0));
+        for m in mutations {
+            store.change(m, Origin::Local, now)?;
+        }
+        Ok(store.snapshot())
+    }
+
+    fn change(&self, m: Mutation, origin: Origin, now: SystemTime) -> Result<Applied, StoreError> {
         let time = unix_seconds(now);
         let (applied, events) = {
             let mut inner = self.lock();

@@ -15,44 +15,85 @@ use crate::http::response::{code_result, status_code, ApiError, Reply};
 use crate::http::targets::{self, no_objects};
 use crate::probe::Probe;
 use crate::store::{unix_seconds, CheckResult, Mutation, Object, ObjectType, StoreError};
+use crate::work::Admission;
 
-/// The actions this node has, with the types they target.
-const ACTIONS: &[(&str, &[ObjectType])] = &[
-    ("process-check-result", &[ObjectType::Service, ObjectType::Host]),
-    ("acknowledge-problem", &[ObjectType::Service, ObjectType::Host]),
-    ("remove-acknowledgement", &[ObjectType::Service, ObjectType::Host]),
-    ("add-comment", &[ObjectType::Service, ObjectType::Host]),
-    ("remove-comment", &[ObjectType::Service, ObjectType::Host, ObjectType::Comment]),
-];
+/// The actions this node has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `process-check-result`.
+    ProcessCheckResult,
+    /// `acknowledge-problem`.
+    AcknowledgeProblem,
+    /// `remove-acknowledgement`.
+    RemoveAcknowledgement,
+    /// `add-comment`.
+    AddComment,
+    /// `remove-comment`.
+    RemoveComment,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 5] = [
+        Action::ProcessCheckResult,
+        Action::AcknowledgeProblem,
+        Action::RemoveAcknowledgement,
+        Action::AddComment,
+        Action::RemoveComment,
+    ];
+
+    /// The action a URL names, exactly as Icinga spells it.
+    pub fn parse(name: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The name in URLs and permissions (`process-check-result`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ProcessCheckResult => "process-check-result",
+            Action::AcknowledgeProblem => "acknowledge-problem",
+            Action::RemoveAcknowledgement => "remove-acknowledgement",
+            Action::AddComment => "add-comment",
+            Action::RemoveComment => "remove-comment",
+        }
+    }
+
+    /// The types of object it targets.
+    fn types(self) -> &'static [ObjectType] {
+        const CHECKABLES: &[ObjectType] = &[ObjectType::Service, ObjectType::Host];
+        match self {
+            Action::RemoveComment => &[ObjectType::Service, ObjectType::Host, ObjectType::Comment],
+            _ => CHECKABLES,
+        }
+    }
+}
 
 /// Answers an action request.
 pub async fn handle<E: Env>(ctx: &Ctx<'_, E>, action: &str) -> Reply {
     answer(run(ctx, action).await)
 }
 
-async fn run<E: Env>(ctx: &Ctx<'_, E>, action: &str) -> Step<Reply> {
-    let (name, types) = ACTIONS
-        .iter()
-        .find(|(name, _)| *name == action)
-        .ok_or_else(|| ApiError::new(404, format!("Action '{action}' does not exist.")))?;
-    let objects = targets::find(ctx, types, &format!("actions/{name}")).await?;
+async fn run<E: Env>(ctx: &Ctx<'_, E>, name: &str) -> Step<Reply> {
+    let action =
+        Action::parse(name).ok_or_else(|| ApiError::new(404, format!("Action '{name}' does not exist.")))?;
+    let objects = targets::find(ctx, action.types(), &format!("actions/{}", action.name())).await?;
     if objects.is_empty() {
         return Err(no_objects());
     }
-    tracing::debug!("Running action {name}");
+    tracing::debug!("Running action {}", action.name());
     let mut gate = Gate::enter(ctx, false).await?;
-    let results = gate.each(ctx, objects, |obj| run_one(ctx, name, obj)).await;
+    let results = gate.each(ctx, objects, |obj, work| run_one(ctx, action, obj, work)).await;
     let status = overall_status(codes(&results));
     Ok(gate.finish(Reply::results(status_code(status), results)))
 }
 
-fn run_one<E: Env>(ctx: &Ctx<'_, E>, action: &str, obj: Arc<Object>) -> Value {
+fn run_one<E: Env>(ctx: &Ctx<'_, E>, action: Action, obj: Arc<Object>, work: &Admission) -> Value {
     match action {
-        "process-check-result" => process_check_result(ctx, obj),
-        "acknowledge-problem" => acknowledge(ctx, obj),
-        "remove-acknowledgement" => remove_acknowledgement(ctx, obj),
-        "add-comment" => add_comment(ctx, obj),
-        _ => remove_comment(ctx, obj),
+        Action::ProcessCheckResult => process_check_result(ctx, obj),
+        Action::AcknowledgeProblem => acknowledge(ctx, obj, work),
+        Action::RemoveAcknowledgement => remove_acknowledgement(ctx, obj, work),
+        Action::AddComment => add_comment(ctx, obj, work),
+        Action::RemoveComment => remove_comment(ctx, obj, work),
     }
 }
 
@@ -63,8 +104,12 @@ fn failure(code: u16, text: impl Into<String>) -> Failure {
     (code, text.into())
 }
 
-fn apply<E: Env>(ctx: &Ctx<'_, E>, m: Mutation) -> Result<crate::store::Applied, StoreError> {
-    ctx.shared.store.apply(m, ctx.origin(), ctx.now())
+fn apply<E: Env>(
+    ctx: &Ctx<'_, E>,
+    m: Mutation,
+    work: &Admission,
+) -> Result<crate::store::Applied, StoreError> {
+    ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work)
 }
 
 /// Reads a process-check-result request for `obj` as Icinga validates it.
@@ -140,7 +185,7 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     let (otype, name) = Object::release(obj);
     // Checkable::ProcessCheckResult takes the work group again as its producer:
     // a result that arrives after Join began is discarded, not applied.
-    let Some(_producer) = ctx.shared.work.try_enter() else {
+    let Some(producer) = Admission::enter(&ctx.shared.work) else {
         ctx.shared
             .env
             .probe(|| Probe::GateRefused { work: format!("{} check result {name}", ctx.work_label()) });
@@ -149,7 +194,7 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
         return code_result(503, text);
     };
     let m = Mutation::CheckResult { otype, name: name.clone(), cr: cr.clone() };
-    match apply(ctx, m) {
+    match apply(ctx, m, &producer) {
         Ok(_) => {
             ctx.shared.relay_check_result(otype, &name, &cr);
             code_result(200, format!("Successfully processed check result for object '{name}'."))
@@ -200,34 +245,34 @@ pub fn parse_acknowledgement(params: &Params, obj: &Object, now: SystemTime) -> 
     })
 }
 
-fn acknowledge<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+fn acknowledge<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, work: &Admission) -> Value {
     let m = match parse_acknowledgement(&ctx.params, &obj, ctx.now()) {
         Ok(m) => m,
         Err((code, text)) => return code_result(code, text),
     };
     let (_, name) = Object::release(obj);
-    match apply(ctx, m) {
+    match apply(ctx, m, work) {
         Ok(_) => code_result(200, format!("Successfully acknowledged problem for object '{name}'.")),
         Err(e) => store_failure(e),
     }
 }
 
-fn remove_acknowledgement<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+fn remove_acknowledgement<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, work: &Admission) -> Value {
     let (otype, name) = Object::release(obj);
-    match apply(ctx, Mutation::RemoveAcknowledgement { otype, name: name.clone() }) {
+    match apply(ctx, Mutation::RemoveAcknowledgement { otype, name: name.clone() }, work) {
         Ok(_) => code_result(200, format!("Successfully removed acknowledgement for object '{name}'.")),
         Err(e) => store_failure(e),
     }
 }
 
-fn add_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+fn add_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, work: &Admission) -> Value {
     let (author, text) = match (ctx.params.last_string("author"), ctx.params.last_string("comment")) {
         (Some(a), Some(c)) => (a, c),
         _ => return code_result(400, "Comments require author and comment."),
     };
     let (otype, name) = Object::release(obj);
     let m = Mutation::AddComment { otype, name: name.clone(), author, text };
-    match apply(ctx, m) {
+    match apply(ctx, m, work) {
         Ok(applied) => {
             let comment = applied.comment.unwrap_or_default();
             let text = format!("Successfully added comment '{comment}' for object '{name}'.");
@@ -237,10 +282,10 @@ fn add_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     }
 }
 
-fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
+fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, work: &Admission) -> Value {
     if obj.otype == ObjectType::Comment {
         let (_, name) = Object::release(obj);
-        return match apply(ctx, Mutation::RemoveComment { name: name.clone() }) {
+        return match apply(ctx, Mutation::RemoveComment { name: name.clone() }, work) {
             Ok(_) => code_result(200, format!("Successfully removed comment '{name}'.")),
             Err(StoreError::NotFound(_)) => code_result(404, "Cannot remove non-existent comment object."),
             Err(e) => store_failure(e),
@@ -253,7 +298,7 @@ fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     };
     for comment in ctx.shared.store.children(obj.otype, &obj.name).iter().filter(|c| own(c)) {
         // A comment removed meanwhile by someone else is no failure here.
-        let _ = apply(ctx, Mutation::RemoveComment { name: comment.name.clone() });
+        let _ = apply(ctx, Mutation::RemoveComment { name: comment.name.clone() }, work);
     }
     code_result(200, format!("Successfully removed all comments for object '{}'.", obj.name))
 }

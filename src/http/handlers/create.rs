@@ -10,6 +10,7 @@ use crate::http::gate::Gate;
 use crate::http::params::Params;
 use crate::http::response::{ApiError, Reply};
 use crate::store::{Mutation, ObjectType};
+use crate::work::Admission;
 
 /// What a create request asks for, validated.
 #[derive(Debug, PartialEq)]
@@ -61,16 +62,23 @@ async fn run<E: Env>(ctx: &Ctx<'_, E>, plural: &str, name: &str) -> Step<Reply> 
     ctx.require(&format!("objects/create/{}", otype.name()))?;
     let req = parse(&ctx.params)?;
     let gate = Gate::enter(ctx, false).await?;
-    let outcome = create(ctx, otype, name, req);
+    let Some(work) = gate.admission() else { return Err(ApiError::new(503, "Shutting down.")) };
+    let outcome = create(ctx, otype, name, req, work);
     Ok(gate.finish(outcome))
 }
 
-fn create<E: Env>(ctx: &Ctx<'_, E>, otype: ObjectType, name: &str, req: CreateRequest) -> Reply {
+fn create<E: Env>(
+    ctx: &Ctx<'_, E>,
+    otype: ObjectType,
+    name: &str,
+    req: CreateRequest,
+    work: &Admission,
+) -> Reply {
     let result = match req.templates.first() {
         Some(t) => Err(format!("Import references unknown template: '{t}'")),
         None => {
             let m = Mutation::Create { otype, name: name.to_string(), attrs: req.attrs };
-            ctx.shared.store.apply(m, ctx.origin(), ctx.now()).map(|_| ()).map_err(|e| e.to_string())
+            ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work).map(|_| ()).map_err(|e| e.to_string())
         }
     };
     match result {

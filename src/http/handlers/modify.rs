@@ -13,6 +13,7 @@ use crate::http::params::Params;
 use crate::http::response::{object_result, status_code, ApiError, Reply};
 use crate::input;
 use crate::store::{Mutation, Object, StoreError};
+use crate::work::Admission;
 
 const OVERRIDE_HINT: &str =
     "Or is this a POST query and you missed adding a 'X-HTTP-Method-Override: GET' header?";
@@ -83,7 +84,7 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
     let ctx = &*ctx;
     let req = parse(&ctx.params)?;
     let mut gate = Gate::enter(ctx, bug!(ctx.shared.config, HttpHandlerWithoutGate)).await?;
-    let results = gate.each(ctx, objects, |obj| modify_one(ctx, obj, &req)).await;
+    let results = gate.each(ctx, objects, |obj, work| modify_one(ctx, obj, &req, work)).await;
     let status = if bug!(ctx.shared.config, ModifyAnswers200WhenSkipped) {
         200
     } else {
@@ -92,11 +93,11 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
     Ok(gate.finish(Reply::results(status_code(status), results)))
 }
 
-fn modify_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, req: &ModifyRequest) -> Value {
+fn modify_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, req: &ModifyRequest, work: &Admission) -> Value {
     let (otype, name) = Object::release(obj);
     let m =
         Mutation::Modify { otype, name: name.clone(), set: req.set.clone(), restore: req.restore.clone() };
-    let (code, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now()) {
+    let (code, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work) {
         Ok(_) => (200, "Attributes updated.".to_string()),
         Err(e @ StoreError::NotFound(_)) => (404, e.to_string()),
         Err(e @ StoreError::Sealed(_)) => (503, e.to_string()),
@@ -213,7 +214,10 @@ mod tests {
 
         fn apply(store: &Store, m: Mutation) {
             // Refusals are expected; what must hold is checked on the store after.
-            let _ = store.apply(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1));
+            let work = crate::waitgroup::WaitGroup::new();
+            let admission = crate::work::Admission::enter(&work).expect("an open group admits");
+            let _ =
+                store.apply(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1), &admission);
         }
 
         fn host(name: &str, attrs: Map<String, Value>) -> Mutation {
