@@ -12,7 +12,22 @@ use super::{
     StoreError, CONFIG_ATTRS,
 };
 
-type Outcome = (Vec<(ObjectType, String)>, Option<String>, Vec<Event>);
+/// What one applied mutation did.
+#[derive(Default)]
+pub(super) struct Outcome {
+    /// Every object removed (a delete with cascade removes several).
+    pub(super) removed: Vec<(ObjectType, String)>,
+    /// The name of a comment that was created.
+    pub(super) comment: Option<String>,
+    /// The events to publish.
+    pub(super) events: Vec<Event>,
+}
+
+impl Outcome {
+    fn events(events: Vec<Event>) -> Result<Outcome, StoreError> {
+        Ok(Outcome { events, ..Outcome::default() })
+    }
+}
 
 pub(super) fn apply(inner: &mut Inner, m: &Mutation, time: f64) -> Result<Outcome, StoreError> {
     match m {
@@ -115,7 +130,7 @@ fn create(
     name: &str,
     attrs: &Map<String, Value>,
     time: f64,
-) -> Outcome2 {
+) -> Result<Outcome, StoreError> {
     if otype == ObjectType::Comment {
         return Err(StoreError::Invalid("Comments are created with the 'add-comment' action.".into()));
     }
@@ -150,10 +165,8 @@ fn create(
     events.add("ObjectCreated", &obj, time, || json!({"object_type": otype.name(), "object_name": name}));
     inner.children.link(&obj);
     inner.objects.insert(key(otype, name), Arc::new(obj));
-    Ok((vec![], None, events.list))
+    Outcome::events(events.list)
 }
-
-type Outcome2 = Result<Outcome, StoreError>;
 
 /// Sets `path` (`vars.os`) inside `attrs`, creating dictionaries on the way.
 fn set_path(attrs: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), StoreError> {
@@ -213,7 +226,7 @@ fn modify(
     set: &[(String, Value)],
     restore: &[String],
     time: f64,
-) -> Outcome2 {
+) -> Result<Outcome, StoreError> {
     for (k, v) in set {
         check_settable(k, v)?;
         if k == "host_name" {
@@ -257,10 +270,16 @@ fn modify(
     // Restoring `host_name` removes it, and with it a child's link to its host.
     let after = index::parents(obj);
     inner.children.relink(&key(otype, name), &before, &after);
-    Ok((vec![], None, events.list))
+    Outcome::events(events.list)
 }
 
-fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time: f64) -> Outcome2 {
+fn delete(
+    inner: &mut Inner,
+    otype: ObjectType,
+    name: &str,
+    cascade: bool,
+    time: f64,
+) -> Result<Outcome, StoreError> {
     if !inner.objects.contains_key(&key(otype, name)) {
         return Err(StoreError::NotFound(name.to_string()));
     }
@@ -288,10 +307,16 @@ fn delete(inner: &mut Inner, otype: ObjectType, name: &str, cascade: bool, time:
             events.add("ObjectDeleted", &o, time, || json!({"object_type": t.name(), "object_name": n}));
         }
     }
-    Ok((removed, None, events.list))
+    Ok(Outcome { removed, comment: None, events: events.list })
 }
 
-fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResult, time: f64) -> Outcome2 {
+fn check_result(
+    inner: &mut Inner,
+    otype: ObjectType,
+    name: &str,
+    cr: &CheckResult,
+    time: f64,
+) -> Result<Outcome, StoreError> {
     let mut events = Events::new(inner);
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
@@ -339,7 +364,7 @@ fn check_result(inner: &mut Inner, otype: ObjectType, name: &str, cr: &CheckResu
         obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
         events.add("AcknowledgementCleared", obj, time, || json!({"state": new_state}));
     }
-    Ok((vec![], None, events.list))
+    Outcome::events(events.list)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -352,7 +377,7 @@ fn acknowledge(
     sticky: bool,
     expiry: f64,
     time: f64,
-) -> Outcome2 {
+) -> Result<Outcome, StoreError> {
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
@@ -372,16 +397,16 @@ fn acknowledge(
         let kind = if sticky { 2 } else { 1 };
         json!({"author": author, "comment": comment, "acknowledgement_type": kind, "expiry": expiry})
     });
-    Ok((vec![], None, events.list))
+    Outcome::events(events.list)
 }
 
-fn remove_ack(inner: &mut Inner, otype: ObjectType, name: &str, time: f64) -> Outcome2 {
+fn remove_ack(inner: &mut Inner, otype: ObjectType, name: &str, time: f64) -> Result<Outcome, StoreError> {
     let mut events = Events::new(inner);
     let obj = get_mut(inner, otype, name)?;
     obj.attrs.insert("acknowledgement".into(), json!(0));
     obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
     events.add("AcknowledgementCleared", obj, time, || json!({}));
-    Ok((vec![], None, events.list))
+    Outcome::events(events.list)
 }
 
 fn add_comment(
@@ -391,7 +416,7 @@ fn add_comment(
     author: &str,
     text: &str,
     time: f64,
-) -> Outcome2 {
+) -> Result<Outcome, StoreError> {
     if !otype.is_checkable() {
         return Err(StoreError::Invalid(format!("Object '{name}' is not a checkable.")));
     }
@@ -416,16 +441,16 @@ fn add_comment(
         Object { otype: ObjectType::Comment, name: comment_name.clone(), attrs: attrs.into_iter().collect() };
     inner.children.link(&comment);
     inner.objects.insert(key(ObjectType::Comment, &comment_name), Arc::new(comment));
-    Ok((vec![], Some(comment_name), vec![]))
+    Ok(Outcome { comment: Some(comment_name), ..Outcome::default() })
 }
 
-fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Outcome2 {
+fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Result<Outcome, StoreError> {
     let comment = inner
         .objects
         .remove(&key(ObjectType::Comment, name))
         .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
     inner.children.unlink(&comment);
-    Ok((vec![(ObjectType::Comment, name.to_string())], None, vec![]))
+    Ok(Outcome { removed: vec![(ObjectType::Comment, name.to_string())], ..Outcome::default() })
 }
 
 #[cfg(test)]

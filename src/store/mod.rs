@@ -230,7 +230,7 @@ impl Store {
             }
             let name = name.to_string();
             inner.listening = self.events.get().is_some_and(|tx| tx.receiver_count() > 0);
-            let (removed, comment, events) = apply::apply(&mut inner, &m, time)?;
+            let apply::Outcome { removed, comment, events } = apply::apply(&mut inner, &m, time)?;
             let seq = inner.journal.record(time, origin, m.op(), otype, &name, false);
             (Applied { seq, removed, comment }, events)
         };
