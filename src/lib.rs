@@ -13,6 +13,7 @@ pub mod http;
 pub mod input;
 pub mod jsonrpc;
 pub mod listener;
+pub mod lock;
 pub mod logsafe;
 pub mod probe;
 pub mod state;

@@ -49,7 +49,7 @@ impl Listener for TokioListener {
     type Stream = TcpStream;
 
     fn accept(&self) -> impl Future<Output = Result<(TcpStream, SocketAddr), AcceptError>> + Send {
-        let listener = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let listener = crate::lock::lock(&self.inner).clone();
         let closed = self.closed.clone();
         async move {
             let Some(listener) = listener else { return Err(AcceptError::Closed) };
@@ -69,7 +69,7 @@ impl Listener for TokioListener {
     fn close(&self) {
         // Our reference goes now; a pending accept drops the last one when it
         // wakes, which closes the socket so new connects are refused.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        crate::lock::lock(&self.inner).take();
         self.closed.cancel();
     }
 

@@ -57,7 +57,7 @@ impl Flight {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Ticket>> {
-        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.parked)
     }
 }
 

@@ -138,7 +138,7 @@ async fn read_loop<E: Env, S: Stream>(
                 return;
             }
             Some(Ok(map)) => {
-                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now(); // seam-ok: tokio::time::Instant
+                *crate::lock::lock(seen) = Instant::now(); // seam-ok: tokio::time::Instant
                 handle_frame(shared, peer, handle, map).await;
             }
         }
@@ -239,7 +239,7 @@ async fn liveness<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle, 
             _ = handle.stop.cancelled() => return,
             _ = tokio::time::sleep(t.liveness_check_interval) => {}
         }
-        let last = *seen.lock().unwrap_or_else(|e| e.into_inner());
+        let last = *crate::lock::lock(seen);
         if last.elapsed() > t.liveness_timeout {
             tracing::info!(
                 "No messages for identity '{}' have been received in the last {} seconds.",

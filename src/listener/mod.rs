@@ -138,7 +138,7 @@ impl<E: Env> ApiListener<E> {
         let persisted = persist(s).await;
         step(s, StopStep::Persisted);
         // Nothing writes the directory after this: another node may have it.
-        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+        crate::lock::lock(&self.lock).take();
         tracing::info!("'api' stopped.");
         step(s, StopStep::Stopped);
         persisted.map_err(|reason| StopError::Persist { dir: s.config.state_dir.clone(), reason })

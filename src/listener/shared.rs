@@ -88,7 +88,7 @@ impl<E: Env> Shared<E> {
     }
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.registry)
     }
 
     /// Spawns a tracked task; a panic in it is logged and probed, never lost.
@@ -96,17 +96,13 @@ impl<E: Env> Shared<E> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let env = self.env.clone();
-        self.tasks.spawn(async move {
-            if let Err(panic) = std::panic::AssertUnwindSafe(fut).catch_unwind().await {
-                let message = panic_message(&panic);
-                tracing::error!("Task '{name}' panicked: {message}");
-                env.probe(|| Probe::Panic { task: name.to_string(), message });
-            }
-        });
+        // Dropping the handle detaches the task; the tracker still counts it.
+        drop(self.spawn_handle(name, fut));
     }
 
-    /// Spawns a tracked task whose handle lets the caller wait for it or abort it.
+    /// Spawns a tracked task whose handle lets the caller wait for it or
+    /// abort it; `None` from the handle means the task panicked (logged and
+    /// probed).
     pub fn spawn_handle<F, T>(&self, name: &'static str, fut: F) -> tokio::task::JoinHandle<Option<T>>
     where
         F: Future<Output = T> + Send + 'static,

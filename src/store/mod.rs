@@ -189,7 +189,7 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Mutations are applied on a copy-free path that cannot panic halfway
         // through an object, so a poisoned lock still guards consistent data.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.inner)
     }
 
     /// Applies one mutation, journals it and publishes its events: the only
