@@ -9,17 +9,18 @@ pub mod bugs;
 pub mod cli;
 pub mod config;
 pub mod env;
-pub mod http;
-pub mod input;
-pub mod jsonrpc;
+pub(crate) mod http;
+pub(crate) mod input;
+pub(crate) mod jsonrpc;
 pub mod listener;
-pub mod lock;
-pub mod logsafe;
+pub(crate) mod lock;
+pub(crate) mod logsafe;
+pub(crate) mod node;
 pub mod probe;
 pub mod state;
 pub mod store;
-pub mod waitgroup;
-pub mod work;
+pub(crate) mod waitgroup;
+pub(crate) mod work;
 
 /// Whether `bug` is on in `config`. Without the feature, never.
 #[macro_export]

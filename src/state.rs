@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::env::Env;
-use crate::jsonrpc::cluster::ClusterSnapshot;
+pub use crate::jsonrpc::cluster::{ClusterSnapshot, EndpointSnapshot, ReplayEntry};
 use crate::store::{unix_seconds, StoreSnapshot};
 
 /// The file inside the state directory.

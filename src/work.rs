@@ -17,7 +17,7 @@
 //! and an admission cannot be made but by entering the work group:
 //!
 //! ```compile_fail,E0451
-//! let forged = quiesce::work::Admission { _guard: None };
+//! let forged = quiesce::store::Admission { _guard: None };
 //! ```
 
 use crate::waitgroup::{Guard, WaitGroup};

@@ -12,8 +12,8 @@ use std::time::Duration;
 use quiesce::config::{Config, EndpointConfig};
 use quiesce::env::tokio::TokioEnv;
 use quiesce::env::Point;
-use quiesce::input::MAX_DEPTH;
 use quiesce::listener::ApiListener;
+use quiesce::store::MAX_DEPTH;
 use quiesce::store::{JournalEntry, ObjectType, Origin, MAX_CHECK_RESULT_BYTES};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,11 +92,11 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn connected(node: &ApiListener<TokioEnv>, peer: &str) -> bool {
-    node.shared().cluster.status().0.iter().any(|p| p == peer)
+    node.shared().connected_endpoints().iter().any(|p| p == peer)
 }
 
 fn output_of(node: &ApiListener<TokioEnv>, host: &str) -> Option<String> {
-    let obj = node.shared().store.get(ObjectType::Host, host)?;
+    let obj = node.shared().store().get(ObjectType::Host, host)?;
     obj.attr("last_check_result").get("output")?.as_str().map(String::from)
 }
 
@@ -162,17 +162,17 @@ async fn a_restarted_endpoint_gets_every_result_exactly_once_and_in_order() {
     let first_b = p.b.clone();
     first_b.stop().await.expect("Stop persists the state");
     bounded("b's tasks end", first_b.wait_for_tasks()).await;
-    let journal_before = first_b.shared().store.journal();
+    let journal_before = first_b.shared().store().journal();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b_port = p.b_port;
     let b2 = start(node_config("b", b_port, &p.b_dir, &[("a", p.a_port)])).await;
     let answered = bounded("poster ends", poster).await.expect("poster ran");
     eventually("b has applied every result", || {
-        let all = applied_from_a(&[journal_before.clone(), b2.shared().store.journal()]);
+        let all = applied_from_a(&[journal_before.clone(), b2.shared().store().journal()]);
         all.len() >= answered
     })
     .await;
-    let all = applied_from_a(&[journal_before, b2.shared().store.journal()]);
+    let all = applied_from_a(&[journal_before, b2.shared().store().journal()]);
     assert_eq!(all.len(), answered, "every result A answered 200 is applied on B exactly once");
     assert!(all.windows(2).all(|w| w[0] < w[1]), "results are applied in ts order: {all:?}");
     assert_eq!(output_of(&b2, "h1").as_deref(), Some("r59"));
@@ -257,7 +257,7 @@ async fn the_deepest_and_largest_result_the_api_accepts_is_relayed() {
     let (status, answer) = post(p.a_port, "/v1/actions/process-check-result", body).await;
     assert_eq!(status, 200, "{answer}");
     eventually("the result reaches b", || output_of(&p.b, "h1").as_deref() == Some(output.as_str())).await;
-    let stored = p.b.shared().store.get(ObjectType::Host, "h1").expect("h1 on b");
+    let stored = p.b.shared().store().get(ObjectType::Host, "h1").expect("h1 on b");
     assert_eq!(stored.attr("last_check_result")["command"], nested(MAX_DEPTH - 1));
     assert!(connected(&p.a, "b") && connected(&p.b, "a"), "the relay ended no connection");
     p.a.stop().await.expect("Stop persists the state");
@@ -335,14 +335,11 @@ async fn anonymous_peers_count_from_their_first_byte() {
     let a = start(config).await;
     let first = raw_peer(port, b"1").await;
     let _second = raw_peer(port, b"2").await;
-    eventually("both hold a place", || a.shared().cluster.anonymous_places() == 2).await;
+    eventually("both hold a place", || a.shared().anonymous_places() == 2).await;
     let mut third = raw_peer(port, b"3").await;
     assert!(closed_by_node(&mut third).await, "a third silent peer is closed at once");
     drop(first);
-    eventually("a place is given back when its connection ends", || {
-        a.shared().cluster.anonymous_places() == 1
-    })
-    .await;
+    eventually("a place is given back when its connection ends", || a.shared().anonymous_places() == 1).await;
     a.stop().await.expect("Stop persists the state");
 }
 
@@ -366,7 +363,7 @@ async fn a_peer_that_falls_behind_is_disconnected_and_its_results_stay_in_the_re
         assert_eq!(check_result(port, "h1", &big).await, 200);
         sent += 1;
     }
-    let kept = a.shared().cluster.snapshot().endpoints["deaf"].replay.len();
+    let kept = a.shared().cluster_snapshot().endpoints["deaf"].replay.len();
     assert_eq!(kept, sent, "every relayed result stays in the replay log for the reconnect");
     a.stop().await.expect("Stop persists the state");
 }

@@ -12,8 +12,8 @@ use common::*;
 use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::TokioEnv;
 use quiesce::env::{Env, Point};
-use quiesce::input::MAX_DEPTH;
 use quiesce::probe::{Probe, StopStep};
+use quiesce::store::MAX_DEPTH;
 use quiesce::store::{ObjectType, MAX_CHECK_RESULT_BYTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -301,7 +301,7 @@ async fn method_override_replaces_the_method() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(node.api.shared().store.get(ObjectType::Host, "h1").is_none());
+    assert!(node.api.shared().store().get(ObjectType::Host, "h1").is_none());
     node.stop().await;
 }
 
@@ -371,7 +371,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
             json!({"results": [{"code": 200, "errors": [], "name": "web1", "status": "Object was deleted.", "type": "Host"}]})
         )
     );
-    assert!(node.api.shared().store.get(ObjectType::Service, "web1!http").is_none());
+    assert!(node.api.shared().store().get(ObjectType::Service, "web1!http").is_none());
     node.stop().await;
 }
 
@@ -385,7 +385,7 @@ async fn pretty_indents_and_mutations_name_their_origin() {
         .unwrap();
     let text = resp.text().await.unwrap();
     assert_eq!(text, "{\n    \"results\": [\n        {\n            \"code\": 200,\n            \"status\": \"Object was created\"\n        }\n    ]\n}");
-    let journal = node.api.shared().store.journal();
+    let journal = node.api.shared().store().journal();
     let entry = journal.last().expect("a journal entry");
     let origin = serde_json::to_value(&entry.origin).unwrap();
     assert_eq!(origin["via"], "http");
@@ -435,7 +435,7 @@ async fn process_check_result_validates_and_applies() {
             json!({"results": [{"code": 200, "status": "Successfully processed check result for object 'h1!disk'."}]})
         )
     );
-    let svc = node.api.shared().store.get(ObjectType::Service, "h1!disk").unwrap();
+    let svc = node.api.shared().store().get(ObjectType::Service, "h1!disk").unwrap();
     assert_eq!(svc.attrs["state"], 2);
     let (status, _, body) =
         call(url.clone(), Method::POST, Some(json!({"host": "h1", "plugin_output": "x"}))).await;
@@ -471,7 +471,9 @@ async fn process_check_result_validates_and_applies() {
         MAX_CHECK_RESULT_BYTES + 1
     );
     assert_eq!((status, &body["results"][0]["status"]), (StatusCode::BAD_REQUEST, &json!(named)));
-    assert!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["last_check_result"].is_null());
+    assert!(
+        node.api.shared().store().get(ObjectType::Host, "h1").unwrap().attrs["last_check_result"].is_null()
+    );
     node.stop().await;
 }
 
@@ -504,11 +506,11 @@ async fn acknowledgements_and_comments_come_and_go() {
     assert_eq!(call(action("process-check-result"), Method::POST, Some(down)).await.0, 200);
     let (status, _, body) = call(action("acknowledge-problem"), Method::POST, Some(ack)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["acknowledgement"], 1);
+    assert_eq!(node.api.shared().store().get(ObjectType::Host, "h1").unwrap().attrs["acknowledgement"], 1);
     let (status, _, _) =
         call(action("remove-acknowledgement"), Method::POST, Some(json!({"host": "h1"}))).await;
     assert_eq!(status, 200);
-    assert_eq!(node.api.shared().store.get(ObjectType::Host, "h1").unwrap().attrs["acknowledgement"], 0);
+    assert_eq!(node.api.shared().store().get(ObjectType::Host, "h1").unwrap().attrs["acknowledgement"], 0);
 
     let (status, _, body) =
         call(action("add-comment"), Method::POST, Some(json!({"host": "h1", "author": "me"}))).await;
@@ -520,14 +522,14 @@ async fn acknowledgements_and_comments_come_and_go() {
     let (status, _, body) = call(action("add-comment"), Method::POST, Some(c)).await;
     assert_eq!(status, 200, "{body}");
     let comment = body["results"][0]["name"].as_str().unwrap().to_string();
-    assert_eq!(node.api.shared().store.count(ObjectType::Comment), 1);
+    assert_eq!(node.api.shared().store().count(ObjectType::Comment), 1);
     let (status, _, body) =
         call(action("remove-comment"), Method::POST, Some(json!({"comment": comment}))).await;
     assert_eq!(
         (status, &body["results"][0]["status"]),
         (StatusCode::OK, &json!(format!("Successfully removed comment '{comment}'.")))
     );
-    assert_eq!(node.api.shared().store.count(ObjectType::Comment), 0);
+    assert_eq!(node.api.shared().store().count(ObjectType::Comment), 0);
     node.stop().await;
 }
 
@@ -547,7 +549,7 @@ async fn used_by<E: Env>(node: &Node<E>, path: &str) -> Value {
 }
 
 fn names<E: Env>(node: &Node<E>, otype: ObjectType) -> Vec<String> {
-    node.api.shared().store.list(otype).iter().map(|o| o.name.clone()).collect()
+    node.api.shared().store().list(otype).iter().map(|o| o.name.clone()).collect()
 }
 
 #[tokio::test]
@@ -652,11 +654,11 @@ async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
     }
     let ack = json!({"host": "h1", "author": awkward_text(100), "comment": "c", "sticky": true});
     post_ok(&node, "/v1/actions/acknowledge-problem", ack).await;
-    let before = node.api.shared().store.snapshot();
+    let before = node.api.shared().store().snapshot();
     assert_eq!(before.objects.len(), 4, "a host, a service and two comments");
 
     let node = node.restart(config).await;
-    let after = node.api.shared().store.snapshot();
+    let after = node.api.shared().store().snapshot();
     assert_eq!(after, before, "every object comes back as it was");
     let mut kept: Vec<_> = std::fs::read_dir(&node.dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     kept.sort();
@@ -939,7 +941,7 @@ async fn a_request_whose_body_never_comes_is_answered_503_at_stop() {
     assert!(rest.starts_with("HTTP/1.1 503"), "a body still arriving at Stop is refused: {rest}");
     assert!(body_of(&rest).contains("Shutting down."), "{rest}");
     bounded("every task ends", node.api.wait_for_tasks()).await;
-    assert!(node.api.shared().store.get(ObjectType::Host, "h").is_none());
+    assert!(node.api.shared().store().get(ObjectType::Host, "h").is_none());
 }
 
 #[tokio::test]
@@ -1009,7 +1011,7 @@ async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
     let api = node.api.clone();
     let stopping = tokio::spawn(async move { api.stop().await });
     bounded("join starts", async {
-        while node.api.shared().work.is_lockable() {
+        while node.api.shared().work_open() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
@@ -1020,8 +1022,8 @@ async fn a_modifying_request_that_reaches_its_gate_during_stop_gets_503() {
     assert!(resp.to_lowercase().contains("content-type: application/json"), "{resp}");
     assert_eq!(body_of(&resp), r#"{"error":503,"status":"Shutting down."}"#);
     bounded("stop", stopping).await.unwrap().expect("Stop persists the state");
-    assert!(node.api.shared().store.get(ObjectType::Host, "late").is_none());
-    assert_eq!(node.api.shared().store.seal_violations(), 0);
+    assert!(node.api.shared().store().get(ObjectType::Host, "late").is_none());
+    assert_eq!(node.api.shared().store().seal_violations(), 0);
 }
 
 // ------------------------------------------- a multi-object request during Stop
@@ -1050,7 +1052,7 @@ async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched 
     let api = node.api.clone();
     let stopping = tokio::spawn(async move { api.stop().await });
     bounded("join starts", async {
-        while node.api.shared().work.is_lockable() {
+        while node.api.shared().work_open() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
@@ -1059,7 +1061,7 @@ async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched 
         // Without the gate the handler does not hold Stop's work join: the
         // store is sealed while the handler is still between objects.
         bounded("the seal", async {
-            while !node.api.shared().store.is_sealed() {
+            while !node.api.shared().store().is_sealed() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
@@ -1073,7 +1075,7 @@ async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched 
 }
 
 fn notes(node: &Node<LatchEnv>, host: &str) -> Option<Value> {
-    node.api.shared().store.get(ObjectType::Host, host).and_then(|h| h.attrs.get("notes").cloned())
+    node.api.shared().store().get(ObjectType::Host, host).and_then(|h| h.attrs.get("notes").cloned())
 }
 
 /// The gate probes of the modify request, and whether its guard was released
@@ -1106,7 +1108,7 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
     );
     assert_eq!(notes(&run.node, "a"), Some(json!("x")));
     assert_eq!((notes(&run.node, "b"), notes(&run.node, "c")), (None, None));
-    assert_eq!(run.node.api.shared().store.seal_violations(), 0);
+    assert_eq!(run.node.api.shared().store().seal_violations(), 0);
     let (gate, released_first) = gate_story(&run.env);
     assert!(matches!(gate.as_slice(), [Probe::GateEntered { .. }, Probe::GateReleased { .. }]), "{gate:?}");
     assert!(released_first, "the guard is released before the response is written");
@@ -1163,7 +1165,10 @@ mod bug_zoo {
     #[tokio::test]
     async fn a_modify_handler_without_gate_mutates_after_stop() {
         let run = modify_three_hosts_across_stop(with(Bug::HttpHandlerWithoutGate), false).await;
-        assert!(run.node.api.shared().store.seal_violations() > 0, "mutations attempted after Stop returned");
+        assert!(
+            run.node.api.shared().store().seal_violations() > 0,
+            "mutations attempted after Stop returned"
+        );
         // The sealed store refused them, and the answer says so.
         assert_eq!(run.status, 503);
         assert_eq!(notes(&run.node, "c"), None, "nothing changed after the seal");

@@ -62,7 +62,7 @@ async fn a_body_that_trickles_in_is_given_up_at_its_total_deadline() {
     let resp = read_response(&mut s).await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(body_of(&resp).contains("http_body_timeout_secs"), "the answer names the limit: {resp}");
-    assert!(node.api.shared().store.get(quiesce::store::ObjectType::Host, "slow").is_none());
+    assert!(node.api.shared().store().get(quiesce::store::ObjectType::Host, "slow").is_none());
     node.stop().await;
 }
 

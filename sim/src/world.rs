@@ -137,9 +137,9 @@ impl NodeCtx {
         match ApiListener::start(env, self.config()).await {
             Ok(l) => {
                 let mut log = lock(&self.log);
-                log.stores.push(l.shared().store.clone());
+                log.stores.push(l.shared().store().clone());
                 if let Some(inc) = log.incarnations.get_mut(index) {
-                    inc.state_at_start = Some(l.shared().store.snapshot());
+                    inc.state_at_start = Some(l.shared().store().snapshot());
                 }
                 Some(l)
             }
@@ -159,7 +159,7 @@ impl NodeCtx {
         if let Err(e) = listener.stop().await {
             self.rec.line(&self.spec.name, format!("stop: {e}"));
         }
-        let snapshot: StoreSnapshot = listener.shared().store.snapshot();
+        let snapshot: StoreSnapshot = listener.shared().store().snapshot();
         self.with_current(|i| {
             i.stop_returned_ms = Some(now_ms());
             i.state_at_stop = Some(snapshot);

@@ -11,7 +11,6 @@ use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT, WWW_AUTHENTICATE};
 use hyper::{Method, StatusCode, Version};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::auth;
 use super::handlers::{self, Ctx};
@@ -20,8 +19,8 @@ use super::response::Reply;
 use super::router::{not_found_text, route, Route};
 use crate::config::Timings;
 use crate::env::Env;
-use crate::listener::Shared;
 use crate::logsafe::Text;
+use crate::node::{Shared, Signal};
 use crate::probe::ConnId;
 
 /// What the pipeline needs of a request head, read without trusting it.
@@ -102,7 +101,7 @@ pub async fn process<E: Env>(
     head: &Head,
     body: Incoming,
 ) -> Outcome {
-    let user = auth::authenticate(&shared.config.api_users, head.authorization.as_deref());
+    let user = auth::authenticate(&shared.config().api_users, head.authorization.as_deref());
     let plain = |reply| Outcome { reply, user: user.map(|u| u.name.clone()), pretty: false };
     if head.method != Method::GET && !head.accepts_json {
         return plain(
@@ -113,9 +112,9 @@ pub async fn process<E: Env>(
         tracing::warn!("Unauthorized request: {} {}", head.method, Text(&head.target));
         return plain(unauthorized());
     };
-    let limits = &shared.config.limits;
+    let limits = &shared.config().limits;
     let limit = auth::body_limit(user, limits.http_body, limits.http_body_admin);
-    let bytes = match read_body(body, limit, &shared.config.timings, &shared.http_stop).await {
+    let bytes = match read_body(body, limit, &shared.config().timings, shared.http_stop()).await {
         Ok(bytes) => bytes,
         Err(reply) => return plain(reply),
     };
@@ -165,12 +164,7 @@ async fn handle<E: Env>(mut ctx: Ctx<'_, E>, segments: &[String]) -> Reply {
 /// whole within `http_body_timeout`, and 503 once Stop closes HTTP (a body
 /// still arriving then would only be refused at the gate, and Stop does
 /// not wait for peers).
-async fn read_body(
-    body: Incoming,
-    limit: usize,
-    t: &Timings,
-    stop: &CancellationToken,
-) -> Result<Bytes, Reply> {
+async fn read_body(body: Incoming, limit: usize, t: &Timings, stop: &Signal) -> Result<Bytes, Reply> {
     let too_large =
         || Reply::error(413, format!("Request body exceeds the limit of {limit} bytes.")).closing();
     if body.size_hint().lower() > limit as u64 {
@@ -182,7 +176,7 @@ async fn read_body(
     loop {
         let frame = tokio::select! {
             biased;
-            _ = stop.cancelled() => return Err(Reply::error(503, "Shutting down.").closing()),
+            _ = stop.raised() => return Err(Reply::error(503, "Shutting down.").closing()),
             _ = tokio::time::sleep_until(deadline) => return Err(body_too_slow(t.http_body_timeout)),
             frame = tokio::time::timeout(t.http_idle_timeout, body.frame()) => frame,
         };

@@ -46,10 +46,10 @@
 //!   bytes its lazy DFA scans and one per 2 NFA states of each DFA state it
 //!   builds, so both run in time linear in the text. A request past its
 //!   budget is refused with an error that says so ([`FilterError::Budget`]);
-//! - a caller that can yield does so every [`PAUSE_STEPS`], as
+//! - a caller that can yield does so every [`PAUSE_STEPS`](budget::PAUSE_STEPS), as
 //!   [`Run::resume`] returns to it.
 
-mod budget;
+pub(crate) mod budget;
 mod grammar;
 mod pattern;
 mod program;
@@ -58,7 +58,7 @@ mod value;
 
 use serde_json::{Map, Value};
 
-pub use budget::{Budget, PAUSE_STEPS};
+pub use budget::Budget;
 pub use program::Run;
 
 use pattern::Patterns;
@@ -118,6 +118,7 @@ impl Filter {
         Run::new(&self.ops)
     }
 
+    #[cfg(test)]
     /// Evaluates in one go: the result's truthiness decides.
     pub fn matches(&self, scope: &Scope<'_>, eval: &mut Evaluator) -> Result<bool, FilterError> {
         let mut run = self.start();
@@ -172,11 +173,15 @@ impl Evaluator {
         Evaluator { budget: Budget::new(limit), patterns: Patterns::default() }
     }
 
+    #[cfg(test)]
     /// How many `match` and `regex` patterns were compiled.
     pub fn compiles(&self) -> u64 {
         self.patterns.compiles()
     }
 }
+
+#[cfg(test)]
+mod cost;
 
 #[cfg(test)]
 mod tests {

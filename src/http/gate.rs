@@ -60,24 +60,24 @@ impl Gate {
     /// all: the admission is forged.
     pub async fn enter<E: Env>(ctx: &Ctx<'_, E>, bypass: bool) -> Result<Gate, ApiError> {
         let shared = ctx.shared;
-        shared.env.point(Point::HttpBeforeGate).await;
+        shared.env().point(Point::HttpBeforeGate).await;
         if bypass {
             return Ok(Gate::bypassed());
         }
         let work = ctx.work_label();
-        let Some(guard) = Admission::enter(&shared.work) else {
-            shared.env.probe(|| Probe::GateRefused { work });
+        let Some(guard) = shared.admit_work() else {
+            shared.env().probe(|| Probe::GateRefused { work });
             return Err(ApiError::new(503, "Shutting down."));
         };
-        shared.env.probe(|| Probe::GateEntered { work: work.clone() });
-        let env = shared.env.clone();
+        shared.env().probe(|| Probe::GateEntered { work: work.clone() });
+        let env = shared.env().clone();
         let guard = WorkGuard::new(guard, move || env.probe(|| Probe::GateReleased { work }));
-        shared.env.point(Point::HttpAfterGate).await;
+        shared.env().point(Point::HttpAfterGate).await;
         Ok(Gate {
             guard: Some(guard),
-            per_object: !bug!(shared.config, GateCheckedOnce),
+            per_object: !bug!(shared.config(), GateCheckedOnce),
             skipping: false,
-            hold_while_writing: bug!(shared.config, GateHeldWhileWriting),
+            hold_while_writing: bug!(shared.config(), GateHeldWhileWriting),
         })
     }
 
@@ -89,8 +89,8 @@ impl Gate {
         }
         // Only objects that may still be processed pass the chaos point, so a
         // schedule cannot stretch a handler that is only writing skip entries.
-        ctx.shared.env.point(Point::HttpBetweenObjects).await;
-        if self.per_object && !ctx.shared.work.is_lockable() {
+        ctx.shared.env().point(Point::HttpBetweenObjects).await;
+        if self.per_object && !ctx.shared.work_open() {
             self.skipping = true;
             self.guard = None;
             return false;

@@ -41,11 +41,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::env::{Env, Stream};
-use crate::listener::Shared;
+use crate::node::Shared;
 use crate::probe::ConnId;
 
 /// Serves one registered HTTP connection until it closes: keep-alive, the
-/// idle timeout, and Stop (`shared.http_stop`) all end it here.
+/// idle timeout, and Stop (`shared.http_stop()`) all end it here.
 pub async fn serve<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, stream: S) {
     server::run(shared, conn, peer, stream).await
 }

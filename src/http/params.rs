@@ -88,11 +88,6 @@ impl Params {
             Some(v) => scalar_string(v).map(|s| Some(vec![s])).ok_or(NotAList),
         }
     }
-
-    /// Every parameter.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
 }
 
 fn too_deep() -> InputError {

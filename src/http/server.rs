@@ -26,8 +26,8 @@ use super::response::{encode, encode_query, server_header, Payload, Reply};
 use crate::bug;
 use crate::config::Config;
 use crate::env::{Env, Point, Stream};
-use crate::listener::Shared;
 use crate::logsafe::Text;
+use crate::node::Shared;
 use crate::probe::{ConnId, Probe};
 
 /// hyper refuses a read buffer smaller than this.
@@ -45,7 +45,7 @@ struct Connection<E: Env> {
 /// Serves the connection until it closes, as [`crate::http::serve`] promises.
 pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, stream: S) {
     let flight = Arc::new(Flight::default());
-    let io = TokioIo::new(FlushIo::new(stream, flight.clone(), shared.config.timings.http_write_timeout));
+    let io = TokioIo::new(FlushIo::new(stream, flight.clone(), shared.config().timings.http_write_timeout));
     let state =
         Arc::new(Connection { shared: shared.clone(), conn, peer, requests: AtomicU64::new(0), flight });
     let service = {
@@ -57,19 +57,19 @@ pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: 
             async move { Ok::<_, Infallible>(state.answer(req, ticket).await) }
         })
     };
-    let connection = builder(&shared.config).serve_connection(io, service);
+    let connection = builder(shared.config()).serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
-    let stop = shared.http_stop.clone();
+    let stop = shared.http_stop().clone();
     let result = tokio::select! {
         biased;
-        _ = stop.cancelled() => None,
+        _ = stop.raised() => None,
         result = connection.as_mut() => Some(result),
     };
     if let Some(result) = result {
         return ended(peer, result);
     }
     if state.flight.is_idle() {
-        if bug!(shared.config, IdleKeepAliveNotClosed) {
+        if bug!(shared.config(), IdleKeepAliveNotClosed) {
             return ended(peer, connection.await);
         }
         tracing::debug!("Closing idle HTTP connection from [{peer}]: the API is stopping.");
@@ -77,7 +77,7 @@ pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: 
     }
     // hyper finishes the response in flight, then closes instead of keeping alive.
     connection.as_mut().graceful_shutdown();
-    let cap = shared.config.timings.http_close_cap;
+    let cap = shared.config().timings.http_close_cap;
     match tokio::time::timeout(cap, connection).await {
         Ok(result) => ended(peer, result),
         Err(_) => {
@@ -124,14 +124,14 @@ impl<E: Env> Connection<E> {
         let (parts, body) = req.into_parts();
         let head = Head::read(&parts.method, &parts.uri, parts.version, &parts.headers);
         // Held until the response is built: Stop returns only after it.
-        let answering = self.shared.answers.try_enter();
+        let answering = self.shared.begin_answer();
         let outcome = match answering {
             Some(_) => dispatch::process(&self.shared, self.conn, request, &head, body).await,
             None => {
                 Outcome { reply: Reply::error(503, "Shutting down.").closing(), user: None, pretty: false }
             }
         };
-        self.shared.env.point(Point::HttpBeforeResponse).await;
+        self.shared.env().point(Point::HttpBeforeResponse).await;
         let status = outcome.reply.status;
         tracing::info!(
             "Request {} {} (from [{}], user: {}, agent: {}, status: {}) took total {}ms.",
@@ -143,14 +143,14 @@ impl<E: Env> Connection<E> {
             status.canonical_reason().unwrap_or(status.as_str()),
             start.elapsed().as_millis()
         );
-        self.shared.env.probe(|| Probe::HttpResponse {
+        self.shared.env().probe(|| Probe::HttpResponse {
             conn: self.conn,
             request,
             method: head.method.to_string(),
             path: head.path.clone(),
             status: status.as_u16(),
         });
-        let stopping = self.shared.http_stop.is_cancelled();
+        let stopping = self.shared.http_stop().is_raised();
         let response = response(outcome, stopping, ticket, self.flight.clone());
         drop(answering);
         response

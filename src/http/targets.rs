@@ -5,7 +5,7 @@
 //!
 //! A filter runs over the objects under one budget per request
 //! (`filter_budget`), borrowing their attributes. Every
-//! [`PAUSE_STEPS`](super::filter::PAUSE_STEPS) steps it
+//! [`PAUSE_STEPS`](super::filter::budget::PAUSE_STEPS) steps it
 //! yields to the runtime, so a long filter never starves other tasks; at such
 //! a pause, a request whose connection Stop has begun to close gives up with
 //! `503 Shutting down.`.
@@ -20,7 +20,7 @@ use super::handlers::{Ctx, Step};
 use super::params::{scalar_string, Params};
 use super::response::ApiError;
 use crate::env::{Env, Point};
-use crate::listener::Shared;
+use crate::node::Shared;
 use crate::store::{Object, ObjectType};
 
 /// What `host` is bound to for a service whose host does not exist.
@@ -98,8 +98,8 @@ impl FilterSpec {
 async fn pause<E: Env>(shared: &Shared<E>, eval: &mut Evaluator) -> Result<(), Halt> {
     eval.budget.paused();
     tokio::task::yield_now().await;
-    shared.env.point(Point::HttpFilterPause).await;
-    if shared.http_stop.is_cancelled() {
+    shared.env().point(Point::HttpFilterPause).await;
+    if shared.http_stop().is_raised() {
         return Err(Halt::Stopping);
     }
     Ok(())
@@ -137,7 +137,7 @@ pub async fn find<E: Env>(
         .and_then(|t| ObjectType::from_name(&t))
         .filter(|t| types.contains(t))
         .ok_or_else(no_objects)?;
-    let all = ctx.shared.store.list(otype);
+    let all = ctx.shared.store().list(otype);
     match filter {
         None => found.extend(all),
         Some(filter) => found.extend(filtered(ctx.shared, &filter, otype, all).await?),
@@ -147,7 +147,7 @@ pub async fn find<E: Env>(
 
 /// Objects named by `<type>=<name>` and `<plural>=<name>`; an unknown name is 404.
 fn selected<E: Env>(ctx: &Ctx<'_, E>, types: &[ObjectType]) -> Step<Vec<Arc<Object>>> {
-    let store = &ctx.shared.store;
+    let store = &ctx.shared.store();
     let get = |otype, name: &str| store.get(otype, name).ok_or_else(no_objects);
     let mut found = vec![];
     for &otype in types {
@@ -170,10 +170,10 @@ async fn filtered<E: Env>(
     otype: ObjectType,
     all: Vec<Arc<Object>>,
 ) -> Result<Vec<Arc<Object>>, Halt> {
-    let host_list = if otype == ObjectType::Service { shared.store.list(ObjectType::Host) } else { vec![] };
+    let host_list = if otype == ObjectType::Service { shared.store().list(ObjectType::Host) } else { vec![] };
     let hosts: BTreeMap<&str, &Map<String, Value>> =
         host_list.iter().map(|h| (h.name.as_str(), &h.attrs)).collect();
-    let mut eval = Evaluator::new(shared.config.limits.filter_budget);
+    let mut eval = Evaluator::new(shared.config().limits.filter_budget);
     let mut found = vec![];
     for obj in all {
         let matched = filter.matches(shared, &mut eval, &bindings(&obj, &hosts)).await?;

@@ -20,10 +20,10 @@ use super::netstring::{encode_payload, NetstringCodec};
 use super::queue::QueueReceiver;
 use crate::bug;
 use crate::env::{Env, Point, Stream};
-use crate::listener::Shared;
 use crate::logsafe::Text;
+use crate::node::Shared;
 use crate::probe::{ConnId, ConnKind, Probe};
-use crate::store::{unix_seconds, Mutation, ObjectType, Origin, StoreError};
+use crate::store::{Mutation, ObjectType, Origin, StoreError};
 use crate::work::Admission;
 
 /// Who is on the other end.
@@ -92,8 +92,8 @@ async fn finish_writer<E: Env, S: Stream>(
     shared: &Shared<E>,
     mut task: tokio::task::JoinHandle<Option<Option<WriteHalf<S>>>>,
 ) {
-    let t = &shared.config.timings;
-    let finished = if bug!(shared.config, NoWriterTimeout) {
+    let t = &shared.config().timings;
+    let finished = if bug!(shared.config(), NoWriterTimeout) {
         Ok((&mut task).await)
     } else {
         tokio::time::timeout(t.writer_drain, &mut task).await
@@ -130,7 +130,7 @@ async fn read_loop<E: Env, S: Stream>(
             }
             Some(Err(e)) => {
                 tracing::warn!("Error while reading JSON-RPC message for identity '{}': {e}", peer.identity);
-                shared.env.probe(|| Probe::JsonRpc {
+                shared.env().probe(|| Probe::JsonRpc {
                     conn: peer.conn,
                     method: String::new(),
                     outcome: format!("protocol error: {e}"),
@@ -175,7 +175,7 @@ async fn write_loop<E: Env, S: Stream>(
             _ = handle.stop.cancelled() => return Some(writer),
             p = outgoing.next() => p?,
         };
-        shared.env.point(Point::JsonRpcBeforeWrite).await;
+        shared.env().point(Point::JsonRpcBeforeWrite).await;
         if write_frame(&shared, &mut writer, &payload).await.is_err() {
             tracing::debug!("Error while sending JSON-RPC message for identity '{}'", handle.identity);
             handle.disconnect();
@@ -193,7 +193,7 @@ async fn write_frame<E: Env, W: AsyncWrite + Unpin>(
     encode_payload(payload, &mut buf);
     // Planted bug: holding the work group across a socket write lets a peer
     // that never reads hold up Stop's join.
-    let _held = if bug!(shared.config, WriterHoldsGate) { shared.work.try_enter() } else { None };
+    let _held = if bug!(shared.config(), WriterHoldsGate) { shared.admit_work() } else { None };
     w.write_all(&buf).await?;
     w.flush().await
 }
@@ -210,7 +210,7 @@ fn spawn_keepalive<E: Env>(
             tokio::select! {
                 biased;
                 _ = h.stop.cancelled() => return,
-                _ = tokio::time::sleep(s.config.timings.heartbeat_interval) => {}
+                _ = tokio::time::sleep(s.config().timings.heartbeat_interval) => {}
             }
             h.send(encode(&message::heartbeat()));
         }
@@ -221,7 +221,7 @@ fn spawn_keepalive<E: Env>(
 
 /// Anonymous peers get a fixed lifetime; endpoints must not go silent.
 async fn liveness<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle, seen: &Mutex<Instant>) {
-    let t = &shared.config.timings;
+    let t = &shared.config().timings;
     if peer.kind == ConnKind::Anonymous {
         tokio::select! {
             biased;
@@ -266,37 +266,37 @@ async fn handle_frame<E: Env>(
         }
     };
     let method = msg.method.clone().unwrap_or_default();
-    shared.env.point(Point::JsonRpcBeforeHandle).await;
+    shared.env().point(Point::JsonRpcBeforeHandle).await;
     let work = format!("jsonrpc c{} {method}", peer.conn);
     let Some((admission, entered)) = admit(shared, &work) else {
         // Dropped silently and never counted as applied, so never acknowledged:
         // the sender keeps it and replays it after the restart.
-        shared.env.probe(|| Probe::GateRefused { work });
-        if bug!(shared.config, DroppedMessagesAcknowledged) {
+        shared.env().probe(|| Probe::GateRefused { work });
+        if bug!(shared.config(), DroppedMessagesAcknowledged) {
             mark_applied(shared, peer, &msg);
         }
         return;
     };
-    shared.env.point(Point::JsonRpcAfterGate).await;
+    shared.env().point(Point::JsonRpcAfterGate).await;
     let result = dispatch(shared, peer, &msg, &admission);
     if let Some(id) = &msg.id {
         handle.send(encode(&message::reply(id, result)));
     }
     drop(admission);
     if entered {
-        shared.env.probe(|| Probe::GateReleased { work });
+        shared.env().probe(|| Probe::GateReleased { work });
     }
 }
 
 /// Enters the work group for a message: the admission, and whether it was
 /// really entered (the planted bug `JsonRpcWithoutGate` forges one).
 fn admit<E: Env>(shared: &Shared<E>, work: &str) -> Option<(Admission, bool)> {
-    if let Some(admission) = Admission::enter(&shared.work) {
-        shared.env.probe(|| Probe::GateEntered { work: work.to_string() });
+    if let Some(admission) = shared.admit_work() {
+        shared.env().probe(|| Probe::GateEntered { work: work.to_string() });
         return Some((admission, true));
     }
     #[cfg(feature = "bug-zoo")]
-    if bug!(shared.config, JsonRpcWithoutGate) {
+    if bug!(shared.config(), JsonRpcWithoutGate) {
         return Some((Admission::forged(), false));
     }
     None
@@ -304,12 +304,12 @@ fn admit<E: Env>(shared: &Shared<E>, work: &str) -> Option<(Admission, bool)> {
 
 fn mark_applied<E: Env>(shared: &Shared<E>, peer: &Peer, msg: &Message) {
     if let (ConnKind::Endpoint, Some(ts)) = (peer.kind, msg.ts) {
-        shared.cluster.applied(&peer.identity, ts);
+        shared.cluster().applied(&peer.identity, ts);
     }
 }
 
 fn outcome<E: Env>(shared: &Shared<E>, peer: &Peer, method: &str, outcome: &str) {
-    shared.env.probe(|| Probe::JsonRpc {
+    shared.env().probe(|| Probe::JsonRpc {
         conn: peer.conn,
         method: method.to_string(),
         outcome: outcome.to_string(),
@@ -333,7 +333,7 @@ fn dispatch<E: Env>(
             if let (ConnKind::Endpoint, Some(p)) =
                 (peer.kind, msg.params.get("log_position").and_then(Value::as_f64))
             {
-                shared.cluster.acknowledged_by(&peer.identity, p);
+                shared.cluster().acknowledged_by(&peer.identity, p);
             }
             Ok(Value::Null)
         }
@@ -369,7 +369,7 @@ fn check_result<E: Env>(
         return Err("Check results are accepted from endpoints only.".into());
     }
     if let Some(ts) = msg.ts {
-        if !shared.cluster.is_new(&peer.identity, ts) {
+        if !shared.cluster().is_new(&peer.identity, ts) {
             outcome(shared, peer, method, "ignored: already applied");
             return Ok(Value::Null);
         }
@@ -408,12 +408,7 @@ fn apply_check_result<E: Env>(
         None => (ObjectType::Host, host),
     };
     let origin = Origin::Cluster { conn: peer.conn, identity: peer.identity.clone(), ts: msg.ts };
-    let now: SystemTime = shared.env.now();
-    shared.store.apply(Mutation::CheckResult { otype, name, cr }, origin, now, work)?;
+    let now: SystemTime = shared.env().now();
+    shared.store().apply(Mutation::CheckResult { otype, name, cr }, origin, now, work)?;
     Ok(Value::Null)
-}
-
-/// Seconds since the epoch of the node's clock, for `ts`.
-pub fn now_seconds<E: Env>(shared: &Shared<E>) -> f64 {
-    unix_seconds(shared.env.now())
 }

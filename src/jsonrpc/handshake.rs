@@ -18,32 +18,32 @@ use super::netstring::NetstringCodec;
 use super::queue::send_queue;
 use crate::bug;
 use crate::env::{Env, Stream};
-use crate::listener::{register, reject, unregister, Shared};
+use crate::node::Shared;
 use crate::probe::{ConnId, ConnKind};
 use crate::store::unix_seconds;
 use crate::waitgroup::Guard;
 
 /// Serves a connection whose first byte was a digit.
 pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, addr: SocketAddr, stream: S) {
-    let max = shared.config.limits.max_anonymous;
+    let max = shared.config().limits.max_anonymous;
     // Every peer counts as anonymous from its first byte until its Hello
     // names a configured endpoint, so silent peers cannot pile up.
-    let Some(place) = shared.cluster.anonymous_place(max) else {
+    let Some(place) = shared.cluster().anonymous_place(max) else {
         tracing::info!("Ignoring anonymous JSON-RPC connection [{addr}]. Max connections ({max}) exceeded.");
-        return reject(&shared, conn, "anonymous connection limit reached");
+        return shared.reject(conn, "anonymous connection limit reached");
     };
     let (rd, writer) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_before_hello));
+    let mut reader = FramedRead::new(rd, NetstringCodec::new(shared.config().limits.jsonrpc_before_hello));
     let first = match first_message(&shared, &mut reader).await {
         Ok(m) => m,
         Err(why) => {
             tracing::info!("No data received on new API connection [{addr}]: {why}.");
-            return reject(&shared, conn, &why);
+            return shared.reject(conn, &why);
         }
     };
     let claimed = Message::from_map(first.clone()).ok().and_then(|m| m.hello_identity().map(String::from));
     let (identity, kind) = match claimed {
-        Some(id) if shared.cluster.is_endpoint(&id) => (id, ConnKind::Endpoint),
+        Some(id) if shared.cluster().is_endpoint(&id) => (id, ConnKind::Endpoint),
         // An anonymous peer's claim goes into logs: made safe once, here.
         Some(id) => (crate::logsafe::text(&id), ConnKind::Anonymous),
         None => (format!("[{addr}]"), ConnKind::Anonymous),
@@ -65,10 +65,10 @@ async fn first_message<E: Env, R: tokio::io::AsyncRead + Unpin>(
     shared: &Shared<E>,
     reader: &mut FramedRead<R, NetstringCodec>,
 ) -> Result<Map<String, Value>, String> {
-    let read = tokio::time::timeout(shared.config.timings.connect_timeout, reader.next());
+    let read = tokio::time::timeout(shared.config().timings.connect_timeout, reader.next());
     tokio::select! {
         biased;
-        _ = shared.listener_stop.cancelled(), if !bug!(shared.config, NoRegistrationGate) => {
+        _ = shared.listener_stop().raised(), if !bug!(shared.config(), NoRegistrationGate) => {
             Err("the listener is stopping".into())
         }
         r = read => match r {
@@ -85,7 +85,7 @@ pub async fn outgoing<E: Env>(shared: Arc<Shared<E>>, name: String, host: String
     // An attempt is a registration in progress: Stop's listener join waits
     // for it and the listener's stop signal cancels it, so no Hello leaves
     // once Stop is past step 2.
-    if let Some(attempt) = shared.listeners.try_enter() {
+    if let Some(attempt) = shared.enter_listener() {
         tracing::info!("Reconnecting to endpoint '{name}' via host '{host}' and port '{port}'");
         match connect_and_hello(&shared, &name, &host, port).await {
             Ok(Some(stream)) => run_outgoing(&shared, &name, port, stream, attempt).await,
@@ -93,7 +93,7 @@ pub async fn outgoing<E: Env>(shared: Arc<Shared<E>>, name: String, host: String
             Err(e) => tracing::error!("{e}"),
         }
     }
-    shared.cluster.done_connecting(&name);
+    shared.cluster().done_connecting(&name);
 }
 
 /// Opens the socket and writes our Hello, within the connect timeout;
@@ -105,16 +105,16 @@ async fn connect_and_hello<E: Env>(
     port: u16,
 ) -> Result<Option<E::Stream>, String> {
     let attempt = async {
-        let mut stream = shared.env.connect(host, port).await.map_err(|e| e.to_string())?;
+        let mut stream = shared.env().connect(host, port).await.map_err(|e| e.to_string())?;
         let mut hello = bytes::BytesMut::new();
-        super::netstring::encode_payload(&encode(&message::hello(&shared.config.node_name)), &mut hello);
+        super::netstring::encode_payload(&encode(&message::hello(&shared.config().node_name)), &mut hello);
         stream.write_all(&hello).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(stream)
     };
-    let timeout = shared.config.timings.connect_timeout;
+    let timeout = shared.config().timings.connect_timeout;
     tokio::select! {
         biased;
-        _ = shared.listener_stop.cancelled() => Ok(None),
+        _ = shared.listener_stop().raised() => Ok(None),
         r = tokio::time::timeout(timeout, attempt) => match r {
             Ok(Ok(stream)) => Ok(Some(stream)),
             Ok(Err(e)) => Err(format!("Cannot connect to host '{host}' on port '{port}': {e}")),
@@ -133,10 +133,10 @@ async fn run_outgoing<E: Env, S: Stream>(
     let conn = shared.next_conn_id();
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let (rd, wr) = tokio::io::split(stream);
-    let reader = FramedRead::new(rd, NetstringCodec::new(shared.config.limits.jsonrpc_endpoint));
+    let reader = FramedRead::new(rd, NetstringCodec::new(shared.config().limits.jsonrpc_endpoint));
     let peer = Peer::new(conn, addr, name.to_string(), ConnKind::Endpoint);
-    let initiator = shared.config.node_name.clone();
-    shared.cluster.done_connecting(name);
+    let initiator = shared.config().node_name.clone();
+    shared.cluster().done_connecting(name);
     let opening =
         Opening { peer, initiator, reader, writer: wr, pending: None, gate: Some(attempt), place: None };
     start(shared.clone(), opening).await;
@@ -160,35 +160,35 @@ struct Opening<S> {
 
 /// Passes the registration gate, registers, and runs the connection.
 async fn start<E: Env, S: Stream>(shared: Arc<Shared<E>>, mut o: Opening<S>) {
-    let gate = o.gate.take().or_else(|| shared.listeners.try_enter());
-    if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
-        return reject(&shared, o.peer.conn, "the listener group is closed");
+    let gate = o.gate.take().or_else(|| shared.enter_listener());
+    if gate.is_none() && !bug!(shared.config(), NoRegistrationGate) {
+        return shared.reject(o.peer.conn, "the listener group is closed");
     }
-    let (tx, queue) = send_queue(shared.config.limits.send_queue_bytes);
+    let (tx, queue) = send_queue(shared.config().limits.send_queue_bytes);
     let handle = ConnHandle::new(o.peer.conn, &o.peer.identity, &o.initiator, tx);
     let backlog = match admit(&shared, &o.peer, &handle) {
         Ok(backlog) => backlog,
         Err(why) => {
             drop(gate);
             let _ = o.writer.shutdown().await;
-            return reject(&shared, o.peer.conn, &why);
+            return shared.reject(o.peer.conn, &why);
         }
     };
-    let limits = &shared.config.limits;
+    let limits = &shared.config().limits;
     let max_len =
         if o.peer.kind == ConnKind::Endpoint { limits.jsonrpc_endpoint } else { limits.jsonrpc_anonymous };
     o.reader.decoder_mut().set_max_len(max_len);
-    register(&shared, o.peer.conn, o.peer.kind);
+    shared.register(o.peer.conn, o.peer.kind);
     tracing::info!("New JSON-RPC client for identity '{}' ({:?})", o.peer.identity, o.peer.kind);
     drop(gate);
     // The accepting side answers the Hello before anything else it sends.
-    let hello =
-        (o.initiator != shared.config.node_name).then(|| encode(&message::hello(&shared.config.node_name)));
+    let hello = (o.initiator != shared.config().node_name)
+        .then(|| encode(&message::hello(&shared.config().node_name)));
     let first = hello.into_iter().chain(backlog).collect();
     let wire = Wire { reader: o.reader, writer: o.writer, queue, first, pending: o.pending };
     connection::run(shared.clone(), o.peer.clone(), handle, wire).await;
-    shared.cluster.deregister(o.peer.conn);
-    unregister(&shared, o.peer.conn);
+    shared.cluster().deregister(o.peer.conn);
+    shared.unregister(o.peer.conn);
     drop(o.place);
 }
 
@@ -196,13 +196,13 @@ async fn start<E: Env, S: Stream>(shared: Arc<Shared<E>>, mut o: Opening<S>) {
 /// anonymous set. An endpoint's backlog to replay is returned.
 fn admit<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle) -> Result<Vec<Bytes>, String> {
     if peer.kind != ConnKind::Endpoint {
-        shared.cluster.register_anonymous(handle.clone());
+        shared.cluster().register_anonymous(handle.clone());
         return Ok(vec![]);
     }
-    let now = unix_seconds(shared.env.now());
-    match shared.cluster.register_endpoint(&shared.config.node_name, handle.clone(), now) {
+    let now = unix_seconds(shared.env().now());
+    match shared.cluster().register_endpoint(&shared.config().node_name, handle.clone(), now) {
         Ok(backlog) => {
-            let position = shared.cluster.applied_position(&peer.identity);
+            let position = shared.cluster().applied_position(&peer.identity);
             tracing::info!(
                 "Endpoint '{}' connected; its messages up to log position {position} are applied",
                 peer.identity

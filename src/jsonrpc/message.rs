@@ -36,15 +36,14 @@ pub struct Message {
 /// Why a decoded JSON object is not a message.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum MessageError {
-    /// `method` is there but not a string.
-    #[error("Invalid JSON-RPC message: 'method' must be a string")]
-    BadMethod,
-    /// `params` is there but not an object.
-    #[error("Invalid JSON-RPC message: 'params' must be an object")]
-    BadParams,
-    /// `ts` is there but not a number.
-    #[error("Invalid JSON-RPC message: 'ts' must be a number")]
-    BadTs,
+    /// A field the message carries has the wrong JSON type.
+    #[error("Invalid JSON-RPC message: '{field}' must be {expected}")]
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be, with its article ("a string").
+        expected: &'static str,
+    },
 }
 
 impl Message {
@@ -53,17 +52,17 @@ impl Message {
         let method = match map.remove("method") {
             None | Some(Value::Null) => None,
             Some(Value::String(m)) => Some(m),
-            Some(_) => return Err(MessageError::BadMethod),
+            Some(_) => return Err(MessageError::WrongType { field: "method", expected: "a string" }),
         };
         let params = match map.remove("params") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(p)) => p,
-            Some(_) => return Err(MessageError::BadParams),
+            Some(_) => return Err(MessageError::WrongType { field: "params", expected: "an object" }),
         };
         let ts = match map.remove("ts") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => n.as_f64(),
-            Some(_) => return Err(MessageError::BadTs),
+            Some(_) => return Err(MessageError::WrongType { field: "ts", expected: "a number" }),
         };
         Ok(Message { method, params, ts, id: map.remove("id").filter(|v| !v.is_null()) })
     }
@@ -220,9 +219,18 @@ mod tests {
         assert_eq!(m.hello_identity(), Some("a"));
         let m = Message::from_map(map(json!({"jsonrpc":"2.0","id":3,"result":1}))).unwrap();
         assert_eq!((m.method, m.id), (None, Some(json!(3))));
-        assert_eq!(Message::from_map(map(json!({"method":1}))), Err(MessageError::BadMethod));
-        assert_eq!(Message::from_map(map(json!({"method":"x","params":[]}))), Err(MessageError::BadParams));
-        assert_eq!(Message::from_map(map(json!({"method":"x","ts":"now"}))), Err(MessageError::BadTs));
+        assert_eq!(
+            Message::from_map(map(json!({"method":1}))),
+            Err(MessageError::WrongType { field: "method", expected: "a string" })
+        );
+        assert_eq!(
+            Message::from_map(map(json!({"method":"x","params":[]}))),
+            Err(MessageError::WrongType { field: "params", expected: "an object" })
+        );
+        assert_eq!(
+            Message::from_map(map(json!({"method":"x","ts":"now"}))),
+            Err(MessageError::WrongType { field: "ts", expected: "a number" })
+        );
     }
 
     #[test]

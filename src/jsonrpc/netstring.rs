@@ -75,11 +75,6 @@ impl NetstringCodec {
         self.max_len = max_len;
     }
 
-    /// The current limit.
-    pub fn max_len(&self) -> usize {
-        self.max_len
-    }
-
     /// Reads the length prefix. `Ok(None)`: more bytes are needed.
     fn header(&self, src: &[u8]) -> Result<Option<(usize, usize)>, NetstringError> {
         let digits = src.iter().take_while(|b| b.is_ascii_digit()).count();

@@ -106,6 +106,7 @@ impl ReplayLog {
         self.entries.iter()
     }
 
+    #[cfg(test)]
     /// The newest message's `ts`.
     pub fn newest(&self) -> Option<f64> {
         self.entries.back().map(|e| e.ts)

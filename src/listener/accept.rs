@@ -9,16 +9,16 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
 use super::rewind::Rewind;
-use super::Shared;
 use crate::bug;
 use crate::env::{AcceptError, Env, Listener, Point};
+use crate::node::Shared;
 use crate::probe::{ConnId, ConnKind, Probe};
 
 /// Accepts until the acceptor is closed. Holds the listener group for its
 /// whole life, so Stop's join waits for it to exit.
 pub(crate) async fn accept_loop<E: Env>(shared: Arc<Shared<E>>, listener: Arc<E::Listener>) {
     let addr = listener.local_addr().to_string();
-    let Some(_guard) = shared.listeners.try_enter() else {
+    let Some(_guard) = shared.enter_listener() else {
         tracing::error!("Could not lock the listener wait group.");
         return;
     };
@@ -26,22 +26,22 @@ pub(crate) async fn accept_loop<E: Env>(shared: Arc<Shared<E>>, listener: Arc<E:
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => on_accept(&shared, &open, &addr, stream, peer),
-            Err(AcceptError::Closed) if bug!(shared.config, AcceptLoopAfterClose) => {
+            Err(AcceptError::Closed) if bug!(shared.config(), AcceptLoopAfterClose) => {
                 accept_failed(&shared, &addr, "listener closed").await;
             }
             Err(AcceptError::Closed) => break,
             Err(AcceptError::Io(e)) => accept_failed(&shared, &addr, &e.to_string()).await,
         }
     }
-    shared.env.probe(|| Probe::AcceptLoopExited { addr });
+    shared.env().probe(|| Probe::AcceptLoopExited { addr });
 }
 
 /// An accept error other than "closed": one log line, then a back-off, so a
 /// persistent failure can never become a busy loop.
 async fn accept_failed<E: Env>(shared: &Shared<E>, addr: &str, error: &str) {
     tracing::error!("Cannot accept new connection: {error}");
-    shared.env.probe(|| Probe::AcceptError { addr: addr.to_string(), error: error.to_string() });
-    tokio::time::sleep(shared.config.timings.accept_backoff).await;
+    shared.env().probe(|| Probe::AcceptError { addr: addr.to_string(), error: error.to_string() });
+    tokio::time::sleep(shared.config().timings.accept_backoff).await;
 }
 
 /// The connections one listener has open, against `max_connections`.
@@ -77,14 +77,14 @@ impl OpenConnections {
 
 /// Closes a connection over the cap at once and counts it.
 fn refuse_over_cap<E: Env>(shared: &Shared<E>, open: &OpenConnections, addr: &str, conn: ConnId) {
-    let max = shared.config.limits.max_connections;
-    shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+    let max = shared.config().limits.max_connections;
+    shared.refused_connection();
     if !open.saturated.swap(true, Ordering::SeqCst) {
         tracing::warn!(
             "Listener '{addr}' has {max} connections open (max_connections): closing new ones at once until some end."
         );
     }
-    reject(shared, conn, "connection limit reached");
+    shared.reject(conn, "connection limit reached");
 }
 
 fn on_accept<E: Env>(
@@ -95,18 +95,18 @@ fn on_accept<E: Env>(
     peer: SocketAddr,
 ) {
     let conn = shared.next_conn_id();
-    shared.env.probe(|| Probe::Accepted { conn, peer: peer.to_string() });
+    shared.env().probe(|| Probe::Accepted { conn, peer: peer.to_string() });
     // The seed PR's race: an accept that completes after close was requested.
     // Stop has begun, so the connection is turned away, never registered.
-    if shared.listener_stop.is_cancelled() {
-        if bug!(shared.config, AcceptAfterCloseRegistered) {
+    if shared.listener_stop().is_raised() {
+        if bug!(shared.config(), AcceptAfterCloseRegistered) {
             register_from_accept_loop(shared, conn, peer, stream);
             return;
         }
-        reject(shared, conn, "accepted after the listener was closed");
+        shared.reject(conn, "accepted after the listener was closed");
         return;
     }
-    let Some(slot) = open.take(shared.config.limits.max_connections) else {
+    let Some(slot) = open.take(shared.config().limits.max_connections) else {
         return refuse_over_cap(shared, open, addr, conn);
     };
     let s = shared.clone();
@@ -114,13 +114,6 @@ fn on_accept<E: Env>(
         handle(s, conn, peer, stream).await;
         drop(slot);
     });
-}
-
-/// Turns a connection away before registration.
-pub(crate) fn reject<E: Env>(shared: &Shared<E>, conn: ConnId, reason: &str) {
-    tracing::debug!("Closing connection {conn}: {reason}");
-    shared.env.probe(|| Probe::Rejected { conn, reason: reason.to_string() });
-    shared.env.probe(|| Probe::Closed { conn });
 }
 
 /// Planted bug: the accept loop registers a late connection itself, under
@@ -131,7 +124,7 @@ fn register_from_accept_loop<E: Env>(
     peer: SocketAddr,
     stream: E::Stream,
 ) {
-    register(shared, conn, ConnKind::Http);
+    shared.register(conn, ConnKind::Http);
     let s = shared.clone();
     shared.spawn("connection", async move {
         crate::http::serve(s.clone(), conn, peer, stream).await;
@@ -142,11 +135,11 @@ fn register_from_accept_loop<E: Env>(
 /// Waits for the first byte, bounded by the connect timeout and by Stop.
 async fn sniff<E: Env>(shared: &Shared<E>, stream: &mut E::Stream) -> Result<u8, String> {
     let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(shared.config.timings.connect_timeout, stream.read(&mut byte));
-    let stopping = shared.listener_stop.cancelled();
+    let read = tokio::time::timeout(shared.config().timings.connect_timeout, stream.read(&mut byte));
+    let stopping = shared.listener_stop().raised();
     tokio::select! {
         biased;
-        _ = stopping, if !bug!(shared.config, NoRegistrationGate) => Err("the listener is stopping".into()),
+        _ = stopping, if !bug!(shared.config(), NoRegistrationGate) => Err("the listener is stopping".into()),
         r = read => match r {
             Err(_) => Err("timed out waiting for the first byte".into()),
             Ok(Ok(0)) => Err("connection closed before the first byte".into()),
@@ -161,39 +154,27 @@ async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, 
         Ok(b) => b,
         Err(why) => {
             tracing::info!("No data received on new API connection [{peer}]: {why}.");
-            return reject(&shared, conn, &why);
+            return shared.reject(conn, &why);
         }
     };
-    shared.env.point(Point::ListenerBeforeRegister).await;
+    shared.env().point(Point::ListenerBeforeRegister).await;
     let stream = Rewind::new(Bytes::copy_from_slice(&[first]), stream);
     if first.is_ascii_digit() {
         // The cluster path reads the Hello first and passes the gate itself.
         return crate::jsonrpc::handshake::incoming(shared, conn, peer, stream).await;
     }
-    let gate = shared.listeners.try_enter();
-    if gate.is_none() && !bug!(shared.config, NoRegistrationGate) {
-        return reject(&shared, conn, "the listener group is closed");
+    let gate = shared.enter_listener();
+    if gate.is_none() && !bug!(shared.config(), NoRegistrationGate) {
+        return shared.reject(conn, "the listener group is closed");
     }
-    register(&shared, conn, ConnKind::Http);
+    shared.register(conn, ConnKind::Http);
     tracing::debug!("New HTTP client");
     drop(gate);
     crate::http::serve(shared.clone(), conn, peer, stream).await;
     deregister_http(&shared, conn, peer);
 }
 
-/// Records a connection as registered.
-pub(crate) fn register<E: Env>(shared: &Shared<E>, conn: ConnId, kind: ConnKind) {
-    shared.registry().conns.insert(conn, kind);
-    shared.env.probe(|| Probe::Registered { conn, kind });
-}
-
-/// Records that a registered connection has ended.
-pub(crate) fn unregister<E: Env>(shared: &Shared<E>, conn: ConnId) {
-    shared.registry().conns.remove(&conn);
-    shared.env.probe(|| Probe::Closed { conn });
-}
-
 fn deregister_http<E: Env>(shared: &Shared<E>, conn: ConnId, peer: SocketAddr) {
     tracing::info!("HTTP client disconnected (from [{peer}])");
-    unregister(shared, conn);
+    shared.unregister(conn);
 }

@@ -3,7 +3,6 @@
 
 mod accept;
 mod rewind;
-mod shared;
 mod timers;
 
 use std::net::SocketAddr;
@@ -12,10 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-pub(crate) use accept::{register, reject, unregister};
-pub use rewind::Rewind;
-pub use shared::Shared;
-pub use timers::Timers;
+pub use crate::node::Shared;
+use crate::node::Stopper;
+
+use timers::Timers;
 
 use crate::config::Config;
 use crate::env::{Env, Listener};
@@ -44,6 +43,8 @@ pub enum StopError {
 /// A running node's API listener. Cheap to clone; clones control the same node.
 pub struct ApiListener<E: Env> {
     shared: Arc<Shared<E>>,
+    /// What Stop does to the node; nobody else holds it.
+    stopper: Arc<Stopper>,
     acceptors: Arc<Vec<Arc<E::Listener>>>,
     timers: Arc<Timers>,
     /// The state directory's lock, held from start until Stop has persisted.
@@ -56,6 +57,7 @@ impl<E: Env> Clone for ApiListener<E> {
     fn clone(&self) -> Self {
         ApiListener {
             shared: self.shared.clone(),
+            stopper: self.stopper.clone(),
             acceptors: self.acceptors.clone(),
             timers: self.timers.clone(),
             lock: self.lock.clone(),
@@ -68,19 +70,21 @@ impl<E: Env> ApiListener<E> {
     /// Loads the state directory, binds every listen address, starts the
     /// accept loops and the timers.
     pub async fn start(env: E, config: Config) -> Result<Self, StartError> {
-        let shared = Arc::new(Shared::new(env, config));
-        let (dir, holder) = (&shared.config.state_dir, format!("node '{}'", shared.config.node_name));
-        let lock = state::lock(&shared.env, dir, holder).await?;
-        if let Some(state) = state::load(&shared.env, &shared.config.state_dir).await? {
-            shared.store.restore(state.store);
-            shared.cluster.restore(state.cluster);
+        let (shared, stopper) = Shared::new(env, config);
+        let (shared, stopper) = (Arc::new(shared), Arc::new(stopper));
+        let (dir, holder) = (&shared.config().state_dir, format!("node '{}'", shared.config().node_name));
+        let lock = state::lock(shared.env(), dir, holder).await?;
+        if let Some(state) = state::load(shared.env(), &shared.config().state_dir).await? {
+            shared.store().restore(state.store);
+            shared.cluster().restore(state.cluster);
         }
         let mut acceptors = Vec::new();
-        for &addr in &shared.config.listen {
-            let listener = shared.env.bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        for &addr in &shared.config().listen {
+            let listener =
+                shared.env().bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
             let local = listener.local_addr().to_string();
             tracing::info!("Started new listener on '{local}'");
-            shared.env.probe(|| Probe::ListenerStarted { addr: local });
+            shared.env().probe(|| Probe::ListenerStarted { addr: local });
             acceptors.push(Arc::new(listener));
         }
         for listener in &acceptors {
@@ -90,7 +94,8 @@ impl<E: Env> ApiListener<E> {
         let timers = Arc::new(Timers::default());
         start_timers(&shared, &timers);
         let lock = Arc::new(Mutex::new(Some(lock)));
-        Ok(ApiListener { shared, acceptors: Arc::new(acceptors), timers, lock, stopped: Arc::default() })
+        let acceptors = Arc::new(acceptors);
+        Ok(ApiListener { shared, stopper, acceptors, timers, lock, stopped: Arc::default() })
     }
 
     /// The addresses actually bound, in the order of `config.listen`.
@@ -112,28 +117,27 @@ impl<E: Env> ApiListener<E> {
 
     /// Waits until every task of the node has ended (after [`stop`](Self::stop)).
     pub async fn wait_for_tasks(&self) {
-        self.shared.tasks.close();
-        self.shared.tasks.wait().await;
+        self.shared.tasks_ended().await;
     }
 
     async fn stop_in_order(&self) -> Result<(), StopError> {
-        let s = &self.shared;
+        let (s, stopper) = (&self.shared, &self.stopper);
         step(s, StopStep::Begin);
         self.timers.stop().await;
         step(s, StopStep::TimersStopped);
         self.stop_listener().await;
-        s.cluster.disconnect_all();
+        s.cluster().disconnect_all();
         step(s, StopStep::JsonRpcDisconnected);
-        s.http_stop.cancel();
+        stopper.stop_http();
         step(s, StopStep::HttpClosing);
-        s.work.close();
+        stopper.close_work();
         step(s, StopStep::WorkJoinStarted);
-        s.work.join().await;
+        stopper.join_work().await;
         // Every gated change is done: from here a change is a slip, refused.
-        s.store.seal();
+        s.store().seal();
         // What HTTP still has in flight is answering (a 503, a query given
         // up): no response starts after Stop returns.
-        s.answers.join().await;
+        stopper.join_answers().await;
         step(s, StopStep::WorkJoined);
         let persisted = persist(s).await;
         step(s, StopStep::Persisted);
@@ -141,30 +145,30 @@ impl<E: Env> ApiListener<E> {
         crate::lock::lock(&self.lock).take();
         tracing::info!("'api' stopped.");
         step(s, StopStep::Stopped);
-        persisted.map_err(|reason| StopError::Persist { dir: s.config.state_dir.clone(), reason })
+        persisted.map_err(|reason| StopError::Persist { dir: s.config().state_dir.clone(), reason })
     }
 
     /// Step 2: close every acceptor explicitly, then wait for accept loops
     /// and registrations in progress.
     async fn stop_listener(&self) {
         let s = &self.shared;
-        s.listener_stop.cancel();
+        self.stopper.stop_listening();
         for listener in self.acceptors.iter() {
             listener.close();
         }
         step(s, StopStep::AcceptorsClosed);
-        s.listeners.join().await;
+        self.stopper.join_listeners().await;
         step(s, StopStep::ListenerJoined);
     }
 }
 
 fn step<E: Env>(shared: &Shared<E>, step: StopStep) {
     tracing::debug!("Stop: {step:?}");
-    shared.env.probe(|| Probe::Stop { step });
+    shared.env().probe(|| Probe::Stop { step });
 }
 
 fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
-    let t = &shared.config.timings;
+    let t = &shared.config().timings;
     let s = shared.clone();
     timers.every(t.persist_interval, move || {
         let s = s.clone();
@@ -173,7 +177,7 @@ fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
             let _ = persist(&s).await;
         }
     });
-    if shared.config.endpoints.is_empty() {
+    if shared.config().endpoints.is_empty() {
         return;
     }
     let s = shared.clone();
@@ -190,8 +194,8 @@ fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
 
 /// Starts a connection attempt to every endpoint neither connected nor connecting.
 fn reconnect<E: Env>(shared: &Arc<Shared<E>>) {
-    for name in shared.cluster.start_connecting() {
-        let Some(e) = shared.config.endpoint(&name) else { continue };
+    for name in shared.cluster().start_connecting() {
+        let Some(e) = shared.config().endpoint(&name) else { continue };
         let (host, port) = (e.host.clone(), e.port);
         let s = shared.clone();
         shared.spawn("reconnect", crate::jsonrpc::handshake::outgoing(s, name, host, port));
@@ -200,7 +204,7 @@ fn reconnect<E: Env>(shared: &Arc<Shared<E>>) {
 
 /// Tells each connected endpoint how far its messages are applied and persisted.
 fn acknowledge_positions<E: Env>(shared: &Shared<E>) {
-    for (conn, position) in shared.cluster.acknowledgements() {
+    for (conn, position) in shared.cluster().acknowledgements() {
         let msg = crate::jsonrpc::message::set_log_position(position);
         conn.send(crate::jsonrpc::connection::encode(&msg));
     }
@@ -208,12 +212,12 @@ fn acknowledge_positions<E: Env>(shared: &Shared<E>) {
 
 /// Writes the state directory; a failure is logged and returned.
 async fn persist<E: Env>(shared: &Shared<E>) -> Result<(), String> {
-    let cluster = shared.cluster.snapshot();
-    let state = StateFile { version: state::FORMAT_VERSION, store: shared.store.snapshot(), cluster };
-    let dir = &shared.config.state_dir;
-    match state::save(&shared.env, dir, &state).await {
+    let cluster = shared.cluster().snapshot();
+    let state = StateFile { version: state::FORMAT_VERSION, store: shared.store().snapshot(), cluster };
+    let dir = &shared.config().state_dir;
+    match state::save(shared.env(), dir, &state).await {
         Ok(()) => {
-            shared.cluster.persisted(&state.cluster);
+            shared.cluster().persisted(&state.cluster);
             Ok(())
         }
         Err(e) => {

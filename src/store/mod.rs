@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use crate::work::Admission;
-
+/// How deeply any value a peer sends may nest: bodies, paths, check results, frames.
+pub use crate::input::MAX_DEPTH;
+/// Proof that a change holds the work group (see `Store::apply`).
+pub use crate::work::Admission;
 pub use checkresult::{host_state, CheckResult, MAX_CHECK_RESULT_BYTES};
 pub use journal::{Journal, JournalEntry, Origin};
 pub use object::{split_service_name, Object, ObjectType, CONFIG_ATTRS};

@@ -39,6 +39,7 @@ impl Budget {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Steps spent so far.
     pub fn spent(&self) -> u64 {
         self.spent

@@ -87,6 +87,7 @@ impl Patterns {
         found
     }
 
+    #[cfg(test)]
     /// How many patterns were compiled.
     pub(super) fn compiles(&self) -> u64 {
         self.compiles

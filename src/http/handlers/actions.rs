@@ -109,7 +109,7 @@ fn apply<E: Env>(
     m: Mutation,
     work: &Admission,
 ) -> Result<crate::store::Applied, StoreError> {
-    ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work)
+    ctx.shared.store().apply(m, ctx.origin(), ctx.now(), work)
 }
 
 /// Reads a process-check-result request for `obj` as Icinga validates it.
@@ -178,16 +178,16 @@ fn performance_data(v: Option<&Value>) -> Vec<String> {
 }
 
 fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
-    let cr = match parse_check_result(&ctx.params, &obj, &ctx.shared.config.node_name, ctx.now()) {
+    let cr = match parse_check_result(&ctx.params, &obj, &ctx.shared.config().node_name, ctx.now()) {
         Ok(cr) => cr,
         Err((code, text)) => return code_result(code, text),
     };
     let (otype, name) = Object::release(obj);
     // Checkable::ProcessCheckResult takes the work group again as its producer:
     // a result that arrives after Join began is discarded, not applied.
-    let Some(producer) = Admission::enter(&ctx.shared.work) else {
+    let Some(producer) = ctx.shared.admit_work() else {
         ctx.shared
-            .env
+            .env()
             .probe(|| Probe::GateRefused { work: format!("{} check result {name}", ctx.work_label()) });
         let text =
             format!("Could not process check result for object '{name}' because the object is inactive.");
@@ -196,7 +196,7 @@ fn process_check_result<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>) -> Value {
     let m = Mutation::CheckResult { otype, name: name.clone(), cr: cr.clone() };
     match apply(ctx, m, &producer) {
         Ok(_) => {
-            ctx.shared.relay_check_result(otype, &name, &cr);
+            crate::jsonrpc::relay_check_result(ctx.shared, otype, &name, &cr);
             code_result(200, format!("Successfully processed check result for object '{name}'."))
         }
         Err(StoreError::NotFound(_)) => {
@@ -296,7 +296,7 @@ fn remove_comment<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, work: &Admission) 
         c.otype == ObjectType::Comment
             && (obj.otype == ObjectType::Service || c.attr("service_name").as_str().unwrap_or("").is_empty())
     };
-    for comment in ctx.shared.store.children(obj.otype, &obj.name).iter().filter(|c| own(c)) {
+    for comment in ctx.shared.store().children(obj.otype, &obj.name).iter().filter(|c| own(c)) {
         // A comment removed meanwhile by someone else is no failure here.
         let _ = apply(ctx, Mutation::RemoveComment { name: comment.name.clone() }, work);
     }

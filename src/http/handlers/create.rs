@@ -78,7 +78,7 @@ fn create<E: Env>(
         Some(t) => Err(format!("Import references unknown template: '{t}'")),
         None => {
             let m = Mutation::Create { otype, name: name.to_string(), attrs: req.attrs };
-            ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work).map(|_| ()).map_err(|e| e.to_string())
+            ctx.shared.store().apply(m, ctx.origin(), ctx.now(), work).map(|_| ()).map_err(|e| e.to_string())
         }
     };
     match result {

@@ -30,7 +30,7 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
 fn delete_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, cascade: bool, work: &Admission) -> Value {
     let (otype, name) = Object::release(obj);
     let m = Mutation::Delete { otype, name: name.clone(), cascade };
-    let (code, errors, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work) {
+    let (code, errors, status) = match ctx.shared.store().apply(m, ctx.origin(), ctx.now(), work) {
         Ok(_) => (200, vec![], "Object was deleted."),
         Err(e @ StoreError::Sealed(_)) => (503, vec![e.to_string()], "Action skipped: Shutting down."),
         Err(e) => (500, vec![e.to_string()], "Object could not be deleted."),

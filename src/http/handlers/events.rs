@@ -14,14 +14,13 @@ use hyper::{StatusCode, Version};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
-use tokio_util::sync::CancellationToken;
 
 use super::{answer, Ctx, Step};
 use crate::env::Env;
 use crate::http::filter::{Binding, Evaluator};
 use crate::http::response::{encode_line, ApiError, Payload, Reply};
 use crate::http::targets::{FilterSpec, Halt};
-use crate::listener::Shared;
+use crate::node::{Shared, Signal};
 use crate::store::{unix_seconds, Event};
 
 /// The type of the line that tells a subscriber it missed events; sent
@@ -64,11 +63,11 @@ fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
     // Unknown types are accepted and never match, as in Icinga.
     let wanted: BTreeSet<String> = types.into_iter().filter(|t| TYPES.contains(&t.as_str())).collect();
     let subscription = Subscription {
-        events: ctx.shared.store.subscribe(),
-        stop: ctx.shared.http_stop.clone(),
+        events: ctx.shared.store().subscribe(),
+        stop: ctx.shared.http_stop().clone(),
         wanted,
         filter,
-        eval: Evaluator::new(ctx.shared.config.limits.filter_budget),
+        eval: Evaluator::new(ctx.shared.config().limits.filter_budget),
         shared: ctx.shared.clone(),
         lagged_before: false,
     };
@@ -79,7 +78,7 @@ fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
 /// One subscriber's state.
 struct Subscription<E: Env> {
     events: Receiver<Event>,
-    stop: CancellationToken,
+    stop: Signal,
     wanted: BTreeSet<String>,
     filter: Option<FilterSpec>,
     eval: Evaluator,
@@ -101,7 +100,7 @@ impl<E: Env> Subscription<E> {
         loop {
             let received = tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return None,
+                _ = self.stop.raised() => return None,
                 r = self.events.recv() => r,
             };
             match received {
@@ -127,7 +126,7 @@ impl<E: Env> Subscription<E> {
             "type": LAGGED,
             "dropped": n,
             "status": format!("The event stream fell behind; {n} events were not sent."),
-            "timestamp": unix_seconds(self.shared.env.now()),
+            "timestamp": unix_seconds(self.shared.env().now()),
         });
         encode_line(&body)
     }

@@ -19,7 +19,7 @@ use super::params::Params;
 use super::response::{ApiError, Reply};
 use crate::config::ApiUser;
 use crate::env::Env;
-use crate::listener::Shared;
+use crate::node::Shared;
 use crate::probe::ConnId;
 use crate::store::Object;
 use crate::store::{ObjectType, Origin};
@@ -64,7 +64,7 @@ impl<E: Env> Ctx<'_, E> {
 
     /// Wall-clock time, through the seam.
     pub fn now(&self) -> SystemTime {
-        self.shared.env.now()
+        self.shared.env().now()
     }
 
     /// Whether the user holds `permission`.

@@ -83,9 +83,9 @@ async fn run<E: Env>(ctx: &mut Ctx<'_, E>, plural: &str, name: Option<&str>) -> 
     let objects = url_objects(ctx, plural, name, "modify").await?;
     let ctx = &*ctx;
     let req = parse(&ctx.params)?;
-    let mut gate = Gate::enter(ctx, bug!(ctx.shared.config, HttpHandlerWithoutGate)).await?;
+    let mut gate = Gate::enter(ctx, bug!(ctx.shared.config(), HttpHandlerWithoutGate)).await?;
     let results = gate.each(ctx, objects, |obj, work| modify_one(ctx, obj, &req, work)).await;
-    let status = if bug!(ctx.shared.config, ModifyAnswers200WhenSkipped) {
+    let status = if bug!(ctx.shared.config(), ModifyAnswers200WhenSkipped) {
         200
     } else {
         overall_status(codes(&results))
@@ -97,7 +97,7 @@ fn modify_one<E: Env>(ctx: &Ctx<'_, E>, obj: Arc<Object>, req: &ModifyRequest, w
     let (otype, name) = Object::release(obj);
     let m =
         Mutation::Modify { otype, name: name.clone(), set: req.set.clone(), restore: req.restore.clone() };
-    let (code, status) = match ctx.shared.store.apply(m, ctx.origin(), ctx.now(), work) {
+    let (code, status) = match ctx.shared.store().apply(m, ctx.origin(), ctx.now(), work) {
         Ok(_) => (200, "Attributes updated.".to_string()),
         Err(e @ StoreError::NotFound(_)) => (404, e.to_string()),
         Err(e @ StoreError::Sealed(_)) => (503, e.to_string()),

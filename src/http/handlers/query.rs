@@ -81,7 +81,7 @@ fn entry<E: Env>(ctx: &Ctx<'_, E>, object: Arc<Object>, req: &QueryRequest) -> Q
     };
     let mut meta = Map::new();
     if req.used_by {
-        meta.insert("used_by".into(), used_by(&ctx.shared.store, &object));
+        meta.insert("used_by".into(), used_by(ctx.shared.store(), &object));
     }
     if req.location {
         // Objects here are created at run time, never from a config file.
@@ -137,7 +137,7 @@ fn joins<E: Env>(ctx: &Ctx<'_, E>, obj: &Object, req: &QueryRequest) -> Result<V
         if !ctx.may(&format!("objects/query/{}", otype.name())) {
             continue;
         }
-        let Some(joined) = ctx.shared.store.get(otype, &name) else { continue };
+        let Some(joined) = ctx.shared.store().get(otype, &name) else { continue };
         let whole = req.all_joins || req.joins.iter().any(|j| j == join);
         let fields: Vec<String> = req
             .joins

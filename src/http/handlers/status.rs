@@ -1,8 +1,6 @@
 //! `GET /v1/status[/<Name>]`: the status functions of Icinga that this node
 //! has: `ApiListener`, `CIB` and `IcingaApplication`.
 
-use std::sync::atomic::Ordering;
-
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -11,6 +9,7 @@ use crate::env::Env;
 use crate::http::filter::{Binding, Evaluator};
 use crate::http::response::{ApiError, Reply};
 use crate::http::targets::FilterSpec;
+use crate::node::Shared;
 use crate::store::{unix_seconds, ObjectType};
 
 /// The status functions, in Icinga's (sorted) order.
@@ -29,7 +28,7 @@ async fn run<E: Env>(ctx: &Ctx<'_, E>, name: Option<&str>) -> Step<Reply> {
         Some(n) => vec![NAMES.into_iter().find(|&k| k == n).ok_or_else(no_objects)?],
         None => NAMES.to_vec(),
     };
-    let mut eval = Evaluator::new(ctx.shared.config.limits.filter_budget);
+    let mut eval = Evaluator::new(ctx.shared.config().limits.filter_budget);
     let mut results = vec![];
     for name in names {
         let entry = status_entry(ctx, name);
@@ -69,8 +68,8 @@ fn icinga_application<E: Env>(ctx: &Ctx<'_, E>) -> Value {
                 "enable_perfdata": true,
                 "enable_service_checks": true,
                 "environment": "",
-                "node_name": shared.config.node_name,
-                "program_start": unix_seconds(shared.started),
+                "node_name": shared.config().node_name,
+                "program_start": unix_seconds(shared.started()),
                 "version": env!("CARGO_PKG_VERSION"),
             }
         }
@@ -80,20 +79,39 @@ fn icinga_application<E: Env>(ctx: &Ctx<'_, E>) -> Value {
 fn api_listener<E: Env>(ctx: &Ctx<'_, E>) -> (Value, Vec<Value>) {
     let shared = ctx.shared;
     let (http, endpoints, anonymous) = shared.connection_counts();
-    let configured = shared.config.endpoints.len();
+    let configured = shared.config().endpoints.len();
     let perfdata = vec![
         perf("api_num_conn_endpoints", endpoints),
         perf("api_num_endpoints", configured),
         perf("api_num_http_clients", http),
         perf("api_num_json_rpc_anonymous_clients", anonymous),
         perf("api_num_not_conn_endpoints", configured.saturating_sub(endpoints)),
-        perf("api_num_refused_connections", shared.refused_connections.load(Ordering::Relaxed) as usize),
+        perf("api_num_refused_connections", shared.refused_connections() as usize),
     ];
-    (shared.api_listener_status(), perfdata)
+    (api_listener_status(shared), perfdata)
+}
+
+/// The `status` object of `/v1/status/ApiListener`.
+fn api_listener_status<E: Env>(shared: &Shared<E>) -> Value {
+    let (http, endpoints, anonymous) = shared.connection_counts();
+    let (up, down, _) = shared.cluster().status();
+    json!({
+        "api": {
+            "identity": shared.config().node_name,
+            "num_endpoints": up.len() + down.len(),
+            "num_conn_endpoints": up.len(),
+            "num_not_conn_endpoints": down.len(),
+            "conn_endpoints": up,
+            "not_conn_endpoints": down,
+            "http": { "clients": http },
+            "json_rpc": { "anonymous_clients": anonymous, "clients": endpoints },
+            "refused_connections": shared.refused_connections(),
+        }
+    })
 }
 
 fn cib<E: Env>(ctx: &Ctx<'_, E>) -> (Value, Vec<Value>) {
-    let store = &ctx.shared.store;
+    let store = ctx.shared.store();
     let mut counts: Vec<(String, usize)> = vec![];
     for (otype, states) in [
         (ObjectType::Host, &["up", "down"][..]),
