@@ -1,6 +1,11 @@
 //! The cluster protocol end to end: real nodes on 127.0.0.1 that connect to
 //! each other, relay check results, replay after a restart, and survive
 //! peers that misbehave. Every wait is bounded; assertions are about outcomes.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests drive a real node from outside: its sockets, files and clocks are the test's own"
+)]
 
 mod common;
 

@@ -7,6 +7,11 @@
 //! scenario is the same world four times as busy for the clients and two
 //! and a half for the peers; it is reported beside, so that the cost per
 //! request stays in view.
+#![expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "runs worlds on worker threads and measures wall time; no world sees either"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,11 @@
 //! Long campaigns: fuzzing many generated schedules (in parallel and in
 //! shards), and the bug zoo, which measures how fast the fuzzer finds each
 //! planted bug.
+#![expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "runs worlds on worker threads and measures wall time; no world sees either"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

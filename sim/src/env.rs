@@ -278,6 +278,11 @@ impl Env for SimEnv {
         epoch() + turmoil::sim_elapsed().unwrap_or_default()
     }
 
+    fn instant(&self) -> tokio::time::Instant {
+        // turmoil drives each host's tokio clock: this is simulated time.
+        tokio::time::Instant::now()
+    }
+
     fn random_u64(&self) -> u64 {
         lock(&self.rng).next_u64()
     }

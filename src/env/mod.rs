@@ -69,6 +69,10 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// Wall-clock time, for timestamps that leave the process (check results, `ts`).
     fn now(&self) -> SystemTime;
 
+    /// The runtime's monotonic clock, for deadlines and durations. In the
+    /// simulation it is the simulated one.
+    fn instant(&self) -> ::tokio::time::Instant;
+
     /// The next value of the one seeded source of randomness.
     fn random_u64(&self) -> u64;
 

@@ -1,4 +1,10 @@
 //! The production side of the seam: real sockets, clock, files and randomness.
+//! The one module of the stack that may name them (see clippy.toml).
+#![expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "the production side of the seam is where the stack meets the OS"
+)]
 
 use std::future::Future;
 use std::io;
@@ -120,6 +126,10 @@ impl Env for TokioEnv {
 
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn instant(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
     }
 
     fn random_u64(&self) -> u64 {

@@ -10,17 +10,15 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT, WWW_AUTHENTICATE};
 use hyper::{Method, StatusCode, Version};
-use tokio::time::Instant;
 
 use super::auth;
 use super::handlers::{self, Ctx};
 use super::params::{path_segments, Params};
 use super::response::Reply;
 use super::router::{not_found_text, route, Route};
-use crate::config::Timings;
 use crate::env::Env;
 use crate::logsafe::Text;
-use crate::node::{Shared, Signal};
+use crate::node::Shared;
 use crate::probe::ConnId;
 
 /// What the pipeline needs of a request head, read without trusting it.
@@ -114,7 +112,7 @@ pub async fn process<E: Env>(
     };
     let limits = &shared.config().limits;
     let limit = auth::body_limit(user, limits.http_body, limits.http_body_admin);
-    let bytes = match read_body(body, limit, &shared.config().timings, shared.http_stop()).await {
+    let bytes = match read_body(shared, body, limit).await {
         Ok(bytes) => bytes,
         Err(reply) => return plain(reply),
     };
@@ -164,13 +162,14 @@ async fn handle<E: Env>(mut ctx: Ctx<'_, E>, segments: &[String]) -> Reply {
 /// whole within `http_body_timeout`, and 503 once Stop closes HTTP (a body
 /// still arriving then would only be refused at the gate, and Stop does
 /// not wait for peers).
-async fn read_body(body: Incoming, limit: usize, t: &Timings, stop: &Signal) -> Result<Bytes, Reply> {
+async fn read_body<E: Env>(shared: &Shared<E>, body: Incoming, limit: usize) -> Result<Bytes, Reply> {
+    let (t, stop) = (&shared.config().timings, shared.http_stop());
     let too_large =
         || Reply::error(413, format!("Request body exceeds the limit of {limit} bytes.")).closing();
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large());
     }
-    let deadline = Instant::now() + t.http_body_timeout; // seam-ok: tokio::time::Instant, the runtime's (simulated) clock
+    let deadline = shared.env().instant() + t.http_body_timeout;
     let mut body = Limited::new(body, limit);
     let mut buf = BytesMut::new();
     loop {

@@ -315,8 +315,11 @@ mod tests {
     /// the deepest filter and the longest chain fit in it, in debug builds too.
     const SMALL_STACK: usize = 256 * 1024;
 
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a test thread, for its stack size; no simulation runs here"
+    )]
     fn on_small_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-        // seam-ok: a test thread, for its stack size
         let thread = std::thread::Builder::new().stack_size(SMALL_STACK).spawn(work);
         thread.expect("thread starts").join().expect("no panic")
     }

@@ -17,7 +17,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::time::Instant;
 
 use super::body::Body;
 use super::dispatch::{self, Head, Outcome};
@@ -119,7 +118,7 @@ fn ended(peer: SocketAddr, result: hyper::Result<()>) {
 
 impl<E: Env> Connection<E> {
     async fn answer(&self, req: Request<Incoming>, ticket: Ticket) -> Response<Body> {
-        let start = Instant::now(); // seam-ok: tokio::time::Instant, the runtime's (simulated) clock
+        let start = self.shared.env().instant();
         let request = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let (parts, body) = req.into_parts();
         let head = Head::read(&parts.method, &parts.uri, parts.version, &parts.headers);
@@ -141,7 +140,7 @@ impl<E: Env> Connection<E> {
             outcome.user.as_deref().unwrap_or("<unauthenticated>"),
             Text(&head.agent),
             status.canonical_reason().unwrap_or(status.as_str()),
-            start.elapsed().as_millis()
+            (self.shared.env().instant() - start).as_millis()
         );
         self.shared.env().probe(|| Probe::HttpResponse {
             conn: self.conn,

@@ -71,7 +71,7 @@ pub struct Wire<S> {
 
 /// Runs a registered connection until it ends.
 pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, peer: Peer, handle: ConnHandle, wire: Wire<S>) {
-    let seen = Arc::new(Mutex::new(Instant::now())); // seam-ok: tokio::time::Instant, the runtime's (simulated) clock
+    let seen = Arc::new(Mutex::new(shared.env().instant()));
     let Wire { reader, writer, queue, first, pending } = wire;
     let outgoing = Outgoing { first: first.into(), queue };
     let writer_task =
@@ -138,7 +138,7 @@ async fn read_loop<E: Env, S: Stream>(
                 return;
             }
             Some(Ok(map)) => {
-                *crate::lock::lock(seen) = Instant::now(); // seam-ok: tokio::time::Instant
+                *crate::lock::lock(seen) = shared.env().instant();
                 handle_frame(shared, peer, handle, map).await;
             }
         }
@@ -240,7 +240,7 @@ async fn liveness<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle, 
             _ = tokio::time::sleep(t.liveness_check_interval) => {}
         }
         let last = *crate::lock::lock(seen);
-        if last.elapsed() > t.liveness_timeout {
+        if shared.env().instant() - last > t.liveness_timeout {
             tracing::info!(
                 "No messages for identity '{}' have been received in the last {} seconds.",
                 peer.identity,

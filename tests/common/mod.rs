@@ -245,6 +245,9 @@ impl Env for LatchEnv {
     fn now(&self) -> SystemTime {
         self.inner.now()
     }
+    fn instant(&self) -> tokio::time::Instant {
+        self.inner.instant()
+    }
     fn random_u64(&self) -> u64 {
         self.inner.random_u64()
     }
