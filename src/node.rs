@@ -83,7 +83,15 @@ impl Stopper {
 
     /// Step 2: waits for accept loops, registrations and attempts.
     pub(crate) async fn join_listeners(&self) {
+        assert!(
+            self.listener_stop.is_cancelled(),
+            "Stop step 2: listeners are joined only after being told to stop"
+        );
         self.listeners.join().await;
+        debug_assert!(
+            self.listeners.try_enter().is_none(),
+            "Stop step 2: nothing joins the listener group after its join"
+        );
     }
 
     /// Step 4: HTTP connections finish and close.
@@ -98,12 +106,19 @@ impl Stopper {
 
     /// Step 5b: waits for gated work in flight.
     pub(crate) async fn join_work(&self) {
+        assert!(!self.work.is_lockable(), "Stop step 5b: the work group is joined only after it is closed");
         self.work.join().await;
+        debug_assert_eq!(self.work.holders(), 0, "Stop step 5b: the join returned with work in flight");
     }
 
     /// Step 5b: waits until every HTTP request in flight has its answer.
     pub(crate) async fn join_answers(&self) {
+        assert!(
+            self.http_stop.is_cancelled(),
+            "Stop step 5b: answers are joined only after HTTP was told to close"
+        );
         self.answers.join().await;
+        debug_assert!(self.answers.try_enter().is_none(), "Stop step 5b: no answer begins after the join");
     }
 }
 

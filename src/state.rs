@@ -114,7 +114,43 @@ fn parse(bytes: &[u8]) -> Result<StateFile, Unreadable> {
     if version != FORMAT_VERSION {
         return Err(Unreadable::Corrupt(format!("format version {version} is not {FORMAT_VERSION}")));
     }
-    serde_json::from_slice(bytes).map_err(corrupt)
+    let state: StateFile = serde_json::from_slice(bytes).map_err(corrupt)?;
+    check_cluster(&state.cluster).map_err(Unreadable::Corrupt)?;
+    Ok(state)
+}
+
+/// The latest relay `ts` a state file may hold (about the year 31,690,000):
+/// past it the node could not give a later message a larger `ts`.
+const MAX_TS: f64 = 1e15;
+
+/// The cluster's rules as a written file keeps them: every replay log is
+/// rising, past what its endpoint acknowledged, and not past the last relay
+/// `ts`. A file that breaks them was not written by quiesce.
+fn check_cluster(cluster: &ClusterSnapshot) -> Result<(), String> {
+    if !(0.0..=MAX_TS).contains(&cluster.last_ts) {
+        return Err(format!("cluster last_ts {} is out of range", cluster.last_ts));
+    }
+    for (name, e) in &cluster.endpoints {
+        let mut last = e.acked;
+        for entry in &e.replay {
+            if entry.ts <= last || entry.ts > cluster.last_ts {
+                return Err(format!(
+                    "replay log of endpoint '{}' is out of order at ts {}",
+                    crate::logsafe::Text(name),
+                    entry.ts
+                ));
+            }
+            last = entry.ts;
+        }
+        if e.acked > cluster.last_ts {
+            return Err(format!(
+                "endpoint '{}' acknowledged {} past last_ts",
+                crate::logsafe::Text(name),
+                e.acked
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Moves a corrupt file out of the way so that it is never overwritten.
@@ -132,6 +168,7 @@ async fn keep_aside<E: Env>(env: &E, path: &Path, reason: String) -> StateError 
 /// Writes the state file atomically.
 pub async fn save<E: Env>(env: &E, dir: &Path, state: &StateFile) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    debug_assert_eq!(parse(&bytes).as_ref(), Ok(state), "a state file must load back as it was written");
     env.write_file_atomic(&state_path(dir), bytes).await
 }
 
@@ -159,5 +196,25 @@ mod tests {
         assert_eq!(depth_until(&file, 128), structure + MAX_DEPTH);
         assert!(structure + MAX_DEPTH <= 128 / 2, "well below serde_json's 128 levels");
         assert_eq!(parse(&bytes), Ok(state));
+    }
+
+    fn cluster_file(last_ts: f64, acked: f64, replay: &[f64]) -> Vec<u8> {
+        let replay: Vec<Value> = replay.iter().map(|ts| json!({"ts": ts, "message": "m"})).collect();
+        let endpoints = json!({"b": {"acked": acked, "applied": 0.0, "replay": replay}});
+        let file = json!({"version": FORMAT_VERSION, "store": StoreSnapshot::default(),
+            "cluster": {"last_ts": last_ts, "endpoints": endpoints}});
+        serde_json::to_vec(&file).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_file_that_breaks_the_bookkeeping_rules_is_corrupt() {
+        assert!(parse(&cluster_file(5.0, 1.0, &[2.0, 3.0])).is_ok(), "rising, past acked, not past last_ts");
+        let corrupt = |bytes: Vec<u8>| matches!(parse(&bytes), Err(Unreadable::Corrupt(_)));
+        assert!(corrupt(cluster_file(5.0, 1.0, &[3.0, 2.0])), "out of order");
+        assert!(corrupt(cluster_file(5.0, 1.0, &[2.0, 2.0])), "a ts twice");
+        assert!(corrupt(cluster_file(5.0, 2.0, &[2.0])), "an acknowledged message kept");
+        assert!(corrupt(cluster_file(5.0, 1.0, &[6.0])), "a message newer than last_ts");
+        assert!(corrupt(cluster_file(1e300, 0.0, &[])), "a last_ts no clock reaches");
+        assert!(corrupt(cluster_file(-1.0, 0.0, &[])), "a negative last_ts");
     }
 }

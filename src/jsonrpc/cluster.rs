@@ -112,6 +112,37 @@ struct EndpointState {
     relayed: f64,
 }
 
+impl EndpointState {
+    /// The rules of the bookkeeping, checked after every change: a broken
+    /// one means a message could be acknowledged before it is on disk, or
+    /// forgotten before it was sent. The comparisons are cheap and always
+    /// on; walking the replay log is for debug builds.
+    fn check(&self, name: &str) {
+        assert!(
+            self.persisted <= self.applied,
+            "endpoint '{name}': persisted {} past applied {}",
+            self.persisted,
+            self.applied
+        );
+        assert!(
+            self.acknowledged_to <= self.persisted,
+            "endpoint '{name}': acknowledged {} past persisted {}",
+            self.acknowledged_to,
+            self.persisted
+        );
+        assert!(
+            self.acked <= self.relayed,
+            "endpoint '{name}': acked {} past relayed {}",
+            self.acked,
+            self.relayed
+        );
+        debug_assert!(
+            self.replay.is_rising_after(self.acked),
+            "endpoint '{name}': replay log out of order or acknowledged"
+        );
+    }
+}
+
 /// The cluster part of the state file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterSnapshot {
@@ -207,6 +238,7 @@ impl Cluster {
                 e.persisted = s.applied;
                 e.relayed = s.replay.last().map_or(s.acked, |r| r.ts).max(s.acked);
                 e.replay = ReplayLog::from_entries(s.replay);
+                e.check(&name);
             }
         }
     }
@@ -231,6 +263,7 @@ impl Cluster {
         for (name, s) in &snapshot.endpoints {
             if let Some(e) = inner.endpoints.get_mut(name) {
                 e.persisted = e.persisted.max(s.applied);
+                e.check(name);
             }
         }
     }
@@ -259,6 +292,7 @@ impl Cluster {
         e.replay.forget_older(oldest);
         let backlog = e.replay.iter().filter(|r| r.ts > e.acked).map(ReplayEntry::bytes).collect();
         e.acknowledged_to = 0.0;
+        e.check(&handle.identity);
         e.conn = Some(handle);
         Ok(backlog)
     }
@@ -288,6 +322,14 @@ impl Cluster {
         }
     }
 
+    /// Whether every registered connection has been told to go.
+    pub fn all_told_to_go(&self) -> bool {
+        let inner = self.lock();
+        let mut handles =
+            inner.endpoints.values().filter_map(|e| e.conn.as_ref()).chain(inner.anonymous.values());
+        handles.all(|h| h.stop.is_cancelled())
+    }
+
     /// Endpoints that are neither connected nor connecting; marks them connecting.
     pub fn start_connecting(&self) -> Vec<String> {
         let mut inner = self.lock();
@@ -310,7 +352,10 @@ impl Cluster {
 
     /// The next relay `ts`: wall-clock seconds, strictly increasing.
     fn next_ts(inner: &mut Inner, now: f64) -> f64 {
-        let ts = if now > inner.last_ts + 0.000_5 { now } else { inner.last_ts + 0.001 };
+        let last = inner.last_ts;
+        // `next_up` keeps it rising where 0.001 is below a large `last`'s precision.
+        let ts = if now > last + 0.000_5 { now } else { (last + 0.001).max(last.next_up()) };
+        assert!(ts > last, "relay ts must strictly rise: {ts} after {last}");
         inner.last_ts = ts;
         ts
     }
@@ -334,6 +379,7 @@ impl Cluster {
                 );
             }
             e.relayed = ts;
+            e.check(name);
             if let Some(conn) = &e.conn {
                 conn.send(payload.clone());
             }
@@ -356,6 +402,7 @@ impl Cluster {
             let acked = e.acked;
             e.replay.acknowledged(acked);
             e.trimming = false;
+            e.check(endpoint);
         }
     }
 
@@ -373,6 +420,7 @@ impl Cluster {
     pub fn applied(&self, endpoint: &str, ts: f64) {
         if let Some(e) = self.lock().endpoints.get_mut(endpoint) {
             e.applied = e.applied.max(ts);
+            e.check(endpoint);
         }
     }
 
@@ -381,11 +429,12 @@ impl Cluster {
     pub fn acknowledgements(&self) -> Vec<(ConnHandle, f64)> {
         let mut inner = self.lock();
         let mut out = vec![];
-        for e in inner.endpoints.values_mut() {
+        for (name, e) in inner.endpoints.iter_mut() {
             let Some(conn) = &e.conn else { continue };
             if e.persisted > e.acknowledged_to {
                 e.acknowledged_to = e.persisted;
                 out.push((conn.clone(), e.persisted));
+                e.check(name);
             }
         }
         out
@@ -441,6 +490,19 @@ mod tests {
         );
         let ts3 = c.relay(101.0, None, message);
         assert_eq!(rx.recv().await, Some(message(ts3)), "live relays are queued after the backlog");
+    }
+
+    #[test]
+    fn relay_ts_rises_where_a_millisecond_is_below_the_precision_of_the_last() {
+        // Scenario: a state file's last_ts is 1e15, the largest a file may hold.
+        // Bug: `last + 0.001` rounds back to `last`, so two relays shared a ts
+        // and the second would be dropped as already applied by the endpoint.
+        // Fix: the next ts is at least the next float after the last.
+        let c = cluster(&["b"]);
+        c.restore(ClusterSnapshot { last_ts: 1e15, endpoints: BTreeMap::new() });
+        let ts1 = c.relay(100.0, None, message);
+        let ts2 = c.relay(100.0, None, message);
+        assert!(1e15 < ts1 && ts1 < ts2, "{ts1} then {ts2}");
     }
 
     #[test]

@@ -106,6 +106,13 @@ impl ReplayLog {
         self.entries.iter()
     }
 
+    /// Whether every message is past `acked` and each is newer than the one
+    /// before: what relaying and acknowledging keep. Walks the log.
+    pub fn is_rising_after(&self, acked: f64) -> bool {
+        let mut last = acked;
+        self.entries.iter().all(|e| std::mem::replace(&mut last, e.ts) < e.ts)
+    }
+
     #[cfg(test)]
     /// The newest message's `ts`.
     pub fn newest(&self) -> Option<f64> {

@@ -127,6 +127,7 @@ impl<E: Env> ApiListener<E> {
         step(s, StopStep::TimersStopped);
         self.stop_listener().await;
         s.cluster().disconnect_all();
+        debug_assert!(s.cluster().all_told_to_go(), "Stop step 3: every cluster connection is told to go");
         step(s, StopStep::JsonRpcDisconnected);
         stopper.stop_http();
         step(s, StopStep::HttpClosing);
@@ -143,6 +144,7 @@ impl<E: Env> ApiListener<E> {
         step(s, StopStep::Persisted);
         // Nothing writes the directory after this: another node may have it.
         crate::lock::lock(&self.lock).take();
+        assert!(s.store().is_sealed(), "Stop: the store is sealed before 'api' stopped");
         tracing::info!("'api' stopped.");
         step(s, StopStep::Stopped);
         persisted.map_err(|reason| StopError::Persist { dir: s.config().state_dir.clone(), reason })
