@@ -13,6 +13,7 @@ use quiesce::bugs::Bug;
 use serde::Serialize;
 
 use crate::fuzz::{case_tree, shrink, Case};
+use crate::lock::{into_inner, lock};
 
 use crate::oracles::{Invariant, Violation};
 use crate::scenario::{Expect, Scenario};
@@ -142,11 +143,11 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
                 }
                 if opts.digests.is_some() {
                     let d = trace::digest(&replay(&run.scenario).record.trace);
-                    digests.lock().unwrap_or_else(|e| e.into_inner()).push((index, d));
+                    lock(&digests).push((index, d));
                 }
                 if !run.violations.is_empty() {
                     let path = write_failure(&opts.out, &run);
-                    let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut f = lock(&failures);
                     f.push((path, run.violations));
                     bar.set_message(format!("violations: {}", f.len()));
                 }
@@ -155,9 +156,9 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
         }
     });
     bar.finish();
-    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut failures = into_inner(failures);
     failures.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut digests = digests.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut digests = into_inner(digests);
     digests.sort();
     if let Some(path) = &opts.digests {
         let text: String = digests.iter().map(|(i, d)| format!("{i} {d}\n")).collect();
@@ -317,11 +318,11 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { return };
                 let r = f(item);
-                *out[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                *lock(&out[i]) = Some(r);
             });
         }
     });
-    out.into_iter().filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
+    out.into_iter().filter_map(into_inner).collect()
 }
 
 /// The zoo as a text table.

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod campaign;
 pub mod env;
 pub mod fuzz;
+mod lock;
 pub mod oracles;
 pub mod record;
 pub mod recorder;

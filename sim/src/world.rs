@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quiesce::config::{ApiUser, Config, EndpointConfig};
@@ -17,6 +17,7 @@ use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 use crate::actors::http::{self as http_actor, sleep_until_ms, ClientSpec, Misbehaviour, PORT};
 use crate::actors::peer::{self, PeerSpec};
 use crate::env::{HostFiles, SimEnv};
+use crate::lock::lock;
 use crate::oracles::lifecycle::TASKS_END_MS;
 use crate::record::{Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
@@ -34,10 +35,6 @@ struct NodeLog {
 }
 
 type Shared<T> = Arc<Mutex<T>>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Everything one node's host closure needs; cloned into each (re)start.
 #[derive(Clone)]
