@@ -169,14 +169,7 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
 
 /// Replays a scenario twice and reports a difference in the traces.
 pub fn determinism(s: &Scenario) -> Option<Violation> {
-    let (a, b) = (replay(s).record.trace, replay(s).record.trace);
-    (a != b).then(|| Violation {
-        invariant: Invariant::Deterministic,
-        at_ms: a.iter().zip(&b).find(|(x, y)| x != y).map(|(x, _)| x.at_ms).unwrap_or(0),
-        node: String::new(),
-        message: "the same scenario must give the same trace".into(),
-        evidence: vec![format!("digests {} and {}", trace::digest(&a), trace::digest(&b))],
-    })
+    crate::oracles::deterministic(&replay(s).record.trace, &replay(s).record.trace)
 }
 
 fn write_failure(out: &Path, run: &CaseRun) -> PathBuf {
