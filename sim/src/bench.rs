@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::env::ChaosRule;
-use crate::scenario::{Actor, Expect, NodeSpec, Op, Scenario, StopSpec, FORMAT_VERSION};
+use crate::scenario::{
+    Actor, ClusterPeer, Expect, HttpClient, NodeSpec, Op, Scenario, StopSpec, FORMAT_VERSION,
+};
 use crate::world;
 
 /// Simulated length of every benchmarked schedule.
@@ -154,27 +156,31 @@ pub fn scenario(seed: u64, load: Load) -> Scenario {
         (SIMULATED.as_millis() as u64 / client_ms / 3, SIMULATED.as_millis() as u64 / peer_ms);
     // Hashed, so that consecutive seeds spread Stop over the whole window.
     let stop = 5_000 + crate::campaign::mix(seed, 0, 0) % 20_000;
-    let client = |i: usize, keep_alive: bool| Actor::HttpClient {
-        name: format!("c{i}"),
-        node: "api".into(),
-        keep_alive,
-        start_ms: 100 * i as u64,
-        interval_ms: client_ms,
-        repeat: rounds as u32,
-        ops: vec![
-            Op::CheckResult { host: format!("h{i}"), exit_status: (i % 2) as i64 },
-            Op::Modify { hosts: vec!["h1".into(), "h2".into(), "h3".into()] },
-            Op::Query,
-        ],
+    let client = |i: usize, keep_alive: bool| {
+        Actor::HttpClient(HttpClient {
+            name: format!("c{i}"),
+            node: "api".into(),
+            keep_alive,
+            start_ms: 100 * i as u64,
+            interval_ms: client_ms,
+            repeat: rounds as u32,
+            ops: vec![
+                Op::CheckResult { host: format!("h{i}"), exit_status: (i % 2) as i64 },
+                Op::Modify { hosts: vec!["h1".into(), "h2".into(), "h3".into()] },
+                Op::Query,
+            ],
+        })
     };
-    let peer = |i: usize| Actor::ClusterPeer {
-        name: format!("p{i}"),
-        node: "api".into(),
-        start_ms: 200 * i as u64,
-        results: results as u32,
-        interval_ms: peer_ms,
-        host: "p1".into(),
-        reads: true,
+    let peer = |i: usize| {
+        Actor::ClusterPeer(ClusterPeer {
+            name: format!("p{i}"),
+            node: "api".into(),
+            start_ms: 200 * i as u64,
+            results: results as u32,
+            interval_ms: peer_ms,
+            host: "p1".into(),
+            reads: true,
+        })
     };
     Scenario {
         version: FORMAT_VERSION,

@@ -18,6 +18,7 @@ use quiesce::bugs::Bug;
 use serde::Serialize;
 
 use crate::fuzz::{case_tree, shrink, Case};
+use crate::lock::{into_inner, lock};
 
 use crate::oracles::{Invariant, Violation};
 use crate::scenario::{Expect, Scenario};
@@ -147,11 +148,11 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
                 }
                 if opts.digests.is_some() {
                     let d = trace::digest(&replay(&run.scenario).record.trace);
-                    digests.lock().unwrap_or_else(|e| e.into_inner()).push((index, d));
+                    lock(&digests).push((index, d));
                 }
                 if !run.violations.is_empty() {
                     let path = write_failure(&opts.out, &run);
-                    let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut f = lock(&failures);
                     f.push((path, run.violations));
                     bar.set_message(format!("violations: {}", f.len()));
                 }
@@ -160,9 +161,9 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
         }
     });
     bar.finish();
-    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut failures = into_inner(failures);
     failures.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut digests = digests.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut digests = into_inner(digests);
     digests.sort();
     if let Some(path) = &opts.digests {
         let text: String = digests.iter().map(|(i, d)| format!("{i} {d}\n")).collect();
@@ -173,14 +174,7 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
 
 /// Replays a scenario twice and reports a difference in the traces.
 pub fn determinism(s: &Scenario) -> Option<Violation> {
-    let (a, b) = (replay(s).record.trace, replay(s).record.trace);
-    (a != b).then(|| Violation {
-        invariant: Invariant::Deterministic,
-        at_ms: a.iter().zip(&b).find(|(x, y)| x != y).map(|(x, _)| x.at_ms).unwrap_or(0),
-        node: String::new(),
-        message: "the same scenario must give the same trace".into(),
-        evidence: vec![format!("digests {} and {}", trace::digest(&a), trace::digest(&b))],
-    })
+    crate::oracles::deterministic(&replay(s).record.trace, &replay(s).record.trace)
 }
 
 fn write_failure(out: &Path, run: &CaseRun) -> PathBuf {
@@ -322,11 +316,11 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { return };
                 let r = f(item);
-                *out[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                *lock(&out[i]) = Some(r);
             });
         }
     });
-    out.into_iter().filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
+    out.into_iter().filter_map(into_inner).collect()
 }
 
 /// The zoo as a text table.

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use quiesce::env::{AcceptError, Env, Listener, Point};
@@ -23,6 +23,8 @@ use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use turmoil::net::{TcpListener, TcpStream};
+
+use crate::lock::lock;
 
 /// The simulated epoch, 2026-01-01T00:00:00Z, in seconds.
 pub const EPOCH_SECS: u64 = 1_767_225_600;
@@ -35,10 +37,6 @@ pub fn epoch() -> SystemTime {
 /// How long an armed listener waits, after close, for the connection it
 /// hands out: long enough for a connect racing the close to arrive.
 pub const ACCEPT_AFTER_CLOSE_WINDOW: Duration = Duration::from_millis(200);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What a chaos point does when its rule matches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,14 +15,16 @@ use quiesce::bugs::Bug;
 use quiesce::env::Point;
 
 use crate::env::{ChaosAction, ChaosRule};
-use crate::scenario::{Actor, Expect, Fault, NodeSpec, Op, RestartSpec, Scenario, StopSpec, FORMAT_VERSION};
+use crate::scenario::{
+    Actor, ClusterPeer, EventSubscriber, Expect, Fault, HttpClient, Misbehaving, NodeSpec, Op, RestartSpec,
+    Scenario, SlowReader, StopSpec, FORMAT_VERSION,
+};
 
 /// The node every generated scenario stops.
 const NODE: &str = "api";
 /// Hosts HTTP clients work on.
 const HOSTS: [&str; 12] = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9", "h10", "h11", "h12"];
-/// Most actors in one case; peer `i` sends results for host `p<i>`, its own,
-/// so that no two senders race on one object's check results.
+/// Most actors in one case, and so the hosts `p<i>` that [`named`] gives peers.
 const MAX_ACTORS: usize = 9;
 /// Chaos points a case may schedule, weighted towards those where a
 /// handler holds (or is about to take) the work group.
@@ -38,7 +40,7 @@ fn weight(point: Point) -> u32 {
 /// Which features a case has at all.
 #[derive(Clone, Debug)]
 pub struct Swarm {
-    kinds: Vec<u8>,
+    actors: ActorKinds,
     chaos: bool,
     straddle: bool,
     faults: bool,
@@ -46,26 +48,51 @@ pub struct Swarm {
     accept_after_close: bool,
 }
 
+/// The kinds of actor a case may have besides HTTP clients, which every case
+/// may have, so that it is never empty. A peer that does not read is a kind
+/// of its own: it fills the node's socket, which a reading one never does.
+#[derive(Clone, Copy, Debug)]
+struct ActorKinds {
+    cluster_peer: bool,
+    deaf_cluster_peer: bool,
+    half_request: bool,
+    silent_connection: bool,
+    idle_keep_alive: bool,
+    event_subscriber: bool,
+    slow_reader: bool,
+}
+
+fn actor_kinds() -> impl Strategy<Value = ActorKinds> {
+    prop::collection::vec(any::<bool>(), 7).prop_map(|on| {
+        let mut on = on.into_iter();
+        let mut next = || on.next().unwrap_or(false);
+        // Fields are initialised in the order written.
+        ActorKinds {
+            cluster_peer: next(),
+            deaf_cluster_peer: next(),
+            half_request: next(),
+            silent_connection: next(),
+            idle_keep_alive: next(),
+            event_subscriber: next(),
+            slow_reader: next(),
+        }
+    })
+}
+
 fn swarm() -> impl Strategy<Value = Swarm> {
-    // Kind 0 (an HTTP client) is always possible, so a case is never empty.
-    let kinds = prop::collection::vec(any::<bool>(), 7).prop_map(|on| {
-        let mut kinds = vec![0u8];
-        kinds.extend((1..=7u8).filter(|k| on[*k as usize - 1]));
-        kinds
-    });
     // Chaos is on in most cases: shutdown races live in the delays it adds.
     // Half the cases straddle Stop with a pair of delays; three in four
     // restart, since only a restart shows what Stop failed to keep.
     (
-        kinds,
+        actor_kinds(),
         prop::bool::weighted(0.7),
         prop::bool::weighted(0.5),
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.75),
         prop::bool::weighted(0.3),
     )
-        .prop_map(|(kinds, chaos, straddle, faults, restart, accept_after_close)| Swarm {
-            kinds,
+        .prop_map(|(actors, chaos, straddle, faults, restart, accept_after_close)| Swarm {
+            actors,
             chaos,
             straddle,
             faults,
@@ -73,18 +100,6 @@ fn swarm() -> impl Strategy<Value = Swarm> {
             accept_after_close,
         })
         .no_shrink()
-}
-
-/// An actor before it gets its name.
-#[derive(Clone, Debug)]
-enum ActorGen {
-    Client { keep_alive: bool, start_ms: u64, interval_ms: u64, repeat: u32, ops: Vec<Op> },
-    Peer { start_ms: u64, results: u32, interval_ms: u64, reads: bool },
-    Half { at_ms: u64 },
-    Silent { at_ms: u64 },
-    Idle { at_ms: u64 },
-    Events { at_ms: u64, read_every_ms: u64 },
-    Slow { at_ms: u64, requests: u32, read_after_ms: u64 },
 }
 
 /// An HTTP op; `results` weighs check results, the only op the node
@@ -101,46 +116,84 @@ fn op(results: u32) -> impl Strategy<Value = Op> {
     ]
 }
 
-fn actor(kind: u8, horizon: u64, results: u32) -> BoxedStrategy<ActorGen> {
-    let at = 0..horizon;
-    match kind {
-        0 => (any::<bool>(), at, 0u64..60, 1u32..40, prop::collection::vec(op(results), 1..4))
-            .prop_map(|(keep_alive, start_ms, interval_ms, repeat, ops)| ActorGen::Client {
-                keep_alive,
-                start_ms,
-                interval_ms,
-                repeat,
-                ops,
-            })
-            .boxed(),
-        1 => (at, 1u32..30, 10u64..200)
-            .prop_map(move |(start_ms, results, interval_ms)| ActorGen::Peer {
-                start_ms,
-                results,
-                interval_ms,
-                reads: true,
-            })
-            .boxed(),
-        // A peer that does not read starts in the first half, so that the
-        // node has time to fill its socket before Stop.
-        2 => (0..horizon.div_ceil(2), 1u32..30, 10u64..200)
-            .prop_map(move |(start_ms, results, interval_ms)| ActorGen::Peer {
-                start_ms,
-                results,
-                interval_ms,
-                reads: false,
-            })
-            .boxed(),
-        3 => at.prop_map(|at_ms| ActorGen::Half { at_ms }).boxed(),
-        4 => at.prop_map(|at_ms| ActorGen::Silent { at_ms }).boxed(),
-        5 => at.prop_map(|at_ms| ActorGen::Idle { at_ms }).boxed(),
-        6 => (at, 10u64..300)
-            .prop_map(|(at_ms, read_every_ms)| ActorGen::Events { at_ms, read_every_ms })
-            .boxed(),
-        _ => (at, 50u32..300, 0u64..8000)
-            .prop_map(|(at_ms, requests, read_after_ms)| ActorGen::Slow { at_ms, requests, read_after_ms })
-            .boxed(),
+/// Actors of every kind the swarm has, each kind equally likely. Names are
+/// placeholders until [`named`] gives each its position's.
+fn actor(kinds: ActorKinds, horizon: u64) -> impl Strategy<Value = Actor> {
+    // A peer that does not read matters only once the node has filled its
+    // socket, and relayed check results are what fill it.
+    let results = if kinds.deaf_cluster_peer { 8 } else { 4 };
+    let mut on = vec![http_client(horizon, results)];
+    let mut add = |kind: bool, strategy: BoxedStrategy<Actor>| {
+        if kind {
+            on.push(strategy);
+        }
+    };
+    add(kinds.cluster_peer, cluster_peer(0..horizon, true));
+    // A peer that does not read starts in the first half, so that the node
+    // has time to fill its socket before Stop.
+    add(kinds.deaf_cluster_peer, cluster_peer(0..horizon.div_ceil(2), false));
+    add(kinds.half_request, misbehaving(horizon, Actor::HalfRequest));
+    add(kinds.silent_connection, misbehaving(horizon, Actor::SilentConnection));
+    add(kinds.idle_keep_alive, misbehaving(horizon, Actor::IdleKeepAlive));
+    add(kinds.event_subscriber, event_subscriber(horizon));
+    add(kinds.slow_reader, slow_reader(horizon));
+    // `select`, not `prop_oneof!`: a weighted union draws and shrinks
+    // differently, and would change every case a seed generates.
+    prop::sample::select(on).prop_flat_map(|kind| kind)
+}
+
+fn http_client(horizon: u64, results: u32) -> BoxedStrategy<Actor> {
+    (any::<bool>(), 0..horizon, 0u64..60, 1u32..40, prop::collection::vec(op(results), 1..4))
+        .prop_map(|(keep_alive, start_ms, interval_ms, repeat, ops)| {
+            let (name, node) = (String::new(), NODE.to_string());
+            Actor::HttpClient(HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops })
+        })
+        .boxed()
+}
+
+fn cluster_peer(start: std::ops::Range<u64>, reads: bool) -> BoxedStrategy<Actor> {
+    (start, 1u32..30, 10u64..200)
+        .prop_map(move |(start_ms, results, interval_ms)| {
+            let (name, node, host) = (String::new(), NODE.to_string(), String::new());
+            Actor::ClusterPeer(ClusterPeer { name, node, start_ms, results, interval_ms, host, reads })
+        })
+        .boxed()
+}
+
+fn misbehaving(horizon: u64, how: fn(Misbehaving) -> Actor) -> BoxedStrategy<Actor> {
+    (0..horizon)
+        .prop_map(move |at_ms| how(Misbehaving { name: String::new(), node: NODE.into(), at_ms }))
+        .boxed()
+}
+
+fn event_subscriber(horizon: u64) -> BoxedStrategy<Actor> {
+    (0..horizon, 10u64..300)
+        .prop_map(|(at_ms, read_every_ms)| {
+            let (name, node) = (String::new(), NODE.to_string());
+            Actor::EventSubscriber(EventSubscriber { name, node, at_ms, read_every_ms })
+        })
+        .boxed()
+}
+
+fn slow_reader(horizon: u64) -> BoxedStrategy<Actor> {
+    (0..horizon, 50u32..300, 0u64..8000)
+        .prop_map(|(at_ms, requests, read_after_ms)| {
+            let (name, node, host) = (String::new(), NODE.to_string(), "h1".to_string());
+            Actor::SlowReader(SlowReader { name, node, at_ms, host, requests, read_after_ms })
+        })
+        .boxed()
+}
+
+/// Names actors by position, `a<i>`; peer `i` sends results for host `p<i>`,
+/// its own, so that no two senders race on one object's check results.
+fn named(mut actors: Vec<Actor>) -> Vec<Actor> {
+    for (i, a) in actors.iter_mut().enumerate() {
+        *a.name_mut() = format!("a{i}");
+        if let Actor::ClusterPeer(peer) = a {
+            peer.host = format!("p{i}");
+        }
     }
+    actors
 }
 
 fn chaos_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
@@ -221,7 +274,7 @@ pub struct Case {
     swarm: Swarm,
     stop_ms: u64,
     restart_after_ms: Option<u64>,
-    actors: Vec<ActorGen>,
+    actors: Vec<Actor>,
     chaos: Vec<ChaosRule>,
     faults: Vec<FaultGen>,
 }
@@ -234,14 +287,7 @@ pub fn cases() -> impl Strategy<Value = Case> {
     fixed.prop_flat_map(|(seed, swarm, stop_ms, tcp_capacity)| {
         // Actors start before Stop, where they can race it.
         let horizon = stop_ms;
-        let kinds = swarm.kinds.clone();
-        // A peer that does not read matters only once the node has filled its
-        // socket, and relayed check results are what fill it.
-        let results = if kinds.contains(&2) { 8 } else { 4 };
-        let actors = prop::collection::vec(
-            prop::sample::select(kinds).prop_flat_map(move |k| actor(k, horizon, results)),
-            1..MAX_ACTORS,
-        );
+        let actors = prop::collection::vec(actor(swarm.actors, horizon), 1..MAX_ACTORS).prop_map(named);
         // A swarm feature draws at least three rules or one fault; each may
         // still shrink away (to None), so a shrunk case keeps only what matters.
         let chaos = prop::collection::vec(
@@ -277,28 +323,6 @@ pub fn cases() -> impl Strategy<Value = Case> {
     })
 }
 
-fn named(i: usize, g: &ActorGen) -> Actor {
-    let name = format!("a{i}");
-    let node = NODE.to_string();
-    match g.clone() {
-        ActorGen::Client { keep_alive, start_ms, interval_ms, repeat, ops } => {
-            Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops }
-        }
-        ActorGen::Peer { start_ms, results, interval_ms, reads } => {
-            Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host: format!("p{i}"), reads }
-        }
-        ActorGen::Half { at_ms } => Actor::HalfRequest { name, node, at_ms },
-        ActorGen::Silent { at_ms } => Actor::SilentConnection { name, node, at_ms },
-        ActorGen::Idle { at_ms } => Actor::IdleKeepAlive { name, node, at_ms },
-        ActorGen::Events { at_ms, read_every_ms } => {
-            Actor::EventSubscriber { name, node, at_ms, read_every_ms }
-        }
-        ActorGen::Slow { at_ms, requests, read_after_ms } => {
-            Actor::SlowReader { name, node, at_ms, host: "h1".into(), requests, read_after_ms }
-        }
-    }
-}
-
 fn fault_of(g: &FaultGen, actors: &[Actor]) -> Fault {
     let pick = |i: usize| actors[i % actors.len()].name().to_string();
     let a = NODE.to_string();
@@ -316,8 +340,7 @@ fn fault_of(g: &FaultGen, actors: &[Actor]) -> Fault {
 impl Case {
     /// The scenario this case plays, with `bugs` switched on and `expect`.
     pub fn scenario(&self, name: &str, bugs: &[Bug], expect: Expect) -> Scenario {
-        let actors: Vec<Actor> = self.actors.iter().enumerate().map(|(i, g)| named(i, g)).collect();
-        let faults = self.faults.iter().map(|f| fault_of(f, &actors)).collect();
+        let faults = self.faults.iter().map(|f| fault_of(f, &self.actors)).collect();
         let mut hosts: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
         hosts.extend((0..MAX_ACTORS).map(|i| format!("p{i}")));
         let restart = self.restart_after_ms.map(|d| RestartSpec { at_ms: self.stop_ms + d });
@@ -336,7 +359,7 @@ impl Case {
                 hosts,
                 accept_after_close: self.swarm.accept_after_close,
             }],
-            actors,
+            actors: self.actors.clone(),
             faults,
             chaos: self.chaos.clone(),
             stop: StopSpec { node: NODE.into(), at_ms: self.stop_ms },

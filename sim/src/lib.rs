@@ -2,11 +2,21 @@
 //! builds a world of nodes and actors; [`replay`] runs it and checks every
 //! oracle; the trace of a run is a function of its seed.
 
+// turmoil seeds the branch order of tokio's `select!` only when tokio is
+// built with `tokio_unstable`; without it a seed would not replay its trace,
+// and every snapshot and fuzz failure would be a different run each time.
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "quiesce-sim needs RUSTFLAGS=\"--cfg tokio_unstable\" (set in .cargo/config.toml): \
+     without it turmoil cannot seed tokio's select!, and a seed does not replay its trace"
+);
+
 pub mod actors;
 pub mod bench;
 pub mod campaign;
 pub mod env;
 pub mod fuzz;
+mod lock;
 pub mod oracles;
 pub mod record;
 pub mod recorder;

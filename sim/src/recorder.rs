@@ -32,7 +32,7 @@ pub fn now_ms() -> u64 {
 
 impl Recorder {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.inner)
     }
 
     /// Appends a trace line at the current simulated time.

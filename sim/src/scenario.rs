@@ -113,60 +113,115 @@ pub enum Op {
     Query,
 }
 
-/// Something that talks to a node.
+/// Something that talks to a node. The actors in `crate::actors` run these
+/// very types, and the fuzzer generates them: one description of an actor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
     /// Sends `ops` in order (repeated `repeat` times), `interval_ms` apart.
-    HttpClient {
-        /// Unique actor name; request ids start with it.
-        name: String,
-        /// The node it talks to.
-        node: String,
-        /// One connection for all requests, or a new one per request.
-        #[serde(default)]
-        keep_alive: bool,
-        /// When it starts.
-        start_ms: u64,
-        /// Pause between requests.
-        #[serde(default)]
-        interval_ms: u64,
-        /// How many times to go through `ops`.
-        #[serde(default = "one")]
-        repeat: u32,
-        /// What it sends.
-        ops: Vec<Op>,
-    },
+    HttpClient(HttpClient),
     /// A cluster peer: connects, sends Hello, then check results with `ts`.
-    ClusterPeer {
-        /// Unique actor name, and the identity it presents.
-        name: String,
-        /// The node it connects to.
-        node: String,
-        /// When it connects.
-        start_ms: u64,
-        /// How many check results it sends, `interval_ms` apart.
-        results: u32,
-        /// Pause between results.
-        #[serde(default)]
-        interval_ms: u64,
-        /// The host the results are for.
-        host: String,
-        /// Whether it reads what the node sends; one that doesn't fills the window.
-        #[serde(default = "yes")]
-        reads: bool,
-    },
+    ClusterPeer(ClusterPeer),
     /// Sends half an HTTP request, then nothing.
-    HalfRequest { name: String, node: String, at_ms: u64 },
+    HalfRequest(Misbehaving),
     /// Connects and never sends a byte.
-    SilentConnection { name: String, node: String, at_ms: u64 },
+    SilentConnection(Misbehaving),
     /// Sends one request on a keep-alive connection, then stays idle.
-    IdleKeepAlive { name: String, node: String, at_ms: u64 },
+    IdleKeepAlive(Misbehaving),
     /// Subscribes to `/v1/events` and reads one line every `read_every_ms`.
-    EventSubscriber { name: String, node: String, at_ms: u64, read_every_ms: u64 },
-    /// Pipelines `requests` modifications of `host` on one connection and
-    /// reads nothing until `read_after_ms`, so the node's writes fill the window.
-    SlowReader { name: String, node: String, at_ms: u64, host: String, requests: u32, read_after_ms: u64 },
+    EventSubscriber(EventSubscriber),
+    /// Pipelines modifications on one connection and reads nothing for a while.
+    SlowReader(SlowReader),
+}
+
+/// An HTTP client with a list of ops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpClient {
+    /// Unique actor name; request ids start with it.
+    pub name: String,
+    /// The node it talks to.
+    pub node: String,
+    /// One connection for all requests, or a new one per request.
+    #[serde(default)]
+    pub keep_alive: bool,
+    /// When it starts.
+    pub start_ms: u64,
+    /// Pause between requests.
+    #[serde(default)]
+    pub interval_ms: u64,
+    /// How many times to go through `ops`.
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// What it sends.
+    pub ops: Vec<Op>,
+}
+
+/// A cluster peer configured as an endpoint of its node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterPeer {
+    /// Unique actor name, and the identity it presents.
+    pub name: String,
+    /// The node it connects to.
+    pub node: String,
+    /// When it connects.
+    pub start_ms: u64,
+    /// How many check results it sends, `interval_ms` apart.
+    pub results: u32,
+    /// Pause between results.
+    #[serde(default)]
+    pub interval_ms: u64,
+    /// The host the results are for.
+    pub host: String,
+    /// Whether it reads what the node sends; one that doesn't fills the window.
+    #[serde(default = "yes")]
+    pub reads: bool,
+}
+
+/// A connection that misbehaves from `at_ms` on (how, its [`Actor`] variant says).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Misbehaving {
+    /// Unique actor name.
+    pub name: String,
+    /// The node it connects to.
+    pub node: String,
+    /// When it connects.
+    pub at_ms: u64,
+}
+
+/// A subscriber to `/v1/events` that reads slowly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSubscriber {
+    /// Unique actor name.
+    pub name: String,
+    /// The node it subscribes at.
+    pub node: String,
+    /// When it subscribes.
+    pub at_ms: u64,
+    /// Pause before each read of one chunk.
+    pub read_every_ms: u64,
+}
+
+/// Pipelines `requests` modifications of `host` on one connection and reads
+/// nothing until `read_after_ms`, so the node's writes fill the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowReader {
+    /// Unique actor name; request ids start with it.
+    pub name: String,
+    /// The node it talks to.
+    pub node: String,
+    /// When it connects.
+    pub at_ms: u64,
+    /// The host it modifies.
+    pub host: String,
+    /// How many requests it pipelines.
+    pub requests: u32,
+    /// When it starts reading.
+    pub read_after_ms: u64,
 }
 
 fn one() -> u32 {
@@ -181,13 +236,26 @@ impl Actor {
     /// The actor's name.
     pub fn name(&self) -> &str {
         match self {
-            Actor::HttpClient { name, .. }
-            | Actor::ClusterPeer { name, .. }
-            | Actor::HalfRequest { name, .. }
-            | Actor::SilentConnection { name, .. }
-            | Actor::IdleKeepAlive { name, .. }
-            | Actor::EventSubscriber { name, .. }
-            | Actor::SlowReader { name, .. } => name,
+            Actor::HttpClient(HttpClient { name, .. })
+            | Actor::ClusterPeer(ClusterPeer { name, .. })
+            | Actor::HalfRequest(Misbehaving { name, .. })
+            | Actor::SilentConnection(Misbehaving { name, .. })
+            | Actor::IdleKeepAlive(Misbehaving { name, .. })
+            | Actor::EventSubscriber(EventSubscriber { name, .. })
+            | Actor::SlowReader(SlowReader { name, .. }) => name,
+        }
+    }
+
+    /// The actor's name, to change it.
+    pub fn name_mut(&mut self) -> &mut String {
+        match self {
+            Actor::HttpClient(HttpClient { name, .. })
+            | Actor::ClusterPeer(ClusterPeer { name, .. })
+            | Actor::HalfRequest(Misbehaving { name, .. })
+            | Actor::SilentConnection(Misbehaving { name, .. })
+            | Actor::IdleKeepAlive(Misbehaving { name, .. })
+            | Actor::EventSubscriber(EventSubscriber { name, .. })
+            | Actor::SlowReader(SlowReader { name, .. }) => name,
         }
     }
 }
@@ -276,5 +344,26 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_reads_as_its_kind_and_fields_and_a_misspelt_field_is_refused() {
+        let peer = serde_json::json!({
+            "kind": "cluster_peer", "name": "p", "node": "api", "start_ms": 5, "results": 3, "host": "h1"
+        });
+        let actor: Actor = serde_json::from_value(peer).expect("a valid peer");
+        let (name, node, host) = ("p".to_string(), "api".to_string(), "h1".to_string());
+        let expected = ClusterPeer { name, node, start_ms: 5, results: 3, interval_ms: 0, host, reads: true };
+        assert_eq!(actor, Actor::ClusterPeer(expected));
+        let written = serde_json::to_value(&actor).expect("serialisable");
+        assert_eq!(written["kind"], "cluster_peer", "the kind tag is written back: {written}");
+        let misspelt = serde_json::json!({"kind": "half_request", "name": "x", "node": "api", "at": 1});
+        let err = serde_json::from_value::<Actor>(misspelt).expect_err("a misspelt key is an error");
+        assert!(err.to_string().contains("unknown field `at`"), "{err}");
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quiesce::config::{ApiUser, Config, EndpointConfig};
@@ -14,13 +14,14 @@ use quiesce::probe::Probe;
 use quiesce::state::{self, StateFile};
 use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 
-use crate::actors::http::{self as http_actor, sleep_until_ms, ClientSpec, Misbehaviour, PORT};
-use crate::actors::peer::{self, PeerSpec};
+use crate::actors::http::{self as http_actor, sleep_until_ms, PORT};
+use crate::actors::peer;
 use crate::env::{HostFiles, SimEnv};
+use crate::lock::lock;
 use crate::oracles::lifecycle::TASKS_END_MS;
 use crate::record::{Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
-use crate::scenario::{Actor, Fault, NodeSpec, Scenario};
+use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, Scenario};
 
 /// The state directory inside every simulated node.
 const STATE_DIR: &str = "/var/lib/quiesce";
@@ -34,10 +35,6 @@ struct NodeLog {
 }
 
 type Shared<T> = Arc<Mutex<T>>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Everything one node's host closure needs; cloned into each (re)start.
 #[derive(Clone)]
@@ -59,7 +56,7 @@ impl NodeCtx {
             .map(|e| EndpointConfig { name: e.clone(), host: e.clone(), port: PORT })
             .collect();
         for a in &s.actors {
-            if let Actor::ClusterPeer { name, node, .. } = a {
+            if let Actor::ClusterPeer(ClusterPeer { name, node, .. }) = a {
                 if node == &self.spec.name {
                     let host = host_of(s, name);
                     endpoints.push(EndpointConfig { name: name.clone(), host, port: PORT });
@@ -266,36 +263,15 @@ pub fn host_of(s: &Scenario, actor: &str) -> String {
 type ActorFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 fn actor_future(a: &Actor, rec: Recorder, end: u64) -> ActorFuture {
+    use http_actor::Misbehaviour;
     match a.clone() {
-        Actor::HttpClient { name, node, keep_alive, start_ms, interval_ms, repeat, ops } => {
-            Box::pin(http_actor::client(
-                rec,
-                ClientSpec { name, node, keep_alive, start_ms, interval_ms, repeat, ops },
-            ))
-        }
-        Actor::ClusterPeer { name, node, start_ms, results, interval_ms, host, reads } => {
-            Box::pin(peer::peer(
-                rec,
-                PeerSpec { name, node, start_ms, results, interval_ms, host, reads, end_ms: end },
-            ))
-        }
-        Actor::HalfRequest { name, node, at_ms } => {
-            Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::HalfRequest, end))
-        }
-        Actor::SilentConnection { name, node, at_ms } => {
-            Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::Silent, end))
-        }
-        Actor::IdleKeepAlive { name, node, at_ms } => {
-            Box::pin(http_actor::misbehave(rec, name, node, at_ms, Misbehaviour::IdleKeepAlive, end))
-        }
-        Actor::EventSubscriber { name, node, at_ms, read_every_ms } => {
-            Box::pin(http_actor::event_subscriber(rec, name, node, at_ms, read_every_ms, end))
-        }
-        Actor::SlowReader { name, node, at_ms, host, requests, read_after_ms } => {
-            let spec =
-                http_actor::SlowReaderSpec { name, node, at_ms, host, requests, read_after_ms, end_ms: end };
-            Box::pin(http_actor::slow_reader(rec, spec))
-        }
+        Actor::HttpClient(c) => Box::pin(http_actor::client(rec, c)),
+        Actor::ClusterPeer(p) => Box::pin(peer::peer(rec, p, end)),
+        Actor::HalfRequest(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::HalfRequest, end)),
+        Actor::SilentConnection(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::Silent, end)),
+        Actor::IdleKeepAlive(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::IdleKeepAlive, end)),
+        Actor::EventSubscriber(e) => Box::pin(http_actor::event_subscriber(rec, e, end)),
+        Actor::SlowReader(r) => Box::pin(http_actor::slow_reader(rec, r, end)),
     }
 }
 

@@ -1,11 +1,15 @@
-//! Every oracle must be able to fire: each test hands it a deliberately wrong
-//! run record and checks that it names the right invariant. An oracle that
-//! cannot fire would pass every run and prove nothing.
+//! Every oracle must be able to fire: [`wrong_runs`] gives, for every
+//! invariant, deliberately wrong run records, and each must make the oracles
+//! name that invariant. An oracle that cannot fire would pass every run and
+//! prove nothing. `wrong_runs` matches on the invariant without a catch-all
+//! arm, so an invariant added without a wrong run does not compile.
 
 use quiesce::probe::{ConnKind, Probe, StopStep};
 use quiesce::store::{JournalEntry, ObjectType, Origin, StoreSnapshot};
-use quiesce_sim::oracles::{check, Invariant};
-use quiesce_sim::record::{ConnectionEnd, Incarnation, Outcome, PeerMessage, RequestRecord, RunRecord};
+use quiesce_sim::oracles::{check, deterministic, Invariant};
+use quiesce_sim::record::{
+    ConnectionEnd, Event, Incarnation, Outcome, PeerMessage, RequestRecord, RunRecord, TraceLine,
+};
 use quiesce_sim::{Expect, Scenario};
 
 fn scenario() -> Scenario {
@@ -80,48 +84,98 @@ fn a_clean_record_passes_every_oracle() {
     let s = scenario();
     assert_eq!(invariants(&s, &record(clean_incarnation())), vec![]);
     assert!(matches!(s.expect, Expect::Pass));
+    let trace = vec![line(5, "listener started")];
+    assert_eq!(deterministic(&trace, &trace.clone()), None);
+}
+
+/// One deliberately wrong run: what is wrong with it, and the invariants the
+/// oracles named for it.
+type Finding = (&'static str, Vec<Invariant>);
+
+/// Wrong runs that must make `invariant`'s oracle fire.
+fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
+    match invariant {
+        Invariant::NoMutationAfterStop => vec![late_journal_entry()],
+        Invariant::StartedWorkFinishes => vec![guard_held_past_stop()],
+        Invariant::StopBounded => vec![slow_stop(), stop_never_returns()],
+        Invariant::ListenerClosed => {
+            vec![registration_after_close(), accept_spin(), accept_loop_never_exits()]
+        }
+        Invariant::ResponsesTellTheTruth => {
+            vec![ok_for_an_unchanged_object(), overall_200_with_a_skipped_object()]
+        }
+        Invariant::NothingAcknowledgedIsLost => {
+            vec![state_lost_across_restart(), acknowledged_message_lost()]
+        }
+        Invariant::AllTasksEnd => vec![task_left_running(), idle_connection_lingers()],
+        Invariant::NoPanic => vec![panicked_task()],
+        Invariant::Deterministic => vec![two_runs_differ_in_a_line(), one_run_is_longer()],
+        Invariant::Canary => vec![canary_seed()],
+    }
 }
 
 #[test]
-fn no_mutation_after_stop_fires_on_a_late_journal_entry() {
+fn every_invariant_fires_on_each_of_its_wrong_runs() {
+    let mut silent = Vec::new();
+    for invariant in Invariant::ALL {
+        let runs = wrong_runs(invariant);
+        if runs.is_empty() {
+            silent.push(format!("{}: no wrong run", invariant.name()));
+        }
+        for (what, found) in runs {
+            if !found.contains(&invariant) {
+                silent.push(format!("{}: did not fire on {what} (found {found:?})", invariant.name()));
+            }
+        }
+    }
+    assert!(silent.is_empty(), "oracles that did not fire:\n{}", silent.join("\n"));
+}
+
+fn late_journal_entry() -> Finding {
     let mut inc = clean_incarnation();
     inc.journal.push(entry(1, 1200, "c#1", "h1", true));
-    assert!(invariants(&scenario(), &record(inc)).contains(&Invariant::NoMutationAfterStop));
+    ("a journal entry after Stop returned", invariants(&scenario(), &record(inc)))
 }
 
-#[test]
-fn started_work_finishes_fires_on_a_guard_held_past_stop() {
+fn guard_held_past_stop() -> Finding {
     let mut inc = clean_incarnation();
     inc.probes.insert(1, (900, Probe::GateEntered { work: "http c1 r1 POST /v1/objects/hosts".into() }));
-    assert!(invariants(&scenario(), &record(inc)).contains(&Invariant::StartedWorkFinishes));
+    ("a work guard still held when Stop returned", invariants(&scenario(), &record(inc)))
 }
 
-#[test]
-fn stop_bounded_fires_when_stop_is_slow_or_never_returns() {
+fn slow_stop() -> Finding {
     let mut slow = clean_incarnation();
     slow.stop_returned_ms = Some(5000);
-    assert!(invariants(&scenario(), &record(slow)).contains(&Invariant::StopBounded));
+    ("Stop returning after 4 s", invariants(&scenario(), &record(slow)))
+}
+
+fn stop_never_returns() -> Finding {
     let mut hung = clean_incarnation();
     hung.stop_returned_ms = None;
     hung.tasks_ended_ms = None;
-    assert!(invariants(&scenario(), &record(hung)).contains(&Invariant::StopBounded));
+    ("Stop never returning", invariants(&scenario(), &record(hung)))
 }
 
-#[test]
-fn listener_closed_fires_on_a_registration_after_close_and_on_a_spin() {
+fn registration_after_close() -> Finding {
     let mut late = clean_incarnation();
     late.probes.push((1000, Probe::Registered { conn: 9, kind: ConnKind::Http }));
     late.probes.push((1001, Probe::Closed { conn: 9 }));
-    assert!(invariants(&scenario(), &record(late)).contains(&Invariant::ListenerClosed));
+    ("a connection registered after close", invariants(&scenario(), &record(late)))
+}
+
+fn accept_spin() -> Finding {
     let mut spin = clean_incarnation();
     for t in 0..5 {
         spin.probes
             .push((1000 + t, Probe::AcceptError { addr: "0.0.0.0:5665".into(), error: "closed".into() }));
     }
-    assert!(invariants(&scenario(), &record(spin)).contains(&Invariant::ListenerClosed));
+    ("an accept loop spinning on errors", invariants(&scenario(), &record(spin)))
+}
+
+fn accept_loop_never_exits() -> Finding {
     let mut no_exit = clean_incarnation();
     no_exit.probes.retain(|(_, p)| !matches!(p, Probe::AcceptLoopExited { .. }));
-    assert!(invariants(&scenario(), &record(no_exit)).contains(&Invariant::ListenerClosed));
+    ("an accept loop that never exits", invariants(&scenario(), &record(no_exit)))
 }
 
 fn modify_request(status: u16, results: Vec<(&str, u16)>) -> RequestRecord {
@@ -142,22 +196,25 @@ fn modify_request(status: u16, results: Vec<(&str, u16)>) -> RequestRecord {
     }
 }
 
-#[test]
-fn responses_tell_the_truth_fires_on_lies() {
+fn ok_for_an_unchanged_object() -> Finding {
     // 200 for h2, but the journal shows no change to it.
     let mut inc = clean_incarnation();
     inc.journal.push(entry(1, 950, "c#1", "h1", false));
-    let mut r = record(inc.clone());
-    r.requests.push(modify_request(200, vec![("h1", 200), ("h2", 200)]));
-    assert!(invariants(&scenario(), &r).contains(&Invariant::ResponsesTellTheTruth));
-    // Skipped h2 but 200 overall: the status must be 503.
     let mut r = record(inc);
-    r.requests.push(modify_request(200, vec![("h1", 200), ("h2", 503)]));
-    assert!(invariants(&scenario(), &r).contains(&Invariant::ResponsesTellTheTruth));
+    r.requests.push(modify_request(200, vec![("h1", 200), ("h2", 200)]));
+    ("200 for an object the journal shows unchanged", invariants(&scenario(), &r))
 }
 
-#[test]
-fn nothing_acknowledged_is_lost_fires_on_lost_state_and_lost_messages() {
+fn overall_200_with_a_skipped_object() -> Finding {
+    // Skipped h2 but 200 overall: the status must be 503.
+    let mut inc = clean_incarnation();
+    inc.journal.push(entry(1, 950, "c#1", "h1", false));
+    let mut r = record(inc);
+    r.requests.push(modify_request(200, vec![("h1", 200), ("h2", 503)]));
+    ("200 overall with an object skipped", invariants(&scenario(), &r))
+}
+
+fn state_lost_across_restart() -> Finding {
     let mut before = clean_incarnation();
     let snapshot: StoreSnapshot = serde_json::from_value(serde_json::json!({
         "objects": [{"type": "Host", "name": "h1", "attrs": {}}], "next_comment": 1
@@ -167,8 +224,10 @@ fn nothing_acknowledged_is_lost_fires_on_lost_state_and_lost_messages() {
     let after = Incarnation { started_ms: 2000, ..clean_incarnation() };
     let mut r = record(before);
     r.nodes.get_mut("api").expect("node").push(after);
-    assert!(invariants(&scenario(), &r).contains(&Invariant::NothingAcknowledgedIsLost));
+    ("a host gone after a graceful restart", invariants(&scenario(), &r))
+}
 
+fn acknowledged_message_lost() -> Finding {
     let mut s = scenario();
     s.restart = Some(quiesce_sim::scenario::RestartSpec { at_ms: 2000 });
     let mut r = record(clean_incarnation());
@@ -180,16 +239,18 @@ fn nothing_acknowledged_is_lost_fires_on_lost_state_and_lost_messages() {
         acknowledged: true,
         reads: true,
     });
-    assert!(invariants(&s, &r).contains(&Invariant::NothingAcknowledgedIsLost));
+    ("an acknowledged check result the node never applied", invariants(&s, &r))
 }
 
-#[test]
-fn all_tasks_end_fires_on_a_task_left_running_and_a_lingering_idle_connection() {
+fn task_left_running() -> Finding {
     let mut inc = clean_incarnation();
     inc.tasks_ended_ms = None;
     inc.probes.push((500, Probe::Registered { conn: 3, kind: ConnKind::Endpoint }));
     inc.probes.sort_by_key(|(at, _)| *at);
-    assert!(invariants(&scenario(), &record(inc)).contains(&Invariant::AllTasksEnd));
+    ("a task still running after the bound", invariants(&scenario(), &record(inc)))
+}
+
+fn idle_connection_lingers() -> Finding {
     // An idle connection registered before Stop and closed 10 s later.
     let mut inc = clean_incarnation();
     inc.probes.insert(1, (100, Probe::Accepted { conn: 5, peer: "192.168.0.9:49152".into() }));
@@ -206,22 +267,48 @@ fn all_tasks_end_fires_on_a_task_left_running_and_a_lingering_idle_connection() 
         closed_ms: Some(11_000),
         local_addr: Some("192.168.0.9:49152".into()),
     });
-    assert!(invariants(&scenario(), &r).contains(&Invariant::AllTasksEnd));
+    ("an idle keep-alive connection closed 10 s after Stop", invariants(&scenario(), &r))
 }
 
-#[test]
-fn no_panic_fires_on_a_panicked_task() {
+fn panicked_task() -> Finding {
     let mut inc = clean_incarnation();
     inc.probes.push((10, Probe::Panic { task: "connection".into(), message: "boom".into() }));
-    assert!(invariants(&scenario(), &record(inc)).contains(&Invariant::NoPanic));
+    ("a task that panicked", invariants(&scenario(), &record(inc)))
 }
 
-#[test]
-fn the_canary_fires_only_on_seeds_divisible_by_1000() {
+fn line(at_ms: u64, what: &str) -> TraceLine {
+    TraceLine { at_ms, host: "api".into(), what: Event::Text(what.into()) }
+}
+
+fn fired(v: Option<quiesce_sim::Violation>) -> Vec<Invariant> {
+    v.into_iter().map(|v| v.invariant).collect()
+}
+
+fn two_runs_differ_in_a_line() -> Finding {
+    let first = vec![line(5, "listener started"), line(1000, "stop: Begin")];
+    let second = vec![line(5, "listener started"), line(1001, "stop: Begin")];
+    ("two runs whose second lines differ in time", fired(deterministic(&first, &second)))
+}
+
+fn one_run_is_longer() -> Finding {
+    let first = vec![line(5, "listener started")];
+    let second = vec![line(5, "listener started"), line(1000, "stop: Begin")];
+    ("a second run with one more line", fired(deterministic(&first, &second)))
+}
+
+fn canary_seed() -> Finding {
     let mut s = scenario();
     s.bugs = vec![quiesce::bugs::Bug::Canary];
     s.seed = 3000;
-    assert!(invariants(&s, &record(clean_incarnation())).contains(&Invariant::Canary));
+    ("the canary on with a seed divisible by 1000", invariants(&s, &record(clean_incarnation())))
+}
+
+#[test]
+fn the_canary_stays_quiet_on_other_seeds_and_when_off() {
+    let mut s = scenario();
+    s.seed = 3000;
+    assert!(!invariants(&s, &record(clean_incarnation())).contains(&Invariant::Canary));
+    s.bugs = vec![quiesce::bugs::Bug::Canary];
     s.seed = 3001;
     assert!(!invariants(&s, &record(clean_incarnation())).contains(&Invariant::Canary));
 }

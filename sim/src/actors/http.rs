@@ -15,7 +15,7 @@ use turmoil::net::TcpStream;
 
 use crate::record::{ConnectionEnd, Outcome, RequestRecord};
 use crate::recorder::{now_ms, Recorder};
-use crate::scenario::Op;
+use crate::scenario::{EventSubscriber, HttpClient, Misbehaving, Op, SlowReader};
 
 /// The API port every node listens on.
 pub const PORT: u16 = 5665;
@@ -180,27 +180,9 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>, 
     }
 }
 
-/// The settings of one HTTP client actor.
-pub struct ClientSpec {
-    /// Actor name.
-    pub name: String,
-    /// Target node.
-    pub node: String,
-    /// One connection for everything.
-    pub keep_alive: bool,
-    /// Start time.
-    pub start_ms: u64,
-    /// Pause between requests.
-    pub interval_ms: u64,
-    /// Rounds over `ops`.
-    pub repeat: u32,
-    /// The ops.
-    pub ops: Vec<Op>,
-}
-
 /// Sends every op in order and records each outcome; backs off while the
 /// node refuses connections.
-pub async fn client(rec: Recorder, spec: ClientSpec) {
+pub async fn client(rec: Recorder, spec: HttpClient) {
     sleep_until_ms(spec.start_ms).await;
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     let (mut n, mut refused) = (0, 0);
@@ -230,7 +212,7 @@ fn pause(interval_ms: u64, refused: u32) -> Duration {
 /// Sends one op and records it; false if no connection could be opened.
 async fn one_request(
     rec: &Recorder,
-    spec: &ClientSpec,
+    spec: &HttpClient,
     conn: &mut Option<SendRequest<Full<Bytes>>>,
     op: &Op,
     id: &str,
@@ -317,15 +299,10 @@ impl Misbehaviour {
     }
 }
 
-/// Connects at `at_ms`, misbehaves, and records when the server closed the connection.
-pub async fn misbehave(
-    rec: Recorder,
-    name: String,
-    node: String,
-    at_ms: u64,
-    how: Misbehaviour,
-    limit_ms: u64,
-) {
+/// Connects at `at_ms`, misbehaves, and records when the server closed the
+/// connection (or that it had not by `limit_ms`).
+pub async fn misbehave(rec: Recorder, actor: Misbehaving, how: Misbehaviour, limit_ms: u64) {
+    let Misbehaving { name, node, at_ms } = actor;
     sleep_until_ms(at_ms).await;
     let mut stream = match connect(&node).await {
         Ok(s) => s,
@@ -343,14 +320,8 @@ pub async fn misbehave(
 }
 
 /// Subscribes to check results and reads one chunk every `read_every_ms`.
-pub async fn event_subscriber(
-    rec: Recorder,
-    name: String,
-    node: String,
-    at_ms: u64,
-    read_every_ms: u64,
-    limit_ms: u64,
-) {
+pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u64) {
+    let EventSubscriber { name, node, at_ms, read_every_ms } = actor;
     sleep_until_ms(at_ms).await;
     let mut stream = match connect(&node).await {
         Ok(s) => s,
@@ -387,26 +358,8 @@ pub async fn event_subscriber(
     });
 }
 
-/// The settings of a slow reader.
-pub struct SlowReaderSpec {
-    /// Actor name.
-    pub name: String,
-    /// Target node.
-    pub node: String,
-    /// When it connects.
-    pub at_ms: u64,
-    /// The host it modifies.
-    pub host: String,
-    /// How many requests it pipelines.
-    pub requests: u32,
-    /// When it starts reading.
-    pub read_after_ms: u64,
-    /// When the run ends.
-    pub end_ms: u64,
-}
-
 /// Pipelines modifications without reading the responses for a while.
-pub async fn slow_reader(rec: Recorder, spec: SlowReaderSpec) {
+pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
     sleep_until_ms(spec.at_ms).await;
     let mut stream = match connect(&spec.node).await {
         Ok(s) => s,
@@ -430,7 +383,7 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReaderSpec) {
     }
     rec.line(&spec.name, format!("pipelined {} requests, not reading", spec.requests));
     sleep_until_ms(spec.read_after_ms).await;
-    let limit = Duration::from_millis(spec.end_ms.saturating_sub(now_ms()));
+    let limit = Duration::from_millis(end_ms.saturating_sub(now_ms()));
     let closed_ms = closed_by_server(&mut stream, limit).await;
     let (actor, node, local_addr) = (spec.name, spec.node, None);
     rec.connection_end(ConnectionEnd { actor, kind: "slow_reader".into(), node, closed_ms, local_addr });

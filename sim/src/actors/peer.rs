@@ -13,26 +13,7 @@ use turmoil::net::TcpStream;
 use super::http::{sleep_until_ms, PORT};
 use crate::record::PeerMessage;
 use crate::recorder::{now_ms, Recorder};
-
-/// The settings of one peer.
-pub struct PeerSpec {
-    /// Actor name and identity.
-    pub name: String,
-    /// Target node.
-    pub node: String,
-    /// When it first connects.
-    pub start_ms: u64,
-    /// How many results to send.
-    pub results: u32,
-    /// Pause between results.
-    pub interval_ms: u64,
-    /// The host the results are for.
-    pub host: String,
-    /// Whether it reads at all.
-    pub reads: bool,
-    /// When the run ends.
-    pub end_ms: u64,
-}
+use crate::scenario::ClusterPeer;
 
 fn frame(v: &Value) -> Vec<u8> {
     // `to_vec`, not `to_string`: Display goes through the formatter, byte by byte.
@@ -110,14 +91,15 @@ fn check_result(host: &str, ts: f64, n: u32, name: &str) -> Value {
     })
 }
 
-/// Runs the peer until all results are sent and acknowledged or the run ends.
-pub async fn peer(rec: Recorder, spec: PeerSpec) {
+/// Runs the peer until all results are sent and acknowledged or the run
+/// ends at `end_ms`.
+pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
     sleep_until_ms(spec.start_ms).await;
     let mut sent: Vec<(f64, Value)> = Vec::new();
     let mut acked = 0.0_f64;
-    while now_ms() + 1_000 < spec.end_ms {
+    while now_ms() + 1_000 < end_ms {
         match TcpStream::connect((spec.node.as_str(), PORT)).await {
-            Ok(stream) => session(&rec, &spec, stream, &mut sent, &mut acked).await,
+            Ok(stream) => session(&rec, &spec, end_ms, stream, &mut sent, &mut acked).await,
             Err(e) => rec.line(&spec.name, format!("connect failed: {e}")),
         }
         let done = sent.len() as u32 >= spec.results && sent.iter().all(|(ts, _)| *ts <= acked);
@@ -141,7 +123,8 @@ fn next_ts(sent: &[(f64, Value)]) -> f64 {
 
 async fn session(
     rec: &Recorder,
-    spec: &PeerSpec,
+    spec: &ClusterPeer,
+    end_ms: u64,
     stream: TcpStream,
     sent: &mut Vec<(f64, Value)>,
     acked: &mut f64,
@@ -167,7 +150,7 @@ async fn session(
     let mut relayed = Relayed { next_ms: now_ms() + ACK_EVERY_MS, ..Relayed::default() };
     loop {
         let now = now_ms();
-        if now + 1_000 >= spec.end_ms {
+        if now + 1_000 >= end_ms {
             return;
         }
         let all_sent = sent.len() as u32 >= spec.results;
@@ -194,7 +177,7 @@ async fn session(
         // Wake for the next thing to do, not on a polling interval: each
         // wake costs a timer and a socket poll.
         let next_send = if sent.len() as u32 >= spec.results { u64::MAX } else { next_send };
-        let last = spec.end_ms.saturating_sub(1_000);
+        let last = end_ms.saturating_sub(1_000);
         if !spec.reads {
             sleep_until_ms(next_send.min(last)).await;
             continue;
@@ -251,7 +234,7 @@ fn set_log_position(position: f64) -> Value {
     json!({"jsonrpc": "2.0", "method": "log::SetLogPosition", "params": {"log_position": position}})
 }
 
-fn on_position(rec: &Recorder, spec: &PeerSpec, pos: f64, acked: &mut f64) {
+fn on_position(rec: &Recorder, spec: &ClusterPeer, pos: f64, acked: &mut f64) {
     if pos > *acked {
         *acked = pos;
         rec.acknowledged(&spec.name, pos);

@@ -9,8 +9,9 @@ mod listener;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::RunRecord;
+use crate::record::{RunRecord, TraceLine};
 use crate::scenario::Scenario;
+use crate::trace::digest;
 
 /// The invariants the harness checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -39,6 +40,21 @@ pub enum Invariant {
 }
 
 impl Invariant {
+    /// Every invariant, in the order of harness section 4. A test holds it
+    /// to the enum's variants, and every invariant to a test showing it firing.
+    pub const ALL: [Invariant; 10] = [
+        Invariant::NoMutationAfterStop,
+        Invariant::StartedWorkFinishes,
+        Invariant::StopBounded,
+        Invariant::ListenerClosed,
+        Invariant::ResponsesTellTheTruth,
+        Invariant::NothingAcknowledgedIsLost,
+        Invariant::AllTasksEnd,
+        Invariant::NoPanic,
+        Invariant::Deterministic,
+        Invariant::Canary,
+    ];
+
     /// The kebab-case name used in scenario files and reports.
     pub fn name(self) -> String {
         serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
@@ -90,6 +106,17 @@ pub fn check(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     v.extend(lifecycle::no_panic(record));
     v.extend(canary(scenario));
     v
+}
+
+/// Compares the traces of two runs of one scenario: they must be equal.
+pub fn deterministic(first: &[TraceLine], second: &[TraceLine]) -> Option<Violation> {
+    (first != second).then(|| Violation {
+        invariant: Invariant::Deterministic,
+        at_ms: first.iter().zip(second).find(|(x, y)| x != y).map_or(0, |(x, _)| x.at_ms),
+        node: String::new(),
+        message: "the same scenario must give the same trace".into(),
+        evidence: vec![format!("digests {} and {}", digest(first), digest(second))],
+    })
 }
 
 /// The canary of the bug zoo: a planted failure on every thousandth seed, so
