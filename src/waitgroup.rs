@@ -1,8 +1,17 @@
 //! A counter of work in flight that can be closed for good, as Icinga's
 //! `StoppableWaitGroup`: there is no blocking enter, only [`WaitGroup::try_enter`].
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+#[cfg(not(all(test, quiesce_model)))]
+use std::sync::{Mutex, MutexGuard};
 
+// Under the model checker (`model`, built with `--cfg quiesce_model`) the
+// lock is loom's, so loom may switch threads wherever the lock is taken.
+// `Notify` stays tokio's (see `Drained`): the check covers the real
+// notified-before-check contract that `join` leans on, not a stand-in.
+#[cfg(all(test, quiesce_model))]
+use loom::sync::{Mutex, MutexGuard};
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -14,7 +23,36 @@ struct State {
 #[derive(Default)]
 struct Inner {
     state: Mutex<State>,
-    drained: Notify,
+    drained: Drained,
+}
+
+/// tokio's `Notify` for "the count reached zero". loom cannot see inside
+/// tokio, so under the model checker each use also writes a loom atomic:
+/// loom then tries both orders of any two uses, among them a release that
+/// lands between `join`'s check and its registration.
+#[derive(Default)]
+struct Drained {
+    notify: Notify,
+    #[cfg(all(test, quiesce_model))]
+    uses: loom::sync::atomic::AtomicUsize,
+}
+
+impl Drained {
+    fn notified(&self) -> Notified<'_> {
+        self.switch_point();
+        self.notify.notified()
+    }
+
+    fn notify_waiters(&self) {
+        self.switch_point();
+        self.notify.notify_waiters();
+    }
+
+    /// Nothing outside the model checker; a write loom sees inside it.
+    fn switch_point(&self) {
+        #[cfg(all(test, quiesce_model))]
+        self.uses.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A closable count of holders. Cheap to clone; clones share the count.
@@ -71,6 +109,14 @@ impl WaitGroup {
     /// Later calls return as soon as the count is zero.
     pub async fn join(&self) {
         self.close();
+        self.drained().await;
+        // A fresh look, apart from the one that ended the wait: only the
+        // closed gate keeps a guard from being granted since.
+        debug_assert_eq!(self.holders(), 0, "join returned while a guard is held");
+    }
+
+    /// Waits until the count is zero.
+    async fn drained(&self) {
         loop {
             // Register interest before checking, so a drop between the check
             // and the await cannot be missed.
@@ -92,12 +138,18 @@ fn lock(inner: &Inner) -> MutexGuard<'_, State> {
 impl Drop for Guard {
     fn drop(&mut self) {
         let mut state = lock(&self.inner);
+        // Only `try_enter` makes a guard, and it counts it first: a release
+        // at zero means the count is wrong, and join could return too early.
+        assert!(state.holders > 0, "a guard was released with no holders counted");
         state.holders -= 1;
         if state.holders == 0 && state.stopped {
             self.inner.drained.notify_waiters();
         }
     }
 }
+
+#[cfg(all(test, quiesce_model))]
+mod model;
 
 #[cfg(test)]
 mod tests {
@@ -155,6 +207,14 @@ mod tests {
             .await
             .expect("join of an empty group returns");
         tokio::time::timeout(Duration::from_secs(1), wg.join()).await.expect("a second join returns too");
+    }
+
+    #[test]
+    #[should_panic(expected = "a guard was released with no holders counted")]
+    fn a_release_with_no_holders_is_caught() {
+        let wg = WaitGroup::new();
+        // A guard no `try_enter` counted: the count must not wrap below zero.
+        drop(Guard { inner: wg.inner.clone() });
     }
 
     #[tokio::test(start_paused = true)]
