@@ -232,10 +232,11 @@ fn yes() -> bool {
     true
 }
 
-impl Actor {
-    /// The actor's name.
-    pub fn name(&self) -> &str {
-        match self {
+/// The `name` field of whichever kind `actor` is, by reference or mutable
+/// reference as `actor` is borrowed: every kind has one.
+macro_rules! actor_name {
+    ($actor:expr) => {
+        match $actor {
             Actor::HttpClient(HttpClient { name, .. })
             | Actor::ClusterPeer(ClusterPeer { name, .. })
             | Actor::HalfRequest(Misbehaving { name, .. })
@@ -244,19 +245,18 @@ impl Actor {
             | Actor::EventSubscriber(EventSubscriber { name, .. })
             | Actor::SlowReader(SlowReader { name, .. }) => name,
         }
+    };
+}
+
+impl Actor {
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        actor_name!(self)
     }
 
     /// The actor's name, to change it.
     pub fn name_mut(&mut self) -> &mut String {
-        match self {
-            Actor::HttpClient(HttpClient { name, .. })
-            | Actor::ClusterPeer(ClusterPeer { name, .. })
-            | Actor::HalfRequest(Misbehaving { name, .. })
-            | Actor::SilentConnection(Misbehaving { name, .. })
-            | Actor::IdleKeepAlive(Misbehaving { name, .. })
-            | Actor::EventSubscriber(EventSubscriber { name, .. })
-            | Actor::SlowReader(SlowReader { name, .. }) => name,
-        }
+        actor_name!(self)
     }
 }
 
