@@ -424,8 +424,8 @@ fn collect(
     sim_errors: Vec<String>,
     end_ms: u64,
 ) -> RunRecord {
-    let (requests, peer_messages, peer_sessions, connection_ends, trace) = rec.take();
-    let nodes = logs
+    let (requests, peer_messages, peer_sessions, connection_ends, mut trace) = rec.take();
+    let nodes: BTreeMap<String, Vec<Incarnation>> = logs
         .into_iter()
         .map(|(name, log)| {
             let mut log = lock(&log);
@@ -436,6 +436,9 @@ fn collect(
             (name, std::mem::take(&mut log.incarnations))
         })
         .collect();
+    for (name, incarnations) in &nodes {
+        incarnations.iter().for_each(|inc| trace.extend(crate::trace::journal_lines(name, &inc.journal)));
+    }
     RunRecord {
         scenario: s.name.clone(),
         seed: s.seed,
