@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use quiesce::bugs::Bug;
 use quiesce_sim::campaign::{self, FuzzOptions, Shard, ZooOptions};
-use quiesce_sim::{bench, replay, timeline, trace, Scenario};
+use quiesce_sim::{bench, panics, replay_catching_panics, timeline, trace, Scenario};
 
 // A simulation allocates and frees small objects at a high rate on one
 // thread; mimalloc roughly halves what glibc's malloc costs there.
@@ -143,7 +143,7 @@ fn replay_file(file: &Path, with_trace: bool, picture: Option<&Path>) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let run = replay(&scenario);
+    let run = replay_catching_panics(&scenario, panics::Output::Print);
     let mut out = String::new();
     if with_trace {
         out.push_str(&trace::render(&run.record.trace));
