@@ -67,6 +67,9 @@ fn case_name(seed: u64, index: u64) -> String {
 /// Attempts the shrinker makes on a failing case.
 pub const SHRINK_BUDGET: usize = 200;
 
+/// By default, one case in this many is run twice to check determinism.
+pub const DETERMINISM_EVERY: u64 = 10;
+
 /// Replays a scenario as a campaign does: a panic is a `no-panic`
 /// violation, reported there rather than printed.
 fn replay(s: &Scenario) -> Replay {
@@ -120,16 +123,26 @@ pub struct FuzzOptions {
     pub out: PathBuf,
     /// Planted bugs to switch on.
     pub bugs: Vec<Bug>,
-    /// Run each case twice and compare traces.
-    pub check_determinism: bool,
+    /// Run every n-th case (by index) twice and compare traces; 1: every
+    /// case, 0: none.
+    pub determinism_every: u64,
     /// Write `index digest` of every case's trace here (to compare processes).
     pub digests: Option<PathBuf>,
+}
+
+impl FuzzOptions {
+    /// Whether case `index` is run a second time to check determinism.
+    pub fn checks_determinism(&self, index: u64) -> bool {
+        self.determinism_every > 0 && index.is_multiple_of(self.determinism_every)
+    }
 }
 
 /// What a campaign found.
 pub struct FuzzSummary {
     /// Cases run by this process.
     pub ran: u64,
+    /// Cases of those run twice to check determinism.
+    pub determinism_checked: u64,
     /// Failing cases, as written to `out`.
     pub failures: Vec<(PathBuf, Vec<Violation>)>,
     /// Wall time.
@@ -150,7 +163,7 @@ fn progress(len: u64) -> ProgressBar {
 
 /// What the campaign does with case `index`: plays the scenario `make`
 /// builds from it (shrinking it if it fails), runs it a second time if
-/// `opts` asks for the determinism check (a different trace is a
+/// `opts` picks it for the determinism check (a different trace is a
 /// `deterministic` violation), and writes a failing scenario to `opts.out`.
 /// Returns the run and the file written, if any.
 pub fn fuzz_case(
@@ -159,7 +172,7 @@ pub fn fuzz_case(
     make: &dyn Fn(&Case, &str) -> Scenario,
 ) -> Option<(CaseRun, Option<PathBuf>)> {
     let mut run = run_case_with(opts.seed, index, make)?;
-    if run.violations.is_empty() && opts.check_determinism {
+    if run.violations.is_empty() && opts.checks_determinism(index) {
         let again = replay(&run.scenario);
         run.violations.extend(crate::oracles::deterministic(&run.trace, &again.record.trace));
     }
@@ -204,7 +217,9 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
         let text: String = digests.iter().map(|(i, d)| format!("{i} {d}\n")).collect();
         std::fs::write(path, text)?;
     }
-    Ok(FuzzSummary { ran: indices.len() as u64, failures, wall: start.elapsed(), digests })
+    let determinism_checked = indices.iter().filter(|&&i| opts.checks_determinism(i)).count() as u64;
+    let (ran, wall) = (indices.len() as u64, start.elapsed());
+    Ok(FuzzSummary { ran, determinism_checked, failures, wall, digests })
 }
 
 /// Replays a scenario twice and reports a difference in the traces.

@@ -1,11 +1,16 @@
 //! Faults planted in the harness itself (the scenario's `harness_fault`): a
-//! panic at a chosen place. Tests use them to show that a campaign reports
-//! trouble in its own machinery.
+//! panic at a chosen place, or a trace that differs from run to run. Tests
+//! use them to show that a campaign reports trouble in its own machinery.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::actors::http::sleep_until_ms;
+use crate::recorder::Recorder;
 use crate::scenario::{HarnessFault, PanicSite, Scenario};
+
+/// Runs of a nondeterministic world in this process; its trace line counts them.
+static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// When a panic is planted at `site`, if one is.
 fn planted(s: &Scenario, site: PanicSite) -> Option<u64> {
@@ -26,11 +31,14 @@ pub fn check(s: &Scenario, site: PanicSite) {
     }
 }
 
-/// What the stopped node's host runs beside its main future: a panic
-/// planted in a task or in the future.
-pub async fn on_node(s: &Scenario, node: &str) {
+/// What the stopped node's host runs beside its main future: the
+/// nondeterministic line, and a panic planted in a task or in the future.
+pub async fn on_node(s: &Scenario, rec: &Recorder, node: &str) {
     if node != s.stop.node {
         return;
+    }
+    if s.harness_fault == Some(HarnessFault::Nondeterministic) {
+        rec.line(node, format!("harness run {} in this process", RUNS.fetch_add(1, Ordering::Relaxed)));
     }
     if let Some(at_ms) = planted(s, PanicSite::Timer) {
         tokio::task::spawn_local(async move {

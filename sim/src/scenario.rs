@@ -79,6 +79,9 @@ pub enum HarnessFault {
         #[serde(default)]
         at_ms: u64,
     },
+    /// The stopped node's host writes a trace line that differs from one run
+    /// to the next in the same process.
+    Nondeterministic,
 }
 
 /// Where a planted harness panic happens.

@@ -233,8 +233,8 @@ fn add_nodes(
         sim.host(spec.name.as_str(), move || {
             let ctx = ctx.clone();
             async move {
-                let (s, name) = (ctx.scenario.clone(), ctx.spec.name.clone());
-                futures_util::future::join(ctx.main(), harness_fault::on_node(&s, &name)).await;
+                let (s, rec, name) = (ctx.scenario.clone(), ctx.rec.clone(), ctx.spec.name.clone());
+                futures_util::future::join(ctx.main(), harness_fault::on_node(&s, &rec, &name)).await;
                 std::future::pending::<()>().await;
                 Ok(())
             }

@@ -1,5 +1,6 @@
 //! The campaign runner keeps every case: a panic while replaying one is a
-//! `no-panic` violation with its scenario written, and a failing case is
+//! `no-panic` violation with its scenario written, a world that is not
+//! deterministic is a `deterministic` violation, and a failing case is
 //! shrunk to a smaller one that still fails.
 
 use std::path::PathBuf;
@@ -21,10 +22,9 @@ fn out_dir(test: &str) -> PathBuf {
     dir
 }
 
-fn options(out: PathBuf) -> FuzzOptions {
+fn options(out: PathBuf, determinism_every: u64) -> FuzzOptions {
     let shard = Shard { index: 0, count: 1 };
-    let check_determinism = false;
-    FuzzOptions { cases: 1, seed: SEED, shard, jobs: 1, out, bugs: vec![], check_determinism, digests: None }
+    FuzzOptions { cases: 1, seed: SEED, shard, jobs: 1, out, bugs: vec![], determinism_every, digests: None }
 }
 
 /// A case's scenario cut to its first 400 ms, so that each replay (and each
@@ -43,7 +43,7 @@ fn a_panic_anywhere_in_a_replay_becomes_a_no_panic_violation_with_its_scenario_w
         std::fs::create_dir_all(&out).expect("a temporary directory");
         let fault = Some(HarnessFault::Panic { site, at_ms: 100 });
         let make = |c: &Case, name: &str| short(c, name, fault);
-        let (run, written) = campaign::fuzz_case(&options(out), 0, &make).expect("a case");
+        let (run, written) = campaign::fuzz_case(&options(out, 0), 0, &make).expect("a case");
         let v = run.violations.first().expect("the panic is a violation");
         assert_eq!(v.invariant, Invariant::NoPanic, "{site:?}: {v}");
         assert!(v.message.contains(&format!("{site:?}")), "{site:?}: the violation names the panic: {v}");
@@ -59,17 +59,33 @@ fn a_panic_anywhere_in_a_replay_becomes_a_no_panic_violation_with_its_scenario_w
 fn a_case_after_one_that_panicked_replays_as_on_a_fresh_thread() {
     let out = out_dir("after-panic");
     std::fs::create_dir_all(&out).expect("a temporary directory");
-    let opts = options(out);
+    let opts = options(out, 0);
     let panicking = Some(HarnessFault::Panic { site: PanicSite::NodeMain, at_ms: 100 });
     let (first, _) = campaign::fuzz_case(&opts, 0, &|c, n| short(c, n, panicking)).expect("a case");
     assert_eq!(first.violations.first().map(|v| v.invariant), Some(Invariant::NoPanic));
     let clean = |c: &Case, n: &str| short(c, n, None);
     let (next, _) = campaign::fuzz_case(&opts, 1, &clean).expect("a case");
     #[expect(clippy::disallowed_methods, reason = "a fresh thread is what the case is compared with")]
-    let fresh = std::thread::spawn(move || campaign::fuzz_case(&options(out_dir("fresh")), 1, &clean));
+    let fresh = std::thread::spawn(move || campaign::fuzz_case(&options(out_dir("fresh"), 0), 1, &clean));
     let fresh = fresh.join().expect("no panic").expect("a case");
     assert!(!next.trace.is_empty(), "the next case ran");
     assert_eq!(trace::render(&next.trace), trace::render(&fresh.0.trace));
+}
+
+#[test]
+fn a_nondeterministic_world_is_a_deterministic_violation_with_its_scenario_written() {
+    let out = out_dir("nondeterministic");
+    std::fs::create_dir_all(&out).expect("a temporary directory");
+    let make = |c: &Case, n: &str| short(c, n, Some(HarnessFault::Nondeterministic));
+    let opts = options(out, 10);
+    // Case 3 is not in the share of one in ten; case 10 is.
+    let (unchecked, written) = campaign::fuzz_case(&opts, 3, &make).expect("a case");
+    assert!(unchecked.violations.is_empty() && written.is_none(), "{:?}", unchecked.violations);
+    let (checked, written) = campaign::fuzz_case(&opts, 10, &make).expect("a case");
+    let kinds: Vec<Invariant> = checked.violations.iter().map(|v| v.invariant).collect();
+    assert_eq!(kinds, vec![Invariant::Deterministic]);
+    let kept = Scenario::load(&written.expect("written to --out")).expect("the written scenario loads");
+    assert_eq!(kept.harness_fault, Some(HarnessFault::Nondeterministic));
 }
 
 #[test]
