@@ -15,15 +15,25 @@ use quiesce_sim::{panics, replay_catching_panics, trace, Expect, Invariant, Scen
 /// The campaign every test here draws its cases from.
 const SEED: u64 = 13;
 
-/// A fresh output directory for one test.
-fn out_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("quiesce-campaign-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// An output directory of one test's own, removed when dropped.
+struct Out(PathBuf);
+
+impl Out {
+    fn new(test: &str) -> Out {
+        let dir = std::env::temp_dir().join(format!("quiesce-campaign-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Out(dir)
+    }
 }
 
-fn options(out: PathBuf, determinism_every: u64) -> FuzzOptions {
-    let shard = Shard { index: 0, count: 1 };
+impl Drop for Out {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn options(out: &Out, determinism_every: u64) -> FuzzOptions {
+    let (shard, out) = (Shard { index: 0, count: 1 }, out.0.clone());
     FuzzOptions { cases: 1, seed: SEED, shard, jobs: 1, out, bugs: vec![], determinism_every, digests: None }
 }
 
@@ -39,11 +49,10 @@ fn short(case: &Case, name: &str, fault: Option<HarnessFault>) -> Scenario {
 #[test]
 fn a_panic_anywhere_in_a_replay_becomes_a_no_panic_violation_with_its_scenario_written() {
     for site in PanicSite::ALL {
-        let out = out_dir(&format!("{site:?}"));
-        std::fs::create_dir_all(&out).expect("a temporary directory");
+        let out = Out::new(&format!("{site:?}"));
         let fault = Some(HarnessFault::Panic { site, at_ms: 100 });
         let make = |c: &Case, name: &str| short(c, name, fault);
-        let (run, written) = campaign::fuzz_case(&options(out, 0), 0, &make).expect("a case");
+        let (run, written) = campaign::fuzz_case(&options(&out, 0), 0, &make).expect("a case");
         let v = run.violations.first().expect("the panic is a violation");
         assert_eq!(v.invariant, Invariant::NoPanic, "{site:?}: {v}");
         assert!(v.message.contains(&format!("{site:?}")), "{site:?}: the violation names the panic: {v}");
@@ -57,16 +66,15 @@ fn a_panic_anywhere_in_a_replay_becomes_a_no_panic_violation_with_its_scenario_w
 
 #[test]
 fn a_case_after_one_that_panicked_replays_as_on_a_fresh_thread() {
-    let out = out_dir("after-panic");
-    std::fs::create_dir_all(&out).expect("a temporary directory");
-    let opts = options(out, 0);
+    let out = Out::new("after-panic");
+    let opts = options(&out, 0);
     let panicking = Some(HarnessFault::Panic { site: PanicSite::NodeMain, at_ms: 100 });
     let (first, _) = campaign::fuzz_case(&opts, 0, &|c, n| short(c, n, panicking)).expect("a case");
     assert_eq!(first.violations.first().map(|v| v.invariant), Some(Invariant::NoPanic));
     let clean = |c: &Case, n: &str| short(c, n, None);
     let (next, _) = campaign::fuzz_case(&opts, 1, &clean).expect("a case");
     #[expect(clippy::disallowed_methods, reason = "a fresh thread is what the case is compared with")]
-    let fresh = std::thread::spawn(move || campaign::fuzz_case(&options(out_dir("fresh"), 0), 1, &clean));
+    let fresh = std::thread::spawn(move || campaign::fuzz_case(&options(&Out::new("fresh"), 0), 1, &clean));
     let fresh = fresh.join().expect("no panic").expect("a case");
     assert!(!next.trace.is_empty(), "the next case ran");
     assert_eq!(trace::render(&next.trace), trace::render(&fresh.0.trace));
@@ -74,10 +82,9 @@ fn a_case_after_one_that_panicked_replays_as_on_a_fresh_thread() {
 
 #[test]
 fn a_nondeterministic_world_is_a_deterministic_violation_with_its_scenario_written() {
-    let out = out_dir("nondeterministic");
-    std::fs::create_dir_all(&out).expect("a temporary directory");
+    let out = Out::new("nondeterministic");
     let make = |c: &Case, n: &str| short(c, n, Some(HarnessFault::Nondeterministic));
-    let opts = options(out, 10);
+    let opts = options(&out, 10);
     // Case 3 is not in the share of one in ten; case 10 is.
     let (unchecked, written) = campaign::fuzz_case(&opts, 3, &make).expect("a case");
     assert!(unchecked.violations.is_empty() && written.is_none(), "{:?}", unchecked.violations);
