@@ -202,6 +202,7 @@ pub fn scenario(seed: u64, load: Load) -> Scenario {
         stop: StopSpec { node: "api".into(), at_ms: stop },
         restart: None,
         bugs: vec![],
+        harness_fault: None,
         expect: Expect::Pass,
     }
 }

@@ -21,8 +21,9 @@ use crate::fuzz::{case_tree, shrink, Case};
 use crate::lock::{into_inner, lock};
 
 use crate::oracles::{Invariant, Violation};
+use crate::record::TraceLine;
 use crate::scenario::{Expect, Scenario};
-use crate::{replay, trace};
+use crate::{panics, replay_catching_panics, trace, Replay};
 
 /// Which slice of a campaign's case indices this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,13 +56,27 @@ pub struct CaseRun {
     pub scenario: Scenario,
     /// What broke.
     pub violations: Vec<Violation>,
+    /// The trace of the scenario's run (empty if the harness panicked).
+    pub trace: Vec<TraceLine>,
 }
 
 fn case_name(seed: u64, index: u64) -> String {
     format!("fuzz-{seed}-{index}")
 }
 
-/// Plays one case with `bugs` on.
+/// Attempts the shrinker makes on a failing case.
+pub const SHRINK_BUDGET: usize = 200;
+
+/// By default, one case in this many is run twice to check determinism.
+pub const DETERMINISM_EVERY: u64 = 10;
+
+/// Replays a scenario as a campaign does: a panic is a `no-panic`
+/// violation, reported there rather than printed.
+fn replay(s: &Scenario) -> Replay {
+    replay_catching_panics(s, panics::Output::Quiet)
+}
+
+/// Plays one case with `bugs` on; a panic is a `no-panic` violation.
 pub fn play(case: &Case, name: &str, bugs: &[Bug]) -> Vec<Violation> {
     let scenario = case.scenario(name, bugs, Expect::Pass);
     replay(&scenario).violations
@@ -70,18 +85,28 @@ pub fn play(case: &Case, name: &str, bugs: &[Bug]) -> Vec<Violation> {
 /// Plays case `index` of campaign `seed`, and if it fails, shrinks it.
 /// `None` if the generator produced no case (it has no filters, so never).
 pub fn run_case(seed: u64, index: u64, bugs: &[Bug]) -> Option<CaseRun> {
+    run_case_with(seed, index, &|case: &Case, name: &str| case.scenario(name, bugs, Expect::Pass))
+}
+
+/// [`run_case`] with the scenario of a case built by `make`. A panic while
+/// replaying is a `no-panic` violation like any other, so a case whose
+/// replay panics is shrunk and kept, never lost. A shrunk case with bugs on
+/// expects the violation it shrank on.
+pub fn run_case_with(seed: u64, index: u64, make: &dyn Fn(&Case, &str) -> Scenario) -> Option<CaseRun> {
     let name = case_name(seed, index);
     let mut tree = case_tree(seed, index).ok()?;
-    let case = tree.current();
-    let violations = play(&case, &name, bugs);
-    let Some(first) = violations.first().map(|v| v.invariant) else {
-        return Some(CaseRun { index, scenario: case.scenario(&name, bugs, Expect::Pass), violations });
+    let scenario = make(&tree.current(), &name);
+    let run = replay(&scenario);
+    let Some(first) = run.violations.first().map(|v| v.invariant) else {
+        return Some(CaseRun { index, scenario, violations: run.violations, trace: run.record.trace });
     };
-    let smallest = shrink(&mut tree, 200, |c| play(c, &name, bugs).iter().any(|v| v.invariant == first));
-    let expect = if bugs.is_empty() { Expect::Pass } else { Expect::Fail { invariant: first } };
-    let scenario = smallest.scenario(&name, bugs, expect);
-    let violations = replay(&scenario).violations;
-    Some(CaseRun { index, scenario, violations })
+    let fails = |c: &Case| replay(&make(c, &name)).violations.iter().any(|v| v.invariant == first);
+    let mut scenario = make(&shrink(&mut tree, SHRINK_BUDGET, fails), &name);
+    if !scenario.bugs.is_empty() {
+        scenario.expect = Expect::Fail { invariant: first };
+    }
+    let run = replay(&scenario);
+    Some(CaseRun { index, scenario, violations: run.violations, trace: run.record.trace })
 }
 
 /// Settings of `quiesce-sim fuzz`.
@@ -98,16 +123,26 @@ pub struct FuzzOptions {
     pub out: PathBuf,
     /// Planted bugs to switch on.
     pub bugs: Vec<Bug>,
-    /// Run each case twice and compare traces.
-    pub check_determinism: bool,
+    /// Run every n-th case (by index) twice and compare traces; 1: every
+    /// case, 0: none.
+    pub determinism_every: u64,
     /// Write `index digest` of every case's trace here (to compare processes).
     pub digests: Option<PathBuf>,
+}
+
+impl FuzzOptions {
+    /// Whether case `index` is run a second time to check determinism.
+    pub fn checks_determinism(&self, index: u64) -> bool {
+        self.determinism_every > 0 && index.is_multiple_of(self.determinism_every)
+    }
 }
 
 /// What a campaign found.
 pub struct FuzzSummary {
     /// Cases run by this process.
     pub ran: u64,
+    /// Cases of those run twice to check determinism.
+    pub determinism_checked: u64,
     /// Failing cases, as written to `out`.
     pub failures: Vec<(PathBuf, Vec<Violation>)>,
     /// Wall time.
@@ -126,6 +161,25 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
+/// What the campaign does with case `index`: plays the scenario `make`
+/// builds from it (shrinking it if it fails), runs it a second time if
+/// `opts` picks it for the determinism check (a different trace is a
+/// `deterministic` violation), and writes a failing scenario to `opts.out`.
+/// Returns the run and the file written, if any.
+pub fn fuzz_case(
+    opts: &FuzzOptions,
+    index: u64,
+    make: &dyn Fn(&Case, &str) -> Scenario,
+) -> Option<(CaseRun, Option<PathBuf>)> {
+    let mut run = run_case_with(opts.seed, index, make)?;
+    if run.violations.is_empty() && opts.checks_determinism(index) {
+        let again = replay(&run.scenario);
+        run.violations.extend(crate::oracles::deterministic(&run.trace, &again.record.trace));
+    }
+    let written = (!run.violations.is_empty()).then(|| write_failure(&opts.out, &run));
+    Some((run, written))
+}
+
 /// Runs a fuzz campaign.
 pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
     std::fs::create_dir_all(&opts.out)?;
@@ -134,27 +188,21 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let digests = Mutex::new(Vec::new());
+    let make = |case: &Case, name: &str| case.scenario(name, &opts.bugs, Expect::Pass);
     let start = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             scope.spawn(|| loop {
                 let Some(&index) = indices.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
-                let Some(mut run) = run_case(opts.seed, index, &opts.bugs) else {
-                    bar.inc(1);
-                    continue;
-                };
-                if opts.check_determinism && run.violations.is_empty() {
-                    run.violations.extend(determinism(&run.scenario));
-                }
-                if opts.digests.is_some() {
-                    let d = trace::digest(&replay(&run.scenario).record.trace);
-                    lock(&digests).push((index, d));
-                }
-                if !run.violations.is_empty() {
-                    let path = write_failure(&opts.out, &run);
-                    let mut f = lock(&failures);
-                    f.push((path, run.violations));
-                    bar.set_message(format!("violations: {}", f.len()));
+                if let Some((run, written)) = fuzz_case(opts, index, &make) {
+                    if opts.digests.is_some() {
+                        lock(&digests).push((index, trace::digest(&run.trace)));
+                    }
+                    if let Some(path) = written {
+                        let mut f = lock(&failures);
+                        f.push((path, run.violations));
+                        bar.set_message(format!("violations: {}", f.len()));
+                    }
                 }
                 bar.inc(1);
             });
@@ -169,15 +217,19 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
         let text: String = digests.iter().map(|(i, d)| format!("{i} {d}\n")).collect();
         std::fs::write(path, text)?;
     }
-    Ok(FuzzSummary { ran: indices.len() as u64, failures, wall: start.elapsed(), digests })
+    let determinism_checked = indices.iter().filter(|&&i| opts.checks_determinism(i)).count() as u64;
+    let (ran, wall) = (indices.len() as u64, start.elapsed());
+    Ok(FuzzSummary { ran, determinism_checked, failures, wall, digests })
 }
 
 /// Replays a scenario twice and reports a difference in the traces.
 pub fn determinism(s: &Scenario) -> Option<Violation> {
-    crate::oracles::deterministic(&replay(s).record.trace, &replay(s).record.trace)
+    let (first, second) = (replay(s), replay(s));
+    crate::oracles::deterministic(&first.record.trace, &second.record.trace)
 }
 
-fn write_failure(out: &Path, run: &CaseRun) -> PathBuf {
+/// Writes a failing case's scenario to `out`; returns its path.
+pub fn write_failure(out: &Path, run: &CaseRun) -> PathBuf {
     let path = out.join(format!("{}.json", run.scenario.name));
     if let Err(e) = std::fs::write(&path, run.scenario.to_json()) {
         eprintln!("quiesce-sim: cannot write {}: {e}", path.display());

@@ -365,6 +365,7 @@ impl Case {
             stop: StopSpec { node: NODE.into(), at_ms: self.stop_ms },
             restart,
             bugs: bugs.to_vec(),
+            harness_fault: None,
             expect,
         }
     }

@@ -16,8 +16,10 @@ pub mod bench;
 pub mod campaign;
 pub mod env;
 pub mod fuzz;
+pub mod harness_fault;
 mod lock;
 pub mod oracles;
+pub mod panics;
 pub mod record;
 pub mod recorder;
 pub mod scenario;
@@ -60,9 +62,37 @@ impl Replay {
     }
 }
 
+/// Runs a scenario like [`replay`], but a panic anywhere in the replay
+/// (building the world, a node's main future, a task on a host, an actor,
+/// the oracles) becomes a `no-panic` violation instead of unwinding into
+/// the caller, which can go on with its next case. `output` says whether
+/// panics are also printed as usual.
+pub fn replay_catching_panics(scenario: &Scenario, output: panics::Output) -> Replay {
+    let run = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| replay(scenario)));
+    let (result, seen) = panics::recording(output, run);
+    let payload = match result {
+        Ok(run) => return run,
+        Err(payload) => payload,
+    };
+    let first = seen.first();
+    let violation = Violation {
+        invariant: Invariant::NoPanic,
+        at_ms: first.and_then(|p| p.at_ms).unwrap_or(0),
+        node: String::new(),
+        message: format!(
+            "the harness panicked while replaying the scenario: {}",
+            first.map_or_else(|| panics::message(&*payload), |p| p.text.clone())
+        ),
+        evidence: seen.iter().map(|p| p.text.clone()).collect(),
+    };
+    let record = RunRecord { scenario: scenario.name.clone(), seed: scenario.seed, ..RunRecord::default() };
+    Replay { record, violations: vec![violation] }
+}
+
 /// Runs a scenario and checks every oracle.
 pub fn replay(scenario: &Scenario) -> Replay {
     let record = world::run(scenario);
+    harness_fault::check(scenario, scenario::PanicSite::Oracles);
     let violations = oracles::check(scenario, &record);
     Replay { record, violations }
 }

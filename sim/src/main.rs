@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use quiesce::bugs::Bug;
 use quiesce_sim::campaign::{self, FuzzOptions, Shard, ZooOptions};
-use quiesce_sim::{bench, replay, timeline, trace, Scenario};
+use quiesce_sim::{bench, panics, replay_catching_panics, timeline, trace, Scenario};
 
 // A simulation allocates and frees small objects at a high rate on one
 // thread; mimalloc roughly halves what glibc's malloc costs there.
@@ -55,9 +55,13 @@ enum Command {
         /// Switch on a planted bug (repeatable; kebab-case name).
         #[arg(long = "bug", value_parser = parse_bug)]
         bugs: Vec<Bug>,
-        /// Run every case twice and compare the traces.
+        /// Run every case twice and compare the traces (by default one case in
+        /// --determinism-every is).
         #[arg(long)]
         check_determinism: bool,
+        /// Run every n-th case (by index) twice and compare the traces; 0: none.
+        #[arg(long, value_name = "N", default_value_t = campaign::DETERMINISM_EVERY, conflicts_with = "check_determinism")]
+        determinism_every: u64,
         /// Write each case's trace digest to FILE (compare two processes with diff).
         #[arg(long, value_name = "FILE")]
         digests: Option<PathBuf>,
@@ -111,9 +115,20 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Replay { file, trace, timeline } => replay_file(&file, trace, timeline.as_deref()),
-        Command::Fuzz { cases, seed, shard, jobs, out, bugs, check_determinism, digests } => {
+        Command::Fuzz {
+            cases,
+            seed,
+            shard,
+            jobs,
+            out,
+            bugs,
+            check_determinism,
+            determinism_every,
+            digests,
+        } => {
             let seed = seed.unwrap_or_else(campaign::fresh_seed);
-            fuzz(FuzzOptions { cases, seed, shard, jobs, out, bugs, check_determinism, digests })
+            let determinism_every = if check_determinism { 1 } else { determinism_every };
+            fuzz(FuzzOptions { cases, seed, shard, jobs, out, bugs, determinism_every, digests })
         }
         Command::Zoo { runs, max_schedules, seed, jobs, json, out, bugs } => {
             let seed = seed.unwrap_or_else(campaign::fresh_seed);
@@ -143,7 +158,7 @@ fn replay_file(file: &Path, with_trace: bool, picture: Option<&Path>) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let run = replay(&scenario);
+    let run = replay_catching_panics(&scenario, panics::Output::Print);
     let mut out = String::new();
     if with_trace {
         out.push_str(&trace::render(&run.record.trace));
@@ -175,8 +190,13 @@ fn replay_file(file: &Path, with_trace: bool, picture: Option<&Path>) -> ExitCod
 }
 
 fn fuzz(opts: FuzzOptions) -> ExitCode {
+    let share = match opts.determinism_every {
+        0 => "no case".to_string(),
+        1 => "every case".to_string(),
+        n => format!("1 case in {n}"),
+    };
     eprintln!(
-        "fuzz: {} cases, seed {}, shard {}/{}, {} jobs, bugs {:?}",
+        "fuzz: {} cases, seed {}, shard {}/{}, {} jobs, bugs {:?}, determinism checked on {share}",
         opts.cases, opts.seed, opts.shard.index, opts.shard.count, opts.jobs, opts.bugs
     );
     let summary = match campaign::fuzz(&opts) {
@@ -188,9 +208,10 @@ fn fuzz(opts: FuzzOptions) -> ExitCode {
     };
     let rate = summary.ran as f64 / summary.wall.as_secs_f64().max(1e-9);
     print(&format!(
-        "{} schedules in {:.1} s ({rate:.0}/s), {} failing\n",
+        "{} schedules in {:.1} s ({rate:.0}/s), {} run twice for determinism, {} failing\n",
         summary.ran,
         summary.wall.as_secs_f64(),
+        summary.determinism_checked,
         summary.failures.len()
     ));
     for (path, violations) in &summary.failures {

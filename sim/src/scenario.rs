@@ -53,12 +53,57 @@ pub struct Scenario {
     /// Planted bugs switched on for this run (bug zoo).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bugs: Vec<Bug>,
+    /// A fault planted in the harness itself, for tests of the campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_fault: Option<HarnessFault>,
     /// The verdict the run must produce.
     pub expect: Expect,
 }
 
 fn default_tick_ms() -> u64 {
     1
+}
+
+/// A fault planted in the harness itself, never in the stack: it lets tests
+/// show that a campaign turns trouble in its own machinery into a violation
+/// and a scenario file instead of losing the case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HarnessFault {
+    /// The harness panics at `site`, at `at_ms` of simulated time where the
+    /// site runs inside the simulation.
+    Panic {
+        /// Where.
+        site: PanicSite,
+        /// When, for the sites inside the simulation.
+        #[serde(default)]
+        at_ms: u64,
+    },
+    /// The stopped node's host writes a trace line that differs from one run
+    /// to the next in the same process.
+    Nondeterministic,
+}
+
+/// Where a planted harness panic happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanicSite {
+    /// While the world is built, before it runs.
+    Build,
+    /// In the stopped node's main future.
+    NodeMain,
+    /// In a task spawned on the stopped node's host, as a timer's is.
+    Timer,
+    /// In an actor.
+    Actor,
+    /// While the oracles check the finished run.
+    Oracles,
+}
+
+impl PanicSite {
+    /// Every site.
+    pub const ALL: [PanicSite; 5] =
+        [PanicSite::Build, PanicSite::NodeMain, PanicSite::Timer, PanicSite::Actor, PanicSite::Oracles];
 }
 
 /// One node of the stack.

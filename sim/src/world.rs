@@ -17,11 +17,12 @@ use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 use crate::actors::http::{self as http_actor, sleep_until_ms, PORT};
 use crate::actors::peer;
 use crate::env::{HostFiles, SimEnv};
+use crate::harness_fault;
 use crate::lock::lock;
 use crate::oracles::lifecycle::TASKS_END_MS;
 use crate::record::{Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
-use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, Scenario};
+use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 
 /// The state directory inside every simulated node.
 const STATE_DIR: &str = "/var/lib/quiesce";
@@ -192,6 +193,7 @@ impl NodeCtx {
 
 /// Runs a scenario to its end and returns what happened.
 pub fn run(scenario: &Scenario) -> RunRecord {
+    harness_fault::check(scenario, PanicSite::Build);
     let scenario = Arc::new(scenario.clone());
     let rec = Recorder::default();
     let mut sim = build_sim(&scenario);
@@ -231,7 +233,8 @@ fn add_nodes(
         sim.host(spec.name.as_str(), move || {
             let ctx = ctx.clone();
             async move {
-                ctx.main().await;
+                let (s, rec, name) = (ctx.scenario.clone(), ctx.rec.clone(), ctx.spec.name.clone());
+                futures_util::future::join(ctx.main(), harness_fault::on_node(&s, &rec, &name)).await;
                 std::future::pending::<()>().await;
                 Ok(())
             }
@@ -280,6 +283,9 @@ fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder
     for a in &s.actors {
         let fut = actor_future(a, rec.clone(), s.duration_ms);
         hosts.entry(host_of(s, a.name())).or_default().push(fut);
+    }
+    if let Some(planted) = harness_fault::actor(s) {
+        hosts.entry(SHARED_HOST.to_string()).or_default().push(Box::pin(planted));
     }
     for (host, futs) in hosts {
         sim.client(host.as_str(), async move {
@@ -424,8 +430,8 @@ fn collect(
     sim_errors: Vec<String>,
     end_ms: u64,
 ) -> RunRecord {
-    let (requests, peer_messages, peer_sessions, connection_ends, trace) = rec.take();
-    let nodes = logs
+    let (requests, peer_messages, peer_sessions, connection_ends, mut trace) = rec.take();
+    let nodes: BTreeMap<String, Vec<Incarnation>> = logs
         .into_iter()
         .map(|(name, log)| {
             let mut log = lock(&log);
@@ -436,6 +442,9 @@ fn collect(
             (name, std::mem::take(&mut log.incarnations))
         })
         .collect();
+    for (name, incarnations) in &nodes {
+        incarnations.iter().for_each(|inc| trace.extend(crate::trace::journal_lines(name, &inc.journal)));
+    }
     RunRecord {
         scenario: s.name.clone(),
         seed: s.seed,
