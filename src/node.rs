@@ -293,9 +293,7 @@ impl<E: Env> Shared<E> {
             match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(v) => Some(v),
                 Err(panic) => {
-                    let message = panic_message(&panic);
-                    tracing::error!("Task '{name}' panicked: {message}");
-                    env.probe(|| Probe::Panic { task: name.to_string(), message });
+                    report_panic(&env, name, panic_message(&panic));
                     None
                 }
             }
@@ -309,7 +307,14 @@ impl<E: Env> Shared<E> {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// Logs and probes a panic caught in the task (or timer) `name`.
+pub(crate) fn report_panic<E: Env>(env: &E, name: &'static str, message: String) {
+    tracing::error!("Task '{name}' panicked: {message}");
+    env.probe(|| Probe::Panic { task: name.to_string(), message });
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

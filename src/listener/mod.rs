@@ -91,7 +91,10 @@ impl<E: Env> ApiListener<E> {
             let (s, l) = (shared.clone(), listener.clone());
             shared.spawn("accept loop", accept::accept_loop(s, l));
         }
-        let timers = Arc::new(Timers::default());
+        let env = shared.env().clone();
+        let timers = Arc::new(Timers::new(Arc::new(move |name, message| {
+            crate::node::report_panic(&env, name, message)
+        })));
         start_timers(&shared, &timers);
         let lock = Arc::new(Mutex::new(Some(lock)));
         let acceptors = Arc::new(acceptors);
@@ -172,7 +175,7 @@ fn step<E: Env>(shared: &Shared<E>, step: StopStep) {
 fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
     let t = &shared.config().timings;
     let s = shared.clone();
-    timers.every(t.persist_interval, move || {
+    timers.every("persist", t.persist_interval, move || {
         let s = s.clone();
         // A failure is logged; the next tick, or Stop's persist, tries again.
         async move {
@@ -183,12 +186,12 @@ fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
         return;
     }
     let s = shared.clone();
-    timers.every_from_now(t.reconnect_interval, move || {
+    timers.every_from_now("reconnect", t.reconnect_interval, move || {
         reconnect(&s);
         std::future::ready(())
     });
     let s = shared.clone();
-    timers.every(t.log_position_interval, move || {
+    timers.every("log position", t.log_position_interval, move || {
         acknowledge_positions(&s);
         std::future::ready(())
     });
