@@ -10,7 +10,7 @@
 # sim/mutants/ to keep it. Survivors are explained in sim/MUTANTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-args=(--no-shuffle --jobs 1)
+args=(--no-shuffle --jobs 1 --test-workspace=true)
 if [ -n "${SHARD:-}" ]; then
   args+=(--shard "$SHARD")
 fi
