@@ -1,6 +1,13 @@
-//! `quiesce-sim bench`: how fast the harness plays the standard shutdown
-//! scenario, beside the floor of a minimal two-host turmoil simulation run
-//! with the same tick and simulated duration in the same process.
+//! `quiesce-sim bench`: how fast the harness plays what the fuzzer plays,
+//! and the standard shutdown scenario, each beside the floor of a minimal
+//! two-host turmoil simulation run with the same tick and simulated duration
+//! in the same process.
+//!
+//! The fuzz line is the campaign's own work: cases drawn by the fuzz
+//! generator (its tick, chaos, faults, restarts), each played to its end and
+//! judged by every oracle, as `quiesce-sim fuzz` does, minus the
+//! determinism replays and shrinking. Its floor plays, case by case, the
+//! echo world for the simulated time that case took, at the case's tick.
 //!
 //! The standard scenario's load: every actor acts once a second (each HTTP
 //! client sends a request, each peer writes a check result). The busy
@@ -63,6 +70,12 @@ impl Measure {
         self.median(|b| b.simulated.as_secs_f64() / b.wall.as_secs_f64().max(1e-9))
     }
 
+    /// Mean simulated seconds per schedule.
+    pub fn simulated_per_schedule(&self) -> f64 {
+        let simulated: Duration = self.batches.iter().map(|b| b.simulated).sum();
+        simulated.as_secs_f64() / self.schedules().max(1) as f64
+    }
+
     fn median(&self, of: impl Fn(&Batch) -> f64) -> f64 {
         median(self.batches.iter().map(of).collect())
     }
@@ -90,6 +103,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Every measurement.
 pub struct Bench {
+    /// Cases of the fuzz generator, judged by the oracles.
+    pub fuzz: Measure,
+    /// The floor of each fuzz case: same tick, same simulated time.
+    pub fuzz_floor: Measure,
     /// The standard scenario.
     pub standard: Measure,
     /// The busy scenario.
@@ -105,20 +122,27 @@ impl Bench {
         // schedule beside the floor batch of the same round, so that a
         // machine that changes speed during the run changes both alike.
         let per_schedule = |b: &Batch| b.wall.as_secs_f64() / b.schedules.max(1) as f64;
-        let slower = |m: &Measure| {
-            let pairs = m.batches.iter().zip(&self.floor.batches);
+        let slower = |m: &Measure, floor: &Measure| {
+            let pairs = m.batches.iter().zip(&floor.batches);
             median(pairs.map(|(b, f)| per_schedule(b) / per_schedule(f).max(1e-12)).collect())
         };
+        let fuzz_sim = self.fuzz.simulated_per_schedule();
         format!(
-            "tick {} ms, {} s simulated per schedule, one thread, medians of batches of {BATCH}\n{}{}{}\
+            "one thread (so schedules/s is per core), medians of batches of {BATCH}\n\
+             fuzz: the fuzz generator's cases with every oracle, tick {FUZZ_TICK_MS} ms, {fuzz_sim:.1} s simulated per case on average\n{}{}\
+             fuzz is {:.2}x slower than its floor\n\
+             standard: tick {} ms, {} s simulated per schedule\n{}{}{}\
              standard is {:.2}x slower than the floor (busy: {:.2}x)\n",
+            self.fuzz.line("fuzz"),
+            self.fuzz_floor.line("floor"),
+            slower(&self.fuzz, &self.fuzz_floor),
             TICK.as_millis(),
             SIMULATED.as_secs(),
             self.standard.line("standard"),
             self.busy.line("busy"),
             self.floor.line("floor"),
-            slower(&self.standard),
-            slower(&self.busy),
+            slower(&self.standard, &self.floor),
+            slower(&self.busy, &self.floor),
         )
     }
 }
@@ -207,12 +231,18 @@ pub fn scenario(seed: u64, load: Load) -> Scenario {
     }
 }
 
-/// The floor: an echo server and a client exchanging a message every 100 ms.
+/// The floor of the standard scenario.
 fn floor_schedule(seed: u64) -> Duration {
+    floor(seed, TICK, SIMULATED)
+}
+
+/// The floor: an echo server and a client exchanging a message every
+/// 100 ms, for `simulated` at `tick`.
+fn floor(seed: u64, tick: Duration, simulated: Duration) -> Duration {
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
-        .tick_duration(TICK)
-        .simulation_duration(SIMULATED + Duration::from_secs(1))
+        .tick_duration(tick)
+        .simulation_duration(simulated + Duration::from_secs(1))
         .build();
     sim.host("server", || async {
         let listener = turmoil::net::TcpListener::bind(("0.0.0.0", 5665)).await?;
@@ -228,10 +258,10 @@ fn floor_schedule(seed: u64) -> Duration {
             });
         }
     });
-    sim.client("client", async {
+    sim.client("client", async move {
         let mut s = turmoil::net::TcpStream::connect(("server", 5665)).await?;
         let mut buf = [0u8; 5];
-        while turmoil::sim_elapsed().unwrap_or_default() < SIMULATED {
+        while turmoil::sim_elapsed().unwrap_or_default() < simulated {
             s.write_all(b"ping!").await?;
             s.read_exact(&mut buf).await?;
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -239,7 +269,7 @@ fn floor_schedule(seed: u64) -> Duration {
         Ok(())
     });
     let _ = sim.run();
-    SIMULATED
+    simulated
 }
 
 /// Schedules of one kind played in a row before the next kind's turn.
@@ -268,14 +298,59 @@ pub fn standard(schedules: u64, load: Load) -> Measure {
     measure(schedules, |seed| play(seed, load))
 }
 
+/// The tick the fuzz generator gives its cases.
+const FUZZ_TICK_MS: u64 = 2;
+
+/// The campaign seed whose cases the fuzz line plays.
+const FUZZ_SEED: u64 = 2026;
+
+/// Plays fuzz case `index` as the campaign does (every oracle judges it) and
+/// returns its simulated length; its floor then runs for as long.
+fn play_fuzz(index: u64, lengths: &mut Vec<Duration>) -> Duration {
+    let Some(tree) = crate::fuzz::case_tree(FUZZ_SEED, index).ok() else { return Duration::ZERO };
+    let scenario = proptest::strategy::ValueTree::current(&tree).scenario(
+        &format!("bench-{index}"),
+        &[],
+        crate::scenario::Expect::Pass,
+    );
+    debug_assert_eq!(scenario.tick_ms, FUZZ_TICK_MS, "the bench reports the fuzz generator's tick");
+    let played = crate::replay_catching_panics(&scenario, crate::panics::Output::Quiet);
+    let simulated = Duration::from_millis(played.record.end_ms);
+    lengths.push(simulated);
+    simulated
+}
+
+/// Measures only the fuzz line and its floor.
+pub fn fuzz_only(schedules: u64) -> (Measure, Measure) {
+    let (mut fuzz, mut fuzz_floor) = (Measure::default(), Measure::default());
+    for from in (0..schedules).step_by(BATCH as usize) {
+        fuzz_round(from..(from + BATCH).min(schedules), &mut fuzz, &mut fuzz_floor);
+    }
+    (fuzz, fuzz_floor)
+}
+
+fn fuzz_round(seeds: std::ops::Range<u64>, fuzz: &mut Measure, fuzz_floor: &mut Measure) {
+    let mut lengths = Vec::new();
+    fuzz.batches.push(batch(seeds.clone(), |i| play_fuzz(i, &mut lengths)));
+    let tick = Duration::from_millis(FUZZ_TICK_MS);
+    let mut lengths = lengths.into_iter();
+    fuzz_floor.batches.push(batch(seeds, |i| floor(i, tick, lengths.next().unwrap_or_default())));
+}
+
 /// Runs every measurement. The kinds take turns in batches, so that a
 /// machine that speeds up or slows down during the run (a shared one does)
 /// weighs on all of them alike instead of on whichever ran then.
 pub fn run(schedules: u64) -> Bench {
-    let mut bench =
-        Bench { standard: Measure::default(), busy: Measure::default(), floor: Measure::default() };
+    let mut bench = Bench {
+        fuzz: Measure::default(),
+        fuzz_floor: Measure::default(),
+        standard: Measure::default(),
+        busy: Measure::default(),
+        floor: Measure::default(),
+    };
     for from in (0..schedules).step_by(BATCH as usize) {
         let seeds = from..(from + BATCH).min(schedules);
+        fuzz_round(seeds.clone(), &mut bench.fuzz, &mut bench.fuzz_floor);
         // The floor right before the standard batch it is compared with.
         bench.floor.batches.push(batch(seeds.clone(), floor_schedule));
         bench.standard.batches.push(batch(seeds.clone(), |seed| play(seed, Load::Standard)));

@@ -90,15 +90,18 @@ enum Command {
         #[arg(long = "bug", value_parser = parse_bug)]
         bugs: Vec<Bug>,
     },
-    /// Schedules per second and simulated-to-wall ratio: the standard scenario beside the floor.
+    /// Cases per second per core and simulated-to-wall ratio: the fuzz generator's cases and the standard scenario, each beside its floor.
     Bench {
         /// Schedules of each kind to run (100 batches by default: enough for
         /// a median that holds still on a shared machine).
         #[arg(long, default_value_t = 1000)]
         schedules: u64,
         /// Play only the standard scenario, no floor (for profiling).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fuzz_only")]
         standard_only: bool,
+        /// Play only the fuzz generator's cases and their floor.
+        #[arg(long)]
+        fuzz_only: bool,
     },
 }
 
@@ -134,11 +137,16 @@ fn main() -> ExitCode {
             let seed = seed.unwrap_or_else(campaign::fresh_seed);
             zoo(ZooOptions { runs, max_schedules, seed, jobs, out, bugs }, json.as_deref())
         }
-        Command::Bench { schedules, standard_only: true } => {
+        Command::Bench { schedules, standard_only: true, .. } => {
             print!("{}", bench::standard(schedules, bench::Load::Standard).line("standard"));
             ExitCode::SUCCESS
         }
-        Command::Bench { schedules, standard_only: false } => {
+        Command::Bench { schedules, fuzz_only: true, .. } => {
+            let (fuzz, floor) = bench::fuzz_only(schedules);
+            print!("{}{}", fuzz.line("fuzz"), floor.line("floor"));
+            ExitCode::SUCCESS
+        }
+        Command::Bench { schedules, .. } => {
             print!("{}", bench::run(schedules).report());
             ExitCode::SUCCESS
         }
