@@ -297,7 +297,9 @@ impl Env for SimEnv {
         // A crash (or the end of the host's future) here leaves the old file
         // in place and the temporary one beside it, as on a real disk.
         self.point(Point::FsBeforeRename).await;
-        self.rename(&tmp, path).await
+        self.rename(&tmp, path).await?;
+        (self.sink)(Probe::FileWritten { path: path.display().to_string() });
+        Ok(())
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

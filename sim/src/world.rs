@@ -93,7 +93,11 @@ impl NodeCtx {
             if let Some(inc) = lock(&log).incarnations.get_mut(index) {
                 inc.probes.push((at, p.clone()));
             }
-            rec.event_at(at, &host, Event::Probe(p));
+            // Writes are many and the oracles read them from the probes;
+            // the trace keeps the events a reader follows.
+            if !matches!(p, Probe::JsonRpcWrite { .. } | Probe::FileWritten { .. }) {
+                rec.event_at(at, &host, Event::Probe(p));
+            }
         };
         SimEnv::new(
             &self.spec.name,

@@ -3,6 +3,9 @@
 //! name that invariant. An oracle that cannot fire would pass every run and
 //! prove nothing. `wrong_runs` matches on the invariant without a catch-all
 //! arm, so an invariant added without a wrong run does not compile.
+//! [`real_runs`] does the same with runs of the real stack, a planted bug
+//! (or a fault planted in the harness) switched on: each oracle must fire
+//! on what the stack really does, not only on records made by hand.
 
 use quiesce::probe::{ConnKind, Probe, StopStep};
 use quiesce::store::{JournalEntry, ObjectType, Origin, StoreSnapshot};
@@ -96,7 +99,7 @@ type Finding = (&'static str, Vec<Invariant>);
 fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
     match invariant {
         Invariant::NoMutationAfterStop => vec![late_journal_entry()],
-        Invariant::StartedWorkFinishes => vec![guard_held_past_stop()],
+        Invariant::StartedWorkFinishes => vec![guard_held_past_stop(), handler_torn_at_stop()],
         Invariant::StopBounded => vec![slow_stop(), stop_never_returns()],
         Invariant::ListenerClosed => {
             vec![registration_after_close(), accept_spin(), accept_loop_never_exits()]
@@ -108,6 +111,9 @@ fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
             vec![state_lost_across_restart(), acknowledged_message_lost()]
         }
         Invariant::AllTasksEnd => vec![task_left_running(), idle_connection_lingers()],
+        Invariant::SilentAfterStop => {
+            vec![response_after_stop(), log_position_after_stop(), state_written_after_stop()]
+        }
         Invariant::NoPanic => vec![panicked_task()],
         Invariant::Deterministic => vec![two_runs_differ_in_a_line(), one_run_is_longer()],
         Invariant::Canary => vec![canary_seed()],
@@ -141,6 +147,37 @@ fn guard_held_past_stop() -> Finding {
     let mut inc = clean_incarnation();
     inc.probes.insert(1, (900, Probe::GateEntered { work: "http c1 r1 POST /v1/objects/hosts".into() }));
     ("a work guard still held when Stop returned", invariants(&scenario(), &record(inc)))
+}
+
+fn handler_torn_at_stop() -> Finding {
+    let mut inc = clean_incarnation();
+    let work = "http c1 r1 POST /v1/objects/hosts".to_string();
+    inc.probes.insert(1, (900, Probe::GateEntered { work: work.clone() }));
+    // Torn between Stop's first and last step.
+    inc.probes.insert(4, (1000, Probe::WorkTorn { work }));
+    ("a handler torn while Stop was under way", invariants(&scenario(), &record(inc)))
+}
+
+/// A clean incarnation with `p` reported after Stop returned.
+fn after_stop(p: Probe) -> RunRecord {
+    let mut inc = clean_incarnation();
+    inc.probes.push((1200, p));
+    record(inc)
+}
+
+fn response_after_stop() -> Finding {
+    let p = Probe::HttpResponse { conn: 1, request: 2, method: "GET".into(), path: "/v1".into(), status: 200 };
+    ("a response after Stop returned", invariants(&scenario(), &after_stop(p)))
+}
+
+fn log_position_after_stop() -> Finding {
+    let p = Probe::JsonRpcWrite { conn: 1, method: "log::SetLogPosition".into() };
+    ("a log position written after Stop returned", invariants(&scenario(), &after_stop(p)))
+}
+
+fn state_written_after_stop() -> Finding {
+    let p = Probe::FileWritten { path: "/var/lib/quiesce/state.json".into() };
+    ("the state written after Stop returned", invariants(&scenario(), &after_stop(p)))
 }
 
 fn slow_stop() -> Finding {
@@ -311,4 +348,69 @@ fn the_canary_stays_quiet_on_other_seeds_and_when_off() {
     s.bugs = vec![quiesce::bugs::Bug::Canary];
     s.seed = 3001;
     assert!(!invariants(&s, &record(clean_incarnation())).contains(&Invariant::Canary));
+}
+
+/// A scenario file of the repository.
+fn load(file: &str) -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// `file` with a fault planted in the harness instead of a bug in the stack.
+fn with_harness_fault(file: &str, fault: quiesce_sim::scenario::HarnessFault) -> Scenario {
+    Scenario { harness_fault: Some(fault), ..load(file) }
+}
+
+/// Runs of the real stack that must make `invariant`'s oracle fire: the
+/// zoo scenarios of the planted bugs that break it, or a harness fault for
+/// the invariants about the harness's own runs.
+fn real_runs(invariant: Invariant) -> Vec<Scenario> {
+    use quiesce_sim::scenario::{HarnessFault, PanicSite};
+    let zoo = |files: &[&str]| files.iter().map(|f| load(&format!("zoo-{f}.json"))).collect();
+    match invariant {
+        Invariant::NoMutationAfterStop => zoo(&["http-handler-without-gate", "json-rpc-without-gate"]),
+        Invariant::StartedWorkFinishes => zoo(&["handler-torn-at-stop"]),
+        Invariant::StopBounded => zoo(&["gate-checked-once", "writer-holds-gate", "gate-held-while-writing"]),
+        Invariant::ListenerClosed => {
+            zoo(&["accept-after-close-registered", "accept-loop-after-close", "no-registration-gate"])
+        }
+        Invariant::ResponsesTellTheTruth => zoo(&["modify-answers200-when-skipped"]),
+        Invariant::NothingAcknowledgedIsLost => zoo(&["dropped-messages-acknowledged"]),
+        Invariant::AllTasksEnd => zoo(&["idle-keep-alive-not-closed", "no-writer-timeout"]),
+        Invariant::SilentAfterStop => zoo(&["write-after-stop"]),
+        Invariant::NoPanic => {
+            vec![with_harness_fault("stop-under-load.json", HarnessFault::Panic { site: PanicSite::Timer, at_ms: 300 })]
+        }
+        Invariant::Deterministic => {
+            vec![with_harness_fault("stop-under-load.json", HarnessFault::Nondeterministic)]
+        }
+        Invariant::Canary => zoo(&["canary"]),
+    }
+}
+
+/// What the oracles name for a real run; for determinism, two runs compared.
+fn real_findings(invariant: Invariant, s: &Scenario) -> Vec<Invariant> {
+    let play = || quiesce_sim::replay_catching_panics(s, quiesce_sim::panics::Output::Quiet);
+    if invariant == Invariant::Deterministic {
+        return fired(deterministic(&play().record.trace, &play().record.trace));
+    }
+    play().violations.into_iter().map(|v| v.invariant).collect()
+}
+
+#[test]
+fn every_invariant_fires_on_a_run_of_the_real_stack() {
+    let mut silent = Vec::new();
+    for invariant in Invariant::ALL {
+        let runs = real_runs(invariant);
+        if runs.is_empty() {
+            silent.push(format!("{}: no real run", invariant.name()));
+        }
+        for s in runs {
+            let found = real_findings(invariant, &s);
+            if !found.contains(&invariant) {
+                silent.push(format!("{}: did not fire on {} (found {found:?})", invariant.name(), s.name));
+            }
+        }
+    }
+    assert!(silent.is_empty(), "oracles that did not fire on the real stack:\n{}", silent.join("\n"));
 }

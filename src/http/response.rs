@@ -11,7 +11,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::gate::WorkGuard;
+use crate::work::WorkGuard;
 use crate::store::Object;
 
 /// A stream of complete NDJSON lines (`/v1/events`).

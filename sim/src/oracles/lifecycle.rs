@@ -50,23 +50,30 @@ pub fn no_mutation_after_stop(record: &RunRecord) -> Vec<Violation> {
     out
 }
 
-/// 2. Every work item that entered the work group left it before Stop returned.
+/// 2. Every work item that entered the work group ran to its end before
+///    Stop returned: none still held, none torn while Stop was under way.
 pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
         let Some(end) = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::Stopped })) else {
             continue;
         };
+        let begin = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::Begin })).unwrap_or(end);
         let mut open: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, p) in &inc.probes[..end] {
+        for (i, (at, p)) in inc.probes[..=end].iter().enumerate() {
             match p {
                 Probe::GateEntered { work } => *open.entry(work).or_default() += 1,
-                Probe::GateReleased { work } => {
+                Probe::GateReleased { work } | Probe::WorkTorn { work } => {
                     if let Some(n) = open.get_mut(work.as_str()) {
                         *n = n.saturating_sub(1);
                     }
                 }
                 _ => {}
+            }
+            // A crash tears everything and is not Stop's doing; a tear before
+            // Stop began (a client gone) is not a handler cut off by Stop.
+            if let (Probe::WorkTorn { work }, false) = (p, inc.crashed || i < begin) {
+                out.push(torn(node, inc, *at, work));
             }
         }
         for (work, n) in open.into_iter().filter(|(_, n)| *n > 0) {
@@ -82,6 +89,36 @@ pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// A handler torn at Stop: what it had admitted, and what the journal kept of it.
+fn torn(node: &str, inc: &Incarnation, at: u64, work: &str) -> Violation {
+    let (conn, request) = work_ids(work);
+    let journal: Vec<String> = inc
+        .journal
+        .iter()
+        .filter(|e| match &e.origin {
+            quiesce::store::Origin::Http { conn: c, request: r, .. } => Some(*c) == conn && Some(*r) == request,
+            _ => false,
+        })
+        .map(|e| format!("{} {} (seq {})", e.op, e.name, e.seq))
+        .collect();
+    Violation {
+        invariant: Invariant::StartedWorkFinishes,
+        at_ms: at,
+        node: node.to_string(),
+        message: format!(
+            "a handler that passed its gate must run to its end; '{work}' was torn while Stop was under way"
+        ),
+        evidence: vec![format!("objects the journal has from it: {journal:?}")],
+    }
+}
+
+/// The connection and request numbers of an HTTP work label (`http c3 r2 ...`).
+fn work_ids(work: &str) -> (Option<u64>, Option<u64>) {
+    let mut words = work.split(' ').skip(1);
+    let num = |w: Option<&str>, p: char| w.and_then(|w| w.strip_prefix(p)).and_then(|n| n.parse().ok());
+    (num(words.next(), 'c'), num(words.next(), 'r'))
 }
 
 /// The longest delay the chaos schedule can add to one handler.
