@@ -20,7 +20,7 @@ use crate::env::{HostFiles, SimEnv};
 use crate::harness_fault;
 use crate::lock::lock;
 use crate::oracles::lifecycle::TASKS_END_MS;
-use crate::record::{Event, Incarnation, RunRecord, TraceLine};
+use crate::record::{AppliedDelay, Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 
@@ -107,6 +107,18 @@ impl NodeCtx {
             Arc::new(sink),
         )
         .with_accept_after_close(self.spec.accept_after_close)
+        .with_delay_log(self.delay_log(index))
+    }
+
+    /// Where incarnation `index` records the chaos delays it was given.
+    fn delay_log(&self, index: usize) -> crate::env::DelaySink {
+        let log = self.log.clone();
+        Arc::new(move |point, ms| {
+            let at_ms = now_ms();
+            if let Some(inc) = lock(&log).incarnations.get_mut(index) {
+                inc.delays.push(AppliedDelay { at_ms, point, ms });
+            }
+        })
     }
 
     async fn seed_state(&self, env: &SimEnv) {

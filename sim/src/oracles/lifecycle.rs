@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use quiesce::env::Point;
 use quiesce::probe::{Probe, StopStep};
 
 use super::{journal_ms, Invariant, Violation};
 use crate::record::{Incarnation, RunRecord};
-use crate::scenario::Scenario;
 
-/// Stop may take this long beyond the longest handler in flight.
-pub const STOP_SLACK_MS: u64 = 1_000;
+/// Stop may take this long beyond the delays it met (steps, network, scheduling).
+pub const STOP_SLACK_MS: u64 = 500;
 
 /// Every task must end this long after Stop returned (5 s writer + 10 s close).
 pub const TASKS_END_MS: u64 = 15_000;
@@ -121,17 +121,55 @@ fn work_ids(work: &str) -> (Option<u64>, Option<u64>) {
     (num(words.next(), 'c'), num(words.next(), 'r'))
 }
 
-/// The longest delay the chaos schedule can add to one handler.
-fn longest_handler_ms(scenario: &Scenario) -> u64 {
-    scenario.chaos.iter().map(|r| r.delay_ms()).sum()
+/// How many delays at `point`, one after another, Stop may have to wait
+/// through: `Some(n)` the n longest that overlapped Stop count, `None` all of
+/// them. A match without a catch-all, so a new point forces a decision.
+fn waits_at(point: Point) -> Option<usize> {
+    match point {
+        // Registrations in flight: the listener join waits for each, once.
+        Point::ListenerBeforeRegister => Some(1),
+        // A request in flight is answered before Stop returns (step 5b): a
+        // pause before its gate, after it, before the one object it may
+        // still process, or before its response, each at most once.
+        Point::HttpBeforeGate
+        | Point::HttpAfterGate
+        | Point::HttpBetweenObjects
+        | Point::HttpBeforeResponse => Some(1),
+        // A filter evaluation pauses as often as it is long; Stop waits for it.
+        Point::HttpFilterPause => None,
+        // A timer's persist in flight when Stop began, then Stop's own.
+        Point::FsBeforeRename => Some(2),
+        // A message that entered the gate is handled before the join ends.
+        Point::JsonRpcAfterGate => Some(1),
+        // Stop never waits for a message before its gate, nor for the writer.
+        Point::JsonRpcBeforeHandle | Point::JsonRpcBeforeWrite => Some(0),
+    }
 }
 
-/// 3. Stop returned within the longest handler in flight plus a constant.
-pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
-    let bound = longest_handler_ms(scenario) + STOP_SLACK_MS;
+/// The bound of one Stop, from the run: what the delays chaos applied while
+/// Stop was under way (until `until`) may add, point by point, plus a slack.
+pub fn stop_bound(inc: &Incarnation, called: u64, until: u64) -> u64 {
+    let mut by_point: BTreeMap<Point, Vec<u64>> = BTreeMap::new();
+    for d in inc.delays.iter().filter(|d| d.end_ms() > called && d.at_ms <= until) {
+        by_point.entry(d.point).or_default().push(d.ms);
+    }
+    let waited: u64 = by_point
+        .into_iter()
+        .map(|(point, mut ms)| {
+            ms.sort_unstable_by(|a, b| b.cmp(a));
+            ms.iter().take(waits_at(point).unwrap_or(usize::MAX)).sum::<u64>()
+        })
+        .sum();
+    waited + STOP_SLACK_MS
+}
+
+/// 3. Stop returned within what the delays it really met can explain, plus a constant.
+pub fn stop_bounded(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
         let Some(called) = inc.stop_called_ms else { continue };
+        let until = inc.stop_returned_ms.unwrap_or(record.end_ms);
+        let bound = stop_bound(inc, called, until);
         let took = inc.stop_returned_ms.map(|r| r - called);
         if took.is_some_and(|t| t <= bound) || (took.is_none() && record.end_ms < called + bound) {
             continue;
@@ -149,12 +187,21 @@ pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
                 _ => None,
             })
             .collect();
+        let delays: Vec<String> = inc
+            .delays
+            .iter()
+            .filter(|d| d.end_ms() > called && d.at_ms <= until)
+            .map(|d| format!("{}@{}+{}", d.point, d.at_ms, d.ms))
+            .collect();
         out.push(Violation {
             invariant: Invariant::StopBounded,
             at_ms: called + bound,
             node: node.clone(),
             message,
-            evidence: vec![format!("Stop steps (ms): {}", steps.join(" "))],
+            evidence: vec![
+                format!("Stop steps (ms): {}", steps.join(" ")),
+                format!("chaos delays met while Stop was under way: {}", delays.join(" ")),
+            ],
         });
     }
     out

@@ -102,7 +102,7 @@ pub fn check(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     let mut v = Vec::new();
     v.extend(lifecycle::no_mutation_after_stop(record));
     v.extend(lifecycle::started_work_finishes(record));
-    v.extend(lifecycle::stop_bounded(scenario, record));
+    v.extend(lifecycle::stop_bounded(record));
     v.extend(listener::listener_closed(record));
     v.extend(http::responses_tell_the_truth(record));
     v.extend(cluster::nothing_acknowledged_is_lost(scenario, record));
