@@ -19,7 +19,7 @@ use crate::actors::peer;
 use crate::env::{HostFiles, SimEnv};
 use crate::harness_fault;
 use crate::lock::lock;
-use crate::oracles::lifecycle::TASKS_END_MS;
+use crate::oracles::tasks::TASKS_END_MS;
 use crate::record::{AppliedDelay, Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};

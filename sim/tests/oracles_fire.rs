@@ -111,7 +111,9 @@ fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
         Invariant::NothingAcknowledgedIsLost => {
             vec![state_lost_across_restart(), acknowledged_message_lost()]
         }
-        Invariant::AllTasksEnd => vec![task_left_running(), idle_connection_lingers()],
+        Invariant::AllTasksEnd => {
+            vec![task_left_running(), idle_connection_lingers(), half_request_outlives_its_bound()]
+        }
         Invariant::SilentAfterStop => {
             vec![response_after_stop(), log_position_after_stop(), state_written_after_stop()]
         }
@@ -167,7 +169,8 @@ fn after_stop(p: Probe) -> RunRecord {
 }
 
 fn response_after_stop() -> Finding {
-    let p = Probe::HttpResponse { conn: 1, request: 2, method: "GET".into(), path: "/v1".into(), status: 200 };
+    let p =
+        Probe::HttpResponse { conn: 1, request: 2, method: "GET".into(), path: "/v1".into(), status: 200 };
     ("a response after Stop returned", invariants(&scenario(), &after_stop(p)))
 }
 
@@ -308,6 +311,25 @@ fn idle_connection_lingers() -> Finding {
     ("an idle keep-alive connection closed 10 s after Stop", invariants(&scenario(), &r))
 }
 
+fn half_request_outlives_its_bound() -> Finding {
+    // Half a request head, registered before Stop, closed 3 s after the HTTP
+    // step: it must go at once. Every task still ends within 15 s.
+    let mut inc = clean_incarnation();
+    inc.probes.insert(1, (100, Probe::Accepted { conn: 6, peer: "192.168.0.8:49152".into() }));
+    inc.probes.insert(2, (100, Probe::Registered { conn: 6, kind: ConnKind::Http }));
+    inc.probes.push((4_000, Probe::Closed { conn: 6 }));
+    inc.tasks_ended_ms = Some(4_000);
+    let mut r = record(inc);
+    r.connection_ends.push(ConnectionEnd {
+        actor: "half".into(),
+        kind: "half_request".into(),
+        node: "api".into(),
+        closed_ms: Some(4_000),
+        local_addr: Some("192.168.0.8:49152".into()),
+    });
+    ("half a request head closed 3 s after Stop reached HTTP", invariants(&scenario(), &r))
+}
+
 fn panicked_task() -> Finding {
     let mut inc = clean_incarnation();
     inc.probes.push((10, Probe::Panic { task: "connection".into(), message: "boom".into() }));
@@ -380,7 +402,10 @@ fn real_runs(invariant: Invariant) -> Vec<Scenario> {
         Invariant::AllTasksEnd => zoo(&["idle-keep-alive-not-closed", "no-writer-timeout"]),
         Invariant::SilentAfterStop => zoo(&["write-after-stop"]),
         Invariant::NoPanic => {
-            vec![with_harness_fault("stop-under-load.json", HarnessFault::Panic { site: PanicSite::Timer, at_ms: 300 })]
+            vec![with_harness_fault(
+                "stop-under-load.json",
+                HarnessFault::Panic { site: PanicSite::Timer, at_ms: 300 },
+            )]
         }
         Invariant::Deterministic => {
             vec![with_harness_fault("stop-under-load.json", HarnessFault::Nondeterministic)]

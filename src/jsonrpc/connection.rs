@@ -192,9 +192,9 @@ async fn write_loop<E: Env, S: Stream>(
 
 /// The method a JSON-RPC payload calls (`reply` for a reply), for probes.
 fn method_of(payload: &[u8]) -> String {
-    let method = serde_json::from_slice::<Value>(payload).ok().and_then(|v| {
-        v.get("method").and_then(Value::as_str).map(String::from)
-    });
+    let method = serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| v.get("method").and_then(Value::as_str).map(String::from));
     method.unwrap_or_else(|| "reply".into())
 }
 

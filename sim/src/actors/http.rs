@@ -336,6 +336,7 @@ pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u
         return rec.line(&name, "event stream write failed");
     }
     rec.line(&name, "event stream subscribed");
+    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
     let mut buf = [0u8; 512];
     let slow_read = async {
         loop {
@@ -348,7 +349,6 @@ pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u
     };
     let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
     let closed_ms = tokio::time::timeout(limit, slow_read).await.ok();
-    let local_addr = None;
     rec.connection_end(ConnectionEnd {
         actor: name,
         kind: "event_stream".into(),
@@ -365,6 +365,7 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
         Ok(s) => s,
         Err(e) => return rec.line(&spec.name, format!("slow reader could not connect: {e}")),
     };
+    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
     let mut out = Vec::new();
     for n in 0..spec.requests {
         let body = format!(r#"{{"attrs":{{"vars.slow":{n}}}}}"#);
@@ -385,7 +386,7 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
     sleep_until_ms(spec.read_after_ms).await;
     let limit = Duration::from_millis(end_ms.saturating_sub(now_ms()));
     let closed_ms = closed_by_server(&mut stream, limit).await;
-    let (actor, node, local_addr) = (spec.name, spec.node, None);
+    let (actor, node) = (spec.name, spec.node);
     rec.connection_end(ConnectionEnd { actor, kind: "slow_reader".into(), node, closed_ms, local_addr });
 }
 

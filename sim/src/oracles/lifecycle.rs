@@ -11,10 +11,7 @@ use crate::record::{Incarnation, RunRecord};
 /// Stop may take this long beyond the delays it met (steps, network, scheduling).
 pub const STOP_SLACK_MS: u64 = 500;
 
-/// Every task must end this long after Stop returned (5 s writer + 10 s close).
-pub const TASKS_END_MS: u64 = 15_000;
-
-fn incarnations(record: &RunRecord) -> impl Iterator<Item = (&String, &Incarnation)> {
+pub(super) fn incarnations(record: &RunRecord) -> impl Iterator<Item = (&String, &Incarnation)> {
     record.nodes.iter().flat_map(|(n, incs)| incs.iter().map(move |i| (n, i)))
 }
 
@@ -98,7 +95,9 @@ fn torn(node: &str, inc: &Incarnation, at: u64, work: &str) -> Violation {
         .journal
         .iter()
         .filter(|e| match &e.origin {
-            quiesce::store::Origin::Http { conn: c, request: r, .. } => Some(*c) == conn && Some(*r) == request,
+            quiesce::store::Origin::Http { conn: c, request: r, .. } => {
+                Some(*c) == conn && Some(*r) == request
+            }
             _ => false,
         })
         .map(|e| format!("{} {} (seq {})", e.op, e.name, e.seq))
@@ -205,105 +204,6 @@ pub fn stop_bounded(record: &RunRecord) -> Vec<Violation> {
         });
     }
     out
-}
-
-/// 7. Every task and registered connection of a stopped node ended in
-///    time, and idle connections were closed at once.
-pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
-    let mut out = Vec::new();
-    for (node, inc) in incarnations(record) {
-        let Some(returned) = inc.stop_returned_ms else { continue };
-        let deadline = returned + TASKS_END_MS;
-        if record.end_ms < deadline && inc.tasks_ended_ms.is_none() {
-            continue;
-        }
-        let open = open_connections(inc);
-        if inc.tasks_ended_ms.is_some_and(|t| t <= deadline) && open.is_empty() {
-            continue;
-        }
-        out.push(Violation {
-            invariant: Invariant::AllTasksEnd,
-            at_ms: deadline,
-            node: node.clone(),
-            message: format!("every task must end within {TASKS_END_MS} ms of Stop returning; some had not"),
-            evidence: open
-                .into_iter()
-                .map(|c| format!("connection {c} registered and never closed"))
-                .collect(),
-        });
-    }
-    out.extend(idle_connections_closed(record));
-    out
-}
-
-fn open_connections(inc: &Incarnation) -> Vec<u64> {
-    let mut open = std::collections::BTreeSet::new();
-    for (_, p) in &inc.probes {
-        match p {
-            Probe::Registered { conn, .. } => {
-                open.insert(*conn);
-            }
-            Probe::Closed { conn } => {
-                open.remove(conn);
-            }
-            _ => {}
-        }
-    }
-    open.into_iter().collect()
-}
-
-/// Slack for an idle connection's close to reach the client.
-const IDLE_CLOSE_MS: u64 = 500;
-
-/// Idle keep-alive connections must be closed at Stop, not by a timeout later.
-/// Judged by the node's own probes, so that network faults cannot blur it.
-fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
-    let mut out = Vec::new();
-    for end in record.connection_ends.iter().filter(|e| e.kind == "idle_keep_alive") {
-        let (Some(incs), Some(addr)) = (record.nodes.get(&end.node), end.local_addr.as_deref()) else {
-            continue;
-        };
-        for inc in incs {
-            out.extend(idle_closed_in(inc, &end.node, &end.actor, addr));
-        }
-    }
-    out
-}
-
-/// The close of the idle connection from `addr`, if `inc` had it when Stop
-/// reached the HTTP step.
-fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Option<Violation> {
-    let step = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::HttpClosing }))?;
-    let closing = inc.probes[step].0;
-    let conn = inc.probes[..step].iter().find_map(|(_, p)| match p {
-        Probe::Accepted { conn, peer } if peer == addr => Some(*conn),
-        _ => None,
-    })?;
-    // Idle means its one request was already answered; one still in flight
-    // may finish first, which is the contract too.
-    inc.probes[..step]
-        .iter()
-        .find(|(_, p)| matches!(p, Probe::HttpResponse { conn: c, .. } if *c == conn))?;
-    let closed = inc
-        .probes
-        .iter()
-        .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at));
-    let deadline = closing + IDLE_CLOSE_MS;
-    if closed.is_some_and(|c| c <= deadline)
-        || (closed.is_none() && inc.probes.last().is_some_and(|(at, _)| *at < deadline))
-    {
-        return None;
-    }
-    Some(Violation {
-        invariant: Invariant::AllTasksEnd,
-        at_ms: deadline,
-        node: node.to_string(),
-        message: "an idle keep-alive connection must be closed when Stop reaches the HTTP step".into(),
-        evidence: vec![format!(
-            "actor {actor}: connection c{conn}, HTTP step at {closing} ms, node closed it at {}",
-            closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
-        )],
-    })
 }
 
 /// 8. No task panicked, and the simulation itself had no error.

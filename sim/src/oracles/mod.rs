@@ -7,6 +7,7 @@ mod http;
 pub mod lifecycle;
 mod listener;
 mod silent;
+pub mod tasks;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +107,7 @@ pub fn check(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     v.extend(listener::listener_closed(record));
     v.extend(http::responses_tell_the_truth(record));
     v.extend(cluster::nothing_acknowledged_is_lost(scenario, record));
-    v.extend(lifecycle::all_tasks_end(record));
+    v.extend(tasks::all_tasks_end(record));
     v.extend(silent::silent_after_stop(record));
     v.extend(lifecycle::no_panic(record));
     v.extend(canary(scenario));
