@@ -109,7 +109,7 @@ fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
             vec![ok_for_an_unchanged_object(), overall_200_with_a_skipped_object()]
         }
         Invariant::NothingAcknowledgedIsLost => {
-            vec![state_lost_across_restart(), acknowledged_message_lost()]
+            vec![state_lost_across_restart(), acknowledged_message_lost(), backlog_never_arrives()]
         }
         Invariant::AllTasksEnd => {
             vec![task_left_running(), idle_connection_lingers(), half_request_outlives_its_bound()]
@@ -281,6 +281,24 @@ fn acknowledged_message_lost() -> Finding {
         reads: true,
     });
     ("an acknowledged check result the node never applied", invariants(&s, &r))
+}
+
+fn backlog_never_arrives() -> Finding {
+    // Sent, never acknowledged, replayed in a session after the restart with
+    // 27 s left, and still never applied.
+    let mut s = scenario();
+    s.restart = Some(quiesce_sim::scenario::RestartSpec { at_ms: 2000 });
+    let mut r = record(clean_incarnation());
+    r.peer_messages.push(PeerMessage {
+        peer: "p".into(),
+        node: "api".into(),
+        ts: 5.0,
+        host: "h1".into(),
+        acknowledged: false,
+        reads: true,
+    });
+    r.peer_sessions.push(("p".into(), 3000));
+    ("a check result never acknowledged, replayed, never applied", invariants(&s, &r))
 }
 
 fn task_left_running() -> Finding {
