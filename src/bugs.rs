@@ -45,6 +45,9 @@ pub enum Bug {
     /// The JSON-RPC writer does not look at Stop again after its pre-write
     /// pause, so a message (a log position, a reply) goes out after Stop returned.
     WriteAfterStop,
+    /// Icinga 2.15 gap: event streams were left alone by Stop, and ended only
+    /// when something else cut their connection.
+    EventStreamLeftOpen,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -52,7 +55,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 16] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -67,6 +70,7 @@ impl Bug {
         Bug::IdleKeepAliveNotClosed,
         Bug::HandlerTornAtStop,
         Bug::WriteAfterStop,
+        Bug::EventStreamLeftOpen,
         Bug::Canary,
     ];
 }

@@ -26,6 +26,7 @@ pub fn targets(bug: Bug) -> &'static [Invariant] {
         Bug::IdleKeepAliveNotClosed => &[I::AllTasksEnd],
         Bug::HandlerTornAtStop => &[I::StartedWorkFinishes],
         Bug::WriteAfterStop => &[I::SilentAfterStop],
+        Bug::EventStreamLeftOpen => &[I::AllTasksEnd],
         Bug::Canary => &[I::Canary],
     }
 }

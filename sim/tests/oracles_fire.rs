@@ -417,7 +417,9 @@ fn real_runs(invariant: Invariant) -> Vec<Scenario> {
         }
         Invariant::ResponsesTellTheTruth => zoo(&["modify-answers200-when-skipped"]),
         Invariant::NothingAcknowledgedIsLost => zoo(&["dropped-messages-acknowledged"]),
-        Invariant::AllTasksEnd => zoo(&["idle-keep-alive-not-closed", "no-writer-timeout"]),
+        Invariant::AllTasksEnd => {
+            zoo(&["idle-keep-alive-not-closed", "no-writer-timeout", "event-stream-left-open"])
+        }
         Invariant::SilentAfterStop => zoo(&["write-after-stop"]),
         Invariant::NoPanic => {
             vec![with_harness_fault(

@@ -107,7 +107,7 @@ pub fn check(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     v.extend(listener::listener_closed(record));
     v.extend(http::responses_tell_the_truth(record));
     v.extend(cluster::nothing_acknowledged_is_lost(scenario, record));
-    v.extend(tasks::all_tasks_end(record));
+    v.extend(tasks::all_tasks_end(scenario, record));
     v.extend(silent::silent_after_stop(record));
     v.extend(lifecycle::no_panic(record));
     v.extend(canary(scenario));

@@ -12,14 +12,15 @@ use quiesce::probe::{ConnId, ConnKind, Probe, StopStep};
 
 use super::lifecycle::incarnations;
 use super::{Invariant, Violation};
-use crate::record::{Incarnation, RunRecord};
+use crate::record::{ConnectionEnd, Incarnation, RunRecord};
+use crate::scenario::{Fault, Scenario};
 
 /// Every task must end this long after Stop returned (5 s writer + 10 s close).
 pub const TASKS_END_MS: u64 = 15_000;
 
 /// 7. Every task and registered connection of a stopped node ended in
 ///    time, and idle connections were closed at once.
-pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
+pub fn all_tasks_end(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
         let Some(returned) = inc.stop_returned_ms else { continue };
@@ -43,7 +44,7 @@ pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
         });
     }
     out.extend(idle_connections_closed(record));
-    out.extend(connections_closed_in_bounds(record));
+    out.extend(connections_closed_in_bounds(scenario, record));
     out
 }
 
@@ -117,6 +118,10 @@ fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Opt
     })
 }
 
+/// An event stream's end reaches its client this soon after the HTTP step:
+/// the last line and the end of the body, read at the client's pace.
+const EVENT_STREAM_END_MS: u64 = 2_000;
+
 /// Slack for scheduling and the network inside a bound.
 const SLACK_MS: u64 = 500;
 
@@ -125,7 +130,9 @@ const SLACK_MS: u64 = 500;
 enum Kind {
     /// A client that sent half a request head (registered before HTTP's step).
     HalfRequest,
-    /// An HTTP connection: a request in flight, a slow reader, an event stream.
+    /// An event stream: it ends at the HTTP step, after its last complete line.
+    EventStream,
+    /// An HTTP connection: a request in flight, a slow reader.
     Http,
     /// A JSON-RPC connection, endpoint or anonymous.
     JsonRpc,
@@ -159,7 +166,7 @@ fn lives(inc: &Incarnation) -> BTreeMap<ConnId, Life> {
 }
 
 /// Each connection open when Stop began was closed within its kind's bound.
-fn connections_closed_in_bounds(record: &RunRecord) -> Vec<Violation> {
+fn connections_closed_in_bounds(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record).filter(|(_, i)| !i.crashed) {
         let step = |s: StopStep| inc.probe_index(|p| matches!(p, Probe::Stop { step } if *step == s));
@@ -172,7 +179,9 @@ fn connections_closed_in_bounds(record: &RunRecord) -> Vec<Violation> {
             if life.closed.is_some_and(|c| c < inc.probes[begin].0) {
                 continue;
             }
-            let Some((kind, deadline)) = bound(record, inc, &life, (http, jsonrpc)) else { continue };
+            let Some((kind, deadline)) = bound(scenario, record, inc, &life, (http, jsonrpc)) else {
+                continue;
+            };
             let late = match life.closed {
                 Some(c) => c > deadline,
                 None => record.end_ms >= deadline,
@@ -197,6 +206,7 @@ fn connections_closed_in_bounds(record: &RunRecord) -> Vec<Violation> {
 
 /// The kind of a connection and the time by which it must be closed.
 fn bound(
+    scenario: &Scenario,
     record: &RunRecord,
     inc: &Incarnation,
     life: &Life,
@@ -210,14 +220,27 @@ fn bound(
         (None, _) => Kind::Sniffing,
         (Some((_, ConnKind::Endpoint | ConnKind::Anonymous)), _) => Kind::JsonRpc,
         (Some((at, ConnKind::Http)), Some("half_request")) if at < http => Kind::HalfRequest,
+        // A stream whose client's link is cut may take up to the write timeout.
+        (Some((_, ConnKind::Http)), Some("event_stream")) if !link_cut(scenario, actor) => Kind::EventStream,
         (Some((_, ConnKind::Http)), _) => Kind::Http,
     };
     let at = |i: usize| inc.probes[i].0;
     let deadline = match kind {
         Kind::HalfRequest => at(http),
+        Kind::EventStream => at(http).max(*accepted) + EVENT_STREAM_END_MS,
         Kind::Http => at(http).max(*accepted) + ms(t.http_close_cap),
         Kind::JsonRpc => at(jsonrpc).max(*accepted) + ms(t.writer_drain) + ms(t.close_cap),
         Kind::Sniffing => accepted + ms(t.connect_timeout),
     };
     Some((kind, deadline + SLACK_MS))
+}
+
+/// Whether the scenario holds or partitions the link of `actor` at any time.
+fn link_cut(scenario: &Scenario, actor: Option<&ConnectionEnd>) -> bool {
+    let Some(actor) = actor else { return false };
+    scenario.faults.iter().any(|f| match f {
+        Fault::Hold { a, b, .. } | Fault::Partition { a, b, .. } => a == &actor.actor || b == &actor.actor,
+        Fault::Latency { a, b, ms, .. } => (a == &actor.actor || b == &actor.actor) && *ms > 0,
+        Fault::Crash { .. } | Fault::Bounce { .. } => false,
+    })
 }
