@@ -38,6 +38,16 @@ pub enum Bug {
     DroppedMessagesAcknowledged,
     /// Icinga 2.15 gap: idle keep-alive connections were left open by Stop.
     IdleKeepAliveNotClosed,
+    /// #10460 review (HTTP connections torn at Stop): a request served inside
+    /// its connection's task, and Stop closing connections with requests in
+    /// flight as if idle, which tears the handler while it holds the gate.
+    HandlerTornAtStop,
+    /// The JSON-RPC writer does not look at Stop again after its pre-write
+    /// pause, so a message (a log position, a reply) goes out after Stop returned.
+    WriteAfterStop,
+    /// Icinga 2.15 gap: event streams were left alone by Stop, and ended only
+    /// when something else cut their connection.
+    EventStreamLeftOpen,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -45,7 +55,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 16] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -58,6 +68,9 @@ impl Bug {
         Bug::ModifyAnswers200WhenSkipped,
         Bug::DroppedMessagesAcknowledged,
         Bug::IdleKeepAliveNotClosed,
+        Bug::HandlerTornAtStop,
+        Bug::WriteAfterStop,
+        Bug::EventStreamLeftOpen,
         Bug::Canary,
     ];
 }

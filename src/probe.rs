@@ -70,8 +70,16 @@ pub enum Probe {
     GateEntered { work: String },
     /// Work was refused by the work group (Stop has begun).
     GateRefused { work: String },
-    /// Work left the work group.
+    /// Work left the work group after running to its end.
     GateReleased { work: String },
+    /// Work left the work group torn: its guard was dropped before the work
+    /// finished (its future dropped, cancelled or cut off by a cap).
+    WorkTorn { work: String },
+    /// The writer began writing a JSON-RPC message (a reply, a heartbeat,
+    /// a log position) to a connection's socket.
+    JsonRpcWrite { conn: ConnId, method: String },
+    /// A file of the state directory was written (reported by the environment).
+    FileWritten { path: String },
     /// An HTTP request was answered (the head is about to be written).
     HttpResponse { conn: ConnId, request: u64, method: String, path: String, status: u16 },
     /// A JSON-RPC message was handled, dropped or ignored.

@@ -43,3 +43,45 @@ impl Admission {
         Admission { _guard: None }
     }
 }
+
+/// An admission that reports how it ended: [`WorkGuard::finish`] when the
+/// work ran to its end, or a drop without it when the work was torn (its
+/// future dropped, cancelled or cut off by a cap while it held the gate).
+pub struct WorkGuard {
+    admission: Option<Admission>,
+    finished: bool,
+    on_release: Option<Box<dyn FnOnce(bool) + Send + Sync>>,
+}
+
+impl WorkGuard {
+    /// Wraps `admission`; `on_release(finished)` runs right after the group is left.
+    pub fn new(admission: Admission, on_release: impl FnOnce(bool) + Send + Sync + 'static) -> Self {
+        WorkGuard { admission: Some(admission), finished: false, on_release: Some(Box::new(on_release)) }
+    }
+
+    /// Planted bugs only: a guard without the work group, and without reports.
+    #[cfg(feature = "bug-zoo")]
+    pub fn forged() -> Self {
+        WorkGuard { admission: Some(Admission::forged()), finished: false, on_release: None }
+    }
+
+    /// The admission the store asks of a change.
+    pub fn admission(&self) -> Option<&Admission> {
+        self.admission.as_ref()
+    }
+
+    /// The work ran to its end: leaves the group and reports it finished.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        // Leave the group first, so that the report never precedes the release.
+        self.admission.take();
+        if let Some(report) = self.on_release.take() {
+            report(self.finished);
+        }
+    }
+}

@@ -258,6 +258,10 @@ pub struct ZooRow {
     pub shrunk_size: Option<usize>,
     /// The shrunk scenario's name, written to the zoo's output directory.
     pub example: Option<String>,
+    /// The invariants the bug must break.
+    pub targets: Vec<Invariant>,
+    /// The bug's zoo scenario with the bug on and off (the control).
+    pub scenario: Result<crate::zoo::ScenarioCheck, String>,
 }
 
 /// Settings of `quiesce-sim zoo`.
@@ -274,6 +278,8 @@ pub struct ZooOptions {
     pub out: PathBuf,
     /// Bugs to run (all if empty).
     pub bugs: Vec<Bug>,
+    /// Where the `zoo-<bug>.json` scenarios are.
+    pub scenarios: PathBuf,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
@@ -284,16 +290,18 @@ fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     Some(sorted[rank - 1])
 }
 
-/// Schedules until the first violation of one run, and the invariant.
+/// Schedules until the first run that breaks one of `bug`'s targets, and
+/// the target it broke. A violation of another invariant does not count.
 fn first_failure(bug: Bug, seed: u64, max: u64) -> Option<(u64, Invariant)> {
     (0..max).find_map(|i| {
         let case = case_tree(seed, i).ok()?.current();
         let v = play(&case, &case_name(seed, i), &[bug]);
-        v.first().map(|v| (i + 1, v.invariant))
+        crate::zoo::hit(bug, &v).map(|inv| (i + 1, inv))
     })
 }
 
-/// Runs every planted bug against the fuzzer.
+/// Runs every planted bug against the fuzzer, and each bug's zoo scenario
+/// with the bug on and off.
 pub fn zoo(opts: &ZooOptions) -> std::io::Result<Vec<ZooRow>> {
     std::fs::create_dir_all(&opts.out)?;
     let bugs = if opts.bugs.is_empty() { all_bugs() } else { opts.bugs.clone() };
@@ -311,10 +319,35 @@ pub fn zoo(opts: &ZooOptions) -> std::io::Result<Vec<ZooRow>> {
         if let Some(run) = &example {
             write_failure(&opts.out, run);
         }
-        rows.push(zoo_row(bug, opts.runs, &results, start.elapsed(), example.as_ref()));
+        let mut row = zoo_row(bug, opts.runs, &results, start.elapsed(), example.as_ref());
+        row.scenario = crate::zoo::check_scenario(&opts.scenarios, bug);
+        rows.push(row);
     }
     bar.finish();
     Ok(rows)
+}
+
+/// Why the zoo failed, one line per bug: a bug never found by one of its
+/// targets, a zoo scenario that does not break them, a control that fails.
+pub fn zoo_failures(rows: &[ZooRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows {
+        let name = crate::zoo::name(r.bug);
+        if r.found == 0 {
+            out.push(format!("{name}: no run broke one of its targets {:?}", r.targets));
+        }
+        match &r.scenario {
+            Ok(check) if check.on.is_none() => {
+                out.push(format!("{name}: its zoo scenario broke none of its targets"))
+            }
+            Ok(check) if !check.control.is_empty() => {
+                out.push(format!("{name}: its control (the zoo scenario, bug off) broke {:?}", check.control))
+            }
+            Ok(_) => {}
+            Err(e) => out.push(format!("{name}: its zoo scenario could not be loaded: {e}")),
+        }
+    }
+    out
 }
 
 fn zoo_row(
@@ -342,6 +375,8 @@ fn zoo_row(
         wall_secs: wall.as_secs_f64(),
         shrunk_size: ex.map(|r| r.scenario.actors.len() + r.scenario.chaos.len() + r.scenario.faults.len()),
         example: ex.map(|r| r.scenario.name.clone()),
+        targets: crate::zoo::targets(bug).to_vec(),
+        scenario: Err("not played".into()),
     }
 }
 
@@ -378,8 +413,8 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
 /// The zoo as a text table.
 pub fn zoo_table(rows: &[ZooRow]) -> String {
     let mut s = format!(
-        "{:<34} {:>7} {:<28} {:>7} {:>5} {:>8} {:>7}\n",
-        "bug", "found", "caught by", "median", "p95", "wall s", "shrunk"
+        "{:<34} {:>7} {:<28} {:>7} {:>5} {:>8} {:>7} {:<8}\n",
+        "bug", "found", "caught by", "median", "p95", "wall s", "shrunk", "scenario"
     );
     for r in rows {
         let inv = r.invariants.first().map(|(i, _)| i.name()).unwrap_or_else(|| "-".into());
@@ -387,7 +422,7 @@ pub fn zoo_table(rows: &[ZooRow]) -> String {
         let name =
             serde_json::to_value(r.bug).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         s.push_str(&format!(
-            "{:<34} {:>3}/{:<3} {:<28} {:>7} {:>5} {:>8.1} {:>7}\n",
+            "{:<34} {:>3}/{:<3} {:<28} {:>7} {:>5} {:>8.1} {:>7} {:<8}\n",
             name,
             r.found,
             r.runs,
@@ -395,7 +430,11 @@ pub fn zoo_table(rows: &[ZooRow]) -> String {
             opt(r.median),
             opt(r.p95),
             r.wall_secs,
-            r.shrunk_size.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+            r.shrunk_size.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            match &r.scenario {
+                Ok(c) if c.holds() => "ok",
+                _ => "FAILED",
+            }
         ));
     }
     s

@@ -127,6 +127,9 @@ impl HostFiles {
 /// Where probes go: the world's recorder.
 pub type ProbeSink = Arc<dyn Fn(Probe) + Send + Sync>;
 
+/// Where the delays chaos applied go, as `(point, ms)` at the current time.
+pub type DelaySink = Arc<dyn Fn(Point, u64) + Send + Sync>;
+
 /// The simulated environment of one incarnation of one host.
 #[derive(Clone)]
 pub struct SimEnv {
@@ -136,6 +139,7 @@ pub struct SimEnv {
     hits: Arc<Mutex<BTreeMap<Point, u64>>>,
     files: HostFiles,
     sink: ProbeSink,
+    delays: Option<DelaySink>,
     accept_after_close: bool,
 }
 
@@ -155,8 +159,16 @@ impl SimEnv {
             hits: Arc::default(),
             files,
             sink,
+            delays: None,
             accept_after_close: false,
         }
+    }
+
+    /// Reports every delay chaos applies to `delays`, so oracles can bound
+    /// Stop by what a run really waited on.
+    pub fn with_delay_log(mut self, delays: DelaySink) -> Self {
+        self.delays = Some(delays);
+        self
     }
 
     /// Makes this host's listeners hand out one connection accepted after close.
@@ -189,7 +201,11 @@ impl SimEnv {
             *n += 1;
             *n
         };
-        rules.into_iter().find(|r| r.hit.is_none_or(|h| h == hit)).map(|r| r.action.clone())
+        let action = rules.into_iter().find(|r| r.hit.is_none_or(|h| h == hit)).map(|r| r.action.clone());
+        if let (Some(ChaosAction::Delay { ms }), Some(log)) = (&action, &self.delays) {
+            log(point, *ms);
+        }
+        action
     }
 }
 
@@ -297,7 +313,9 @@ impl Env for SimEnv {
         // A crash (or the end of the host's future) here leaves the old file
         // in place and the temporary one beside it, as on a real disk.
         self.point(Point::FsBeforeRename).await;
-        self.rename(&tmp, path).await
+        self.rename(&tmp, path).await?;
+        (self.sink)(Probe::FileWritten { path: path.display().to_string() });
+        Ok(())
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

@@ -26,6 +26,7 @@ pub mod scenario;
 pub mod timeline;
 pub mod trace;
 pub mod world;
+pub mod zoo;
 
 pub use oracles::{Invariant, Violation};
 pub use record::RunRecord;

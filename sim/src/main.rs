@@ -89,6 +89,9 @@ enum Command {
         /// Only these bugs (repeatable).
         #[arg(long = "bug", value_parser = parse_bug)]
         bugs: Vec<Bug>,
+        /// Where the zoo-<bug>.json scenarios (played with the bug on and off) are.
+        #[arg(long, value_name = "DIR", default_value_os_t = quiesce_sim::zoo::scenarios_dir())]
+        scenarios: PathBuf,
     },
     /// Cases per second per core and simulated-to-wall ratio: the fuzz generator's cases and the standard scenario, each beside its floor.
     Bench {
@@ -133,9 +136,9 @@ fn main() -> ExitCode {
             let determinism_every = if check_determinism { 1 } else { determinism_every };
             fuzz(FuzzOptions { cases, seed, shard, jobs, out, bugs, determinism_every, digests })
         }
-        Command::Zoo { runs, max_schedules, seed, jobs, json, out, bugs } => {
+        Command::Zoo { runs, max_schedules, seed, jobs, json, out, bugs, scenarios } => {
             let seed = seed.unwrap_or_else(campaign::fresh_seed);
-            zoo(ZooOptions { runs, max_schedules, seed, jobs, out, bugs }, json.as_deref())
+            zoo(ZooOptions { runs, max_schedules, seed, jobs, out, bugs, scenarios }, json.as_deref())
         }
         Command::Bench { schedules, standard_only: true, .. } => {
             print!("{}", bench::standard(schedules, bench::Load::Standard).line("standard"));
@@ -260,10 +263,10 @@ fn zoo(opts: ZooOptions, json: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let missed = rows.iter().filter(|r| r.found == 0 && r.bug != Bug::Canary).count();
-    if missed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let failures = campaign::zoo_failures(&rows);
+    if failures.is_empty() {
+        return ExitCode::SUCCESS;
     }
+    eprintln!("zoo: FAILED\n  {}", failures.join("\n  "));
+    ExitCode::FAILURE
 }

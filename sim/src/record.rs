@@ -29,6 +29,26 @@ pub struct Incarnation {
     pub state_at_stop: Option<StoreSnapshot>,
     /// Whether the incarnation ended in a crash.
     pub crashed: bool,
+    /// Every delay chaos applied on this incarnation, in the order applied.
+    pub delays: Vec<AppliedDelay>,
+}
+
+/// One delay a chaos point applied.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AppliedDelay {
+    /// When it began (simulated ms).
+    pub at_ms: u64,
+    /// Where.
+    pub point: quiesce::env::Point,
+    /// How long.
+    pub ms: u64,
+}
+
+impl AppliedDelay {
+    /// When it ended (simulated ms).
+    pub fn end_ms(&self) -> u64 {
+        self.at_ms + self.ms
+    }
 }
 
 impl Incarnation {

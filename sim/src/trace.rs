@@ -21,6 +21,9 @@ pub fn probe_line(p: &Probe) -> String {
         Probe::GateEntered { work } => format!("gate entered: {work}"),
         Probe::GateRefused { work } => format!("gate refused: {work}"),
         Probe::GateReleased { work } => format!("gate released: {work}"),
+        Probe::WorkTorn { work } => format!("WORK TORN (guard dropped unfinished): {work}"),
+        Probe::JsonRpcWrite { conn, method } => format!("json-rpc c{conn} writes {method}"),
+        Probe::FileWritten { path } => format!("file written {path}"),
         Probe::HttpResponse { conn, request, method, path, status } => {
             format!("response c{conn} r{request} {method} {path} -> {status}")
         }

@@ -19,8 +19,8 @@ use crate::actors::peer;
 use crate::env::{HostFiles, SimEnv};
 use crate::harness_fault;
 use crate::lock::lock;
-use crate::oracles::lifecycle::TASKS_END_MS;
-use crate::record::{Event, Incarnation, RunRecord, TraceLine};
+use crate::oracles::tasks::TASKS_END_MS;
+use crate::record::{AppliedDelay, Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 
@@ -93,7 +93,11 @@ impl NodeCtx {
             if let Some(inc) = lock(&log).incarnations.get_mut(index) {
                 inc.probes.push((at, p.clone()));
             }
-            rec.event_at(at, &host, Event::Probe(p));
+            // Writes are many and the oracles read them from the probes;
+            // the trace keeps the events a reader follows.
+            if !matches!(p, Probe::JsonRpcWrite { .. } | Probe::FileWritten { .. }) {
+                rec.event_at(at, &host, Event::Probe(p));
+            }
         };
         SimEnv::new(
             &self.spec.name,
@@ -103,6 +107,18 @@ impl NodeCtx {
             Arc::new(sink),
         )
         .with_accept_after_close(self.spec.accept_after_close)
+        .with_delay_log(self.delay_log(index))
+    }
+
+    /// Where incarnation `index` records the chaos delays it was given.
+    fn delay_log(&self, index: usize) -> crate::env::DelaySink {
+        let log = self.log.clone();
+        Arc::new(move |point, ms| {
+            let at_ms = now_ms();
+            if let Some(inc) = lock(&log).incarnations.get_mut(index) {
+                inc.delays.push(AppliedDelay { at_ms, point, ms });
+            }
+        })
     }
 
     async fn seed_state(&self, env: &SimEnv) {

@@ -3,6 +3,9 @@
 //! name that invariant. An oracle that cannot fire would pass every run and
 //! prove nothing. `wrong_runs` matches on the invariant without a catch-all
 //! arm, so an invariant added without a wrong run does not compile.
+//! [`real_runs`] does the same with runs of the real stack, a planted bug
+//! (or a fault planted in the harness) switched on: each oracle must fire
+//! on what the stack really does, not only on records made by hand.
 
 use quiesce::probe::{ConnKind, Probe, StopStep};
 use quiesce::store::{JournalEntry, ObjectType, Origin, StoreSnapshot};
@@ -54,6 +57,7 @@ fn clean_incarnation() -> Incarnation {
         state_at_start: Some(StoreSnapshot::default()),
         state_at_stop: Some(StoreSnapshot::default()),
         crashed: false,
+        delays: vec![],
     }
 }
 
@@ -96,7 +100,7 @@ type Finding = (&'static str, Vec<Invariant>);
 fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
     match invariant {
         Invariant::NoMutationAfterStop => vec![late_journal_entry()],
-        Invariant::StartedWorkFinishes => vec![guard_held_past_stop()],
+        Invariant::StartedWorkFinishes => vec![guard_held_past_stop(), handler_torn_at_stop()],
         Invariant::StopBounded => vec![slow_stop(), stop_never_returns()],
         Invariant::ListenerClosed => {
             vec![registration_after_close(), accept_spin(), accept_loop_never_exits()]
@@ -105,9 +109,14 @@ fn wrong_runs(invariant: Invariant) -> Vec<Finding> {
             vec![ok_for_an_unchanged_object(), overall_200_with_a_skipped_object()]
         }
         Invariant::NothingAcknowledgedIsLost => {
-            vec![state_lost_across_restart(), acknowledged_message_lost()]
+            vec![state_lost_across_restart(), acknowledged_message_lost(), backlog_never_arrives()]
         }
-        Invariant::AllTasksEnd => vec![task_left_running(), idle_connection_lingers()],
+        Invariant::AllTasksEnd => {
+            vec![task_left_running(), idle_connection_lingers(), half_request_outlives_its_bound()]
+        }
+        Invariant::SilentAfterStop => {
+            vec![response_after_stop(), log_position_after_stop(), state_written_after_stop()]
+        }
         Invariant::NoPanic => vec![panicked_task()],
         Invariant::Deterministic => vec![two_runs_differ_in_a_line(), one_run_is_longer()],
         Invariant::Canary => vec![canary_seed()],
@@ -141,6 +150,38 @@ fn guard_held_past_stop() -> Finding {
     let mut inc = clean_incarnation();
     inc.probes.insert(1, (900, Probe::GateEntered { work: "http c1 r1 POST /v1/objects/hosts".into() }));
     ("a work guard still held when Stop returned", invariants(&scenario(), &record(inc)))
+}
+
+fn handler_torn_at_stop() -> Finding {
+    let mut inc = clean_incarnation();
+    let work = "http c1 r1 POST /v1/objects/hosts".to_string();
+    inc.probes.insert(1, (900, Probe::GateEntered { work: work.clone() }));
+    // Torn between Stop's first and last step.
+    inc.probes.insert(4, (1000, Probe::WorkTorn { work }));
+    ("a handler torn while Stop was under way", invariants(&scenario(), &record(inc)))
+}
+
+/// A clean incarnation with `p` reported after Stop returned.
+fn after_stop(p: Probe) -> RunRecord {
+    let mut inc = clean_incarnation();
+    inc.probes.push((1200, p));
+    record(inc)
+}
+
+fn response_after_stop() -> Finding {
+    let p =
+        Probe::HttpResponse { conn: 1, request: 2, method: "GET".into(), path: "/v1".into(), status: 200 };
+    ("a response after Stop returned", invariants(&scenario(), &after_stop(p)))
+}
+
+fn log_position_after_stop() -> Finding {
+    let p = Probe::JsonRpcWrite { conn: 1, method: "log::SetLogPosition".into() };
+    ("a log position written after Stop returned", invariants(&scenario(), &after_stop(p)))
+}
+
+fn state_written_after_stop() -> Finding {
+    let p = Probe::FileWritten { path: "/var/lib/quiesce/state.json".into() };
+    ("the state written after Stop returned", invariants(&scenario(), &after_stop(p)))
 }
 
 fn slow_stop() -> Finding {
@@ -242,6 +283,24 @@ fn acknowledged_message_lost() -> Finding {
     ("an acknowledged check result the node never applied", invariants(&s, &r))
 }
 
+fn backlog_never_arrives() -> Finding {
+    // Sent, never acknowledged, replayed in a session after the restart with
+    // 27 s left, and still never applied.
+    let mut s = scenario();
+    s.restart = Some(quiesce_sim::scenario::RestartSpec { at_ms: 2000 });
+    let mut r = record(clean_incarnation());
+    r.peer_messages.push(PeerMessage {
+        peer: "p".into(),
+        node: "api".into(),
+        ts: 5.0,
+        host: "h1".into(),
+        acknowledged: false,
+        reads: true,
+    });
+    r.peer_sessions.push(("p".into(), 3000));
+    ("a check result never acknowledged, replayed, never applied", invariants(&s, &r))
+}
+
 fn task_left_running() -> Finding {
     let mut inc = clean_incarnation();
     inc.tasks_ended_ms = None;
@@ -268,6 +327,25 @@ fn idle_connection_lingers() -> Finding {
         local_addr: Some("192.168.0.9:49152".into()),
     });
     ("an idle keep-alive connection closed 10 s after Stop", invariants(&scenario(), &r))
+}
+
+fn half_request_outlives_its_bound() -> Finding {
+    // Half a request head, registered before Stop, closed 3 s after the HTTP
+    // step: it must go at once. Every task still ends within 15 s.
+    let mut inc = clean_incarnation();
+    inc.probes.insert(1, (100, Probe::Accepted { conn: 6, peer: "192.168.0.8:49152".into() }));
+    inc.probes.insert(2, (100, Probe::Registered { conn: 6, kind: ConnKind::Http }));
+    inc.probes.push((4_000, Probe::Closed { conn: 6 }));
+    inc.tasks_ended_ms = Some(4_000);
+    let mut r = record(inc);
+    r.connection_ends.push(ConnectionEnd {
+        actor: "half".into(),
+        kind: "half_request".into(),
+        node: "api".into(),
+        closed_ms: Some(4_000),
+        local_addr: Some("192.168.0.8:49152".into()),
+    });
+    ("half a request head closed 3 s after Stop reached HTTP", invariants(&scenario(), &r))
 }
 
 fn panicked_task() -> Finding {
@@ -311,4 +389,74 @@ fn the_canary_stays_quiet_on_other_seeds_and_when_off() {
     s.bugs = vec![quiesce::bugs::Bug::Canary];
     s.seed = 3001;
     assert!(!invariants(&s, &record(clean_incarnation())).contains(&Invariant::Canary));
+}
+
+/// A scenario file of the repository.
+fn load(file: &str) -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// `file` with a fault planted in the harness instead of a bug in the stack.
+fn with_harness_fault(file: &str, fault: quiesce_sim::scenario::HarnessFault) -> Scenario {
+    Scenario { harness_fault: Some(fault), ..load(file) }
+}
+
+/// Runs of the real stack that must make `invariant`'s oracle fire: the
+/// zoo scenarios of the planted bugs that break it, or a harness fault for
+/// the invariants about the harness's own runs.
+fn real_runs(invariant: Invariant) -> Vec<Scenario> {
+    use quiesce_sim::scenario::{HarnessFault, PanicSite};
+    let zoo = |files: &[&str]| files.iter().map(|f| load(&format!("zoo-{f}.json"))).collect();
+    match invariant {
+        Invariant::NoMutationAfterStop => zoo(&["http-handler-without-gate", "json-rpc-without-gate"]),
+        Invariant::StartedWorkFinishes => zoo(&["handler-torn-at-stop"]),
+        Invariant::StopBounded => zoo(&["gate-checked-once", "writer-holds-gate", "gate-held-while-writing"]),
+        Invariant::ListenerClosed => {
+            zoo(&["accept-after-close-registered", "accept-loop-after-close", "no-registration-gate"])
+        }
+        Invariant::ResponsesTellTheTruth => zoo(&["modify-answers200-when-skipped"]),
+        Invariant::NothingAcknowledgedIsLost => zoo(&["dropped-messages-acknowledged"]),
+        Invariant::AllTasksEnd => {
+            zoo(&["idle-keep-alive-not-closed", "no-writer-timeout", "event-stream-left-open"])
+        }
+        Invariant::SilentAfterStop => zoo(&["write-after-stop"]),
+        Invariant::NoPanic => {
+            vec![with_harness_fault(
+                "stop-under-load.json",
+                HarnessFault::Panic { site: PanicSite::Timer, at_ms: 300 },
+            )]
+        }
+        Invariant::Deterministic => {
+            vec![with_harness_fault("stop-under-load.json", HarnessFault::Nondeterministic)]
+        }
+        Invariant::Canary => zoo(&["canary"]),
+    }
+}
+
+/// What the oracles name for a real run; for determinism, two runs compared.
+fn real_findings(invariant: Invariant, s: &Scenario) -> Vec<Invariant> {
+    let play = || quiesce_sim::replay_catching_panics(s, quiesce_sim::panics::Output::Quiet);
+    if invariant == Invariant::Deterministic {
+        return fired(deterministic(&play().record.trace, &play().record.trace));
+    }
+    play().violations.into_iter().map(|v| v.invariant).collect()
+}
+
+#[test]
+fn every_invariant_fires_on_a_run_of_the_real_stack() {
+    let mut silent = Vec::new();
+    for invariant in Invariant::ALL {
+        let runs = real_runs(invariant);
+        if runs.is_empty() {
+            silent.push(format!("{}: no real run", invariant.name()));
+        }
+        for s in runs {
+            let found = real_findings(invariant, &s);
+            if !found.contains(&invariant) {
+                silent.push(format!("{}: did not fire on {} (found {found:?})", invariant.name(), s.name));
+            }
+        }
+    }
+    assert!(silent.is_empty(), "oracles that did not fire on the real stack:\n{}", silent.join("\n"));
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use super::gate::WorkGuard;
+use crate::work::WorkGuard;
 
 /// The requests of one connection whose responses are not yet flushed.
 #[derive(Default)]
@@ -70,7 +70,10 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.guard.take();
+        // A guard the response held (planted bug) ends with the response.
+        if let Some(guard) = self.guard.take() {
+            guard.finish();
+        }
         self.active.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -8,43 +8,13 @@ use std::sync::Arc;
 use crate::bug;
 use crate::env::{Env, Point};
 use crate::probe::Probe;
-use crate::work::Admission;
+use crate::work::{Admission, WorkGuard};
 
 use serde_json::Value;
 
 use super::handlers::Ctx;
 use super::response::{object_result, ApiError, Reply};
 use crate::store::Object;
-
-/// An admission to the work group that reports its release as a probe
-/// when dropped.
-pub struct WorkGuard {
-    admission: Option<Admission>,
-    on_release: Option<Box<dyn FnOnce() + Send + Sync>>,
-}
-
-impl WorkGuard {
-    /// Wraps `admission`; `on_release` runs right after the group is left.
-    pub fn new(admission: Admission, on_release: impl FnOnce() + Send + Sync + 'static) -> Self {
-        WorkGuard { admission: Some(admission), on_release: Some(Box::new(on_release)) }
-    }
-
-    /// Planted bug: a guard without the work group, and without probes.
-    #[cfg(feature = "bug-zoo")]
-    fn forged() -> Self {
-        WorkGuard { admission: Some(Admission::forged()), on_release: None }
-    }
-}
-
-impl Drop for WorkGuard {
-    fn drop(&mut self) {
-        // Leave the group first, so that the probe never precedes the release.
-        self.admission.take();
-        if let Some(report) = self.on_release.take() {
-            report();
-        }
-    }
-}
 
 /// The gate of one modifying request.
 pub struct Gate {
@@ -71,7 +41,9 @@ impl Gate {
         };
         shared.env().probe(|| Probe::GateEntered { work: work.clone() });
         let env = shared.env().clone();
-        let guard = WorkGuard::new(guard, move || env.probe(|| Probe::GateReleased { work }));
+        let guard = WorkGuard::new(guard, move |finished| {
+            env.probe(|| if finished { Probe::GateReleased { work } } else { Probe::WorkTorn { work } })
+        });
         shared.env().point(Point::HttpAfterGate).await;
         Ok(Gate {
             guard: Some(guard),
@@ -92,7 +64,10 @@ impl Gate {
         ctx.shared.env().point(Point::HttpBetweenObjects).await;
         if self.per_object && !ctx.shared.work_open() {
             self.skipping = true;
-            self.guard = None;
+            // Skipping the rest is how the handler ends its gated part.
+            if let Some(guard) = self.guard.take() {
+                guard.finish();
+            }
             return false;
         }
         true
@@ -110,7 +85,7 @@ impl Gate {
 
     /// The admission the store asks of a change; `None` once the gate skips.
     pub fn admission(&self) -> Option<&Admission> {
-        self.guard.as_ref()?.admission.as_ref()
+        self.guard.as_ref()?.admission()
     }
 
     /// Runs `apply` for each object that is admitted; every later object gets
@@ -138,9 +113,12 @@ impl Gate {
 
     /// Ends the gated part before the reply is written: the guard is dropped
     /// here, unless the planted bug hands it to the response body.
-    pub fn finish(self, mut reply: Reply) -> Reply {
+    pub fn finish(mut self, mut reply: Reply) -> Reply {
         if self.hold_while_writing {
-            reply.guard = self.guard;
+            reply.guard = self.guard.take();
+        }
+        if let Some(guard) = self.guard.take() {
+            guard.finish();
         }
         reply
     }
@@ -183,11 +161,16 @@ mod tests {
         let wg = crate::waitgroup::WaitGroup::new();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
         let (wg2, seen2) = (wg.clone(), seen.clone());
-        let guard = WorkGuard::new(Admission::enter(&wg).unwrap(), move || {
-            *seen2.lock().unwrap() = Some(wg2.holders());
+        let guard = WorkGuard::new(Admission::enter(&wg).unwrap(), move |finished| {
+            *seen2.lock().unwrap() = Some((wg2.holders(), finished));
         });
         assert_eq!(wg.holders(), 1);
-        drop(guard);
-        assert_eq!(*seen.lock().unwrap(), Some(0));
+        guard.finish();
+        assert_eq!(*seen.lock().unwrap(), Some((0, true)));
+        let torn = seen.clone();
+        drop(WorkGuard::new(Admission::enter(&wg).unwrap(), move |finished| {
+            *torn.lock().unwrap() = Some((0, finished));
+        }));
+        assert_eq!(*seen.lock().unwrap(), Some((0, false)), "a guard dropped unfinished reports a tear");
     }
 }

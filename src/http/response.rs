@@ -11,8 +11,8 @@ use hyper::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::gate::WorkGuard;
 use crate::store::Object;
+use crate::work::WorkGuard;
 
 /// A stream of complete NDJSON lines (`/v1/events`).
 pub type EventStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;

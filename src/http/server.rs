@@ -67,7 +67,9 @@ pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: 
     if let Some(result) = result {
         return ended(peer, result);
     }
-    if state.flight.is_idle() {
+    // Planted bug: a connection with a request in flight closed as if idle,
+    // tearing its handler, which runs inside this task, while it holds the gate.
+    if state.flight.is_idle() || bug!(shared.config(), HandlerTornAtStop) {
         if bug!(shared.config(), IdleKeepAliveNotClosed) {
             return ended(peer, connection.await);
         }

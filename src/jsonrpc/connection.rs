@@ -24,7 +24,7 @@ use crate::logsafe::Text;
 use crate::node::Shared;
 use crate::probe::{ConnId, ConnKind, Probe};
 use crate::store::{Mutation, ObjectType, Origin, StoreError};
-use crate::work::Admission;
+use crate::work::{Admission, WorkGuard};
 
 /// Who is on the other end.
 #[derive(Clone)]
@@ -176,12 +176,26 @@ async fn write_loop<E: Env, S: Stream>(
             p = outgoing.next() => p?,
         };
         shared.env().point(Point::JsonRpcBeforeWrite).await;
+        // Stop may have come while the point waited: a message not yet begun
+        // is not written (the planted bug writes it, after Stop returned).
+        if handle.stop.is_cancelled() && !bug!(shared.config(), WriteAfterStop) {
+            return Some(writer);
+        }
+        shared.env().probe(|| Probe::JsonRpcWrite { conn: handle.id, method: method_of(&payload) });
         if write_frame(&shared, &mut writer, &payload).await.is_err() {
             tracing::debug!("Error while sending JSON-RPC message for identity '{}'", handle.identity);
             handle.disconnect();
             return None;
         }
     }
+}
+
+/// The method a JSON-RPC payload calls (`reply` for a reply), for probes.
+fn method_of(payload: &[u8]) -> String {
+    let method = serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| v.get("method").and_then(Value::as_str).map(String::from));
+    method.unwrap_or_else(|| "reply".into())
 }
 
 async fn write_frame<E: Env, W: AsyncWrite + Unpin>(
@@ -277,15 +291,24 @@ async fn handle_frame<E: Env>(
         }
         return;
     };
+    // A handler torn while it holds the group (its connection's task
+    // dropped) reports the tear; one that runs to its end, the release.
+    let guard = match entered {
+        true => {
+            let env = shared.env().clone();
+            WorkGuard::new(admission, move |finished| {
+                env.probe(|| if finished { Probe::GateReleased { work } } else { Probe::WorkTorn { work } })
+            })
+        }
+        false => WorkGuard::new(admission, |_| {}),
+    };
     shared.env().point(Point::JsonRpcAfterGate).await;
-    let result = dispatch(shared, peer, &msg, &admission);
+    let Some(admission) = guard.admission() else { return };
+    let result = dispatch(shared, peer, &msg, admission);
     if let Some(id) = &msg.id {
         handle.send(encode(&message::reply(id, result)));
     }
-    drop(admission);
-    if entered {
-        shared.env().probe(|| Probe::GateReleased { work });
-    }
+    guard.finish();
 }
 
 /// Enters the work group for a message: the admission, and whether it was

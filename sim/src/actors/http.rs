@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 
+use super::wire;
 use crate::record::{ConnectionEnd, Outcome, RequestRecord};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{EventSubscriber, HttpClient, Misbehaving, Op, SlowReader};
@@ -335,20 +336,40 @@ pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u
     if stream.write_all(head.as_bytes()).await.is_err() {
         return rec.line(&name, "event stream write failed");
     }
+    let record = RequestRecord {
+        id: format!("{name}#events"),
+        node: node.clone(),
+        method: "POST".into(),
+        path: "/v1/events".into(),
+        modifying: false,
+        objects: vec![],
+        sent_ms: now_ms(),
+        outcome: Outcome::NoAnswer,
+    };
+    let index = rec.sent(&name, record);
     rec.line(&name, "event stream subscribed");
+    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
     let mut buf = [0u8; 512];
+    let mut stream_end = StreamEnd::default();
     let slow_read = async {
         loop {
             tokio::time::sleep(Duration::from_millis(read_every_ms.max(1))).await;
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => return now_ms(),
-                Ok(_) => {}
+                Ok(n) => stream_end.read(&buf[..n]),
             }
         }
     };
     let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
     let closed_ms = tokio::time::timeout(limit, slow_read).await.ok();
-    let local_addr = None;
+    let outcome = match (stream_end.outcome(), closed_ms) {
+        (Some(o), _) => o,
+        (None, Some(at_ms)) => {
+            Outcome::TransportError { at_ms, error: "closed before the stream ended".into() }
+        }
+        (None, None) => Outcome::NoAnswer,
+    };
+    rec.finish(&name, index, outcome);
     rec.connection_end(ConnectionEnd {
         actor: name,
         kind: "event_stream".into(),
@@ -358,6 +379,90 @@ pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u
     });
 }
 
+/// An event stream's response as it arrives: its head, then the end of its
+/// chunked body. Only the head is parsed; after it, the end is looked for in
+/// the newest bytes, so a long stream costs no more than its reads.
+#[derive(Default)]
+struct StreamEnd {
+    head: Vec<u8>,
+    status: Option<u16>,
+    tail: Vec<u8>,
+    ended_ms: Option<u64>,
+}
+
+impl StreamEnd {
+    fn read(&mut self, bytes: &[u8]) {
+        if self.ended_ms.is_some() {
+            return;
+        }
+        if self.status.is_none() {
+            self.head.extend_from_slice(bytes);
+            match wire::parse(&self.head) {
+                wire::Parsed::Complete(r, _) => {
+                    (self.status, self.ended_ms) = (Some(r.status), Some(now_ms()));
+                }
+                wire::Parsed::Head(status) => {
+                    self.status = Some(status);
+                    self.tail = std::mem::take(&mut self.head);
+                }
+                wire::Parsed::Partial | wire::Parsed::Invalid => {}
+            }
+            return;
+        }
+        self.tail.extend_from_slice(bytes);
+        let keep = self.tail.len().saturating_sub(16);
+        if self.tail.ends_with(b"\r\n0\r\n\r\n") {
+            self.ended_ms = Some(now_ms());
+        }
+        self.tail.drain(..keep);
+    }
+
+    fn outcome(&self) -> Option<Outcome> {
+        let (status, at_ms) = (self.status?, self.ended_ms?);
+        Some(Outcome::Response { status, at_ms, results: vec![], text: String::new() })
+    }
+}
+
+/// Reads the responses to `pending` requests, in order, until the server
+/// closes or `limit` passes, and records each as it completes; returns when
+/// the server closed. Requests left unanswered at a close failed.
+async fn read_responses(
+    rec: &Recorder,
+    actor: &str,
+    stream: &mut TcpStream,
+    limit: Duration,
+    mut pending: std::collections::VecDeque<(usize, Vec<String>)>,
+) -> Option<u64> {
+    let mut chunk = [0u8; 4096];
+    let mut buf = Vec::new();
+    let read_all = async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return now_ms(),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            while let wire::Parsed::Complete(r, used) = wire::parse(&buf) {
+                buf.drain(..used);
+                let Some((index, objects)) = pending.pop_front() else { break };
+                let (text, results) = summary(&r.body, &objects);
+                rec.finish(
+                    actor,
+                    index,
+                    Outcome::Response { status: r.status, at_ms: now_ms(), results, text },
+                );
+            }
+        }
+    };
+    let closed = tokio::time::timeout(limit, read_all).await.ok();
+    if let Some(at_ms) = closed {
+        for (index, _) in pending {
+            let error = "connection closed before the response".to_string();
+            rec.finish(actor, index, Outcome::TransportError { at_ms, error });
+        }
+    }
+    closed
+}
+
 /// Pipelines modifications without reading the responses for a while.
 pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
     sleep_until_ms(spec.at_ms).await;
@@ -365,8 +470,23 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
         Ok(s) => s,
         Err(e) => return rec.line(&spec.name, format!("slow reader could not connect: {e}")),
     };
+    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
     let mut out = Vec::new();
+    let mut pending = std::collections::VecDeque::new();
     for n in 0..spec.requests {
+        let path = format!("/v1/objects/hosts/{}", spec.host);
+        let objects = vec![spec.host.clone()];
+        let record = RequestRecord {
+            id: format!("{}#{n}", spec.name),
+            node: spec.node.clone(),
+            method: "POST".into(),
+            path,
+            modifying: true,
+            objects: objects.clone(),
+            sent_ms: now_ms(),
+            outcome: Outcome::NoAnswer,
+        };
+        pending.push_back((rec.sent(&spec.name, record), objects));
         let body = format!(r#"{{"attrs":{{"vars.slow":{n}}}}}"#);
         let head = format!(
             "POST /v1/objects/hosts/{} HTTP/1.1\r\nHost: {}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\nX-Request-Id: {}#{n}\r\nContent-Length: {}\r\n\r\n",
@@ -384,8 +504,8 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
     rec.line(&spec.name, format!("pipelined {} requests, not reading", spec.requests));
     sleep_until_ms(spec.read_after_ms).await;
     let limit = Duration::from_millis(end_ms.saturating_sub(now_ms()));
-    let closed_ms = closed_by_server(&mut stream, limit).await;
-    let (actor, node, local_addr) = (spec.name, spec.node, None);
+    let closed_ms = read_responses(&rec, &spec.name, &mut stream, limit, pending).await;
+    let (actor, node) = (spec.name, spec.node);
     rec.connection_end(ConnectionEnd { actor, kind: "slow_reader".into(), node, closed_ms, local_addr });
 }
 

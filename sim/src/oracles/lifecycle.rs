@@ -2,19 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use quiesce::env::Point;
 use quiesce::probe::{Probe, StopStep};
 
 use super::{journal_ms, Invariant, Violation};
 use crate::record::{Incarnation, RunRecord};
-use crate::scenario::Scenario;
 
-/// Stop may take this long beyond the longest handler in flight.
-pub const STOP_SLACK_MS: u64 = 1_000;
+/// Stop may take this long beyond the delays it met (steps, network, scheduling).
+pub const STOP_SLACK_MS: u64 = 500;
 
-/// Every task must end this long after Stop returned (5 s writer + 10 s close).
-pub const TASKS_END_MS: u64 = 15_000;
-
-fn incarnations(record: &RunRecord) -> impl Iterator<Item = (&String, &Incarnation)> {
+pub(super) fn incarnations(record: &RunRecord) -> impl Iterator<Item = (&String, &Incarnation)> {
     record.nodes.iter().flat_map(|(n, incs)| incs.iter().map(move |i| (n, i)))
 }
 
@@ -50,23 +47,30 @@ pub fn no_mutation_after_stop(record: &RunRecord) -> Vec<Violation> {
     out
 }
 
-/// 2. Every work item that entered the work group left it before Stop returned.
+/// 2. Every work item that entered the work group ran to its end before
+///    Stop returned: none still held, none torn while Stop was under way.
 pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
         let Some(end) = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::Stopped })) else {
             continue;
         };
+        let begin = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::Begin })).unwrap_or(end);
         let mut open: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, p) in &inc.probes[..end] {
+        for (i, (at, p)) in inc.probes[..=end].iter().enumerate() {
             match p {
                 Probe::GateEntered { work } => *open.entry(work).or_default() += 1,
-                Probe::GateReleased { work } => {
+                Probe::GateReleased { work } | Probe::WorkTorn { work } => {
                     if let Some(n) = open.get_mut(work.as_str()) {
                         *n = n.saturating_sub(1);
                     }
                 }
                 _ => {}
+            }
+            // A crash tears everything and is not Stop's doing; a tear before
+            // Stop began (a client gone) is not a handler cut off by Stop.
+            if let (Probe::WorkTorn { work }, false) = (p, inc.crashed || i < begin) {
+                out.push(torn(node, inc, *at, work));
             }
         }
         for (work, n) in open.into_iter().filter(|(_, n)| *n > 0) {
@@ -84,17 +88,87 @@ pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
     out
 }
 
-/// The longest delay the chaos schedule can add to one handler.
-fn longest_handler_ms(scenario: &Scenario) -> u64 {
-    scenario.chaos.iter().map(|r| r.delay_ms()).sum()
+/// A handler torn at Stop: what it had admitted, and what the journal kept of it.
+fn torn(node: &str, inc: &Incarnation, at: u64, work: &str) -> Violation {
+    let (conn, request) = work_ids(work);
+    let journal: Vec<String> = inc
+        .journal
+        .iter()
+        .filter(|e| match &e.origin {
+            quiesce::store::Origin::Http { conn: c, request: r, .. } => {
+                Some(*c) == conn && Some(*r) == request
+            }
+            _ => false,
+        })
+        .map(|e| format!("{} {} (seq {})", e.op, e.name, e.seq))
+        .collect();
+    Violation {
+        invariant: Invariant::StartedWorkFinishes,
+        at_ms: at,
+        node: node.to_string(),
+        message: format!(
+            "a handler that passed its gate must run to its end; '{work}' was torn while Stop was under way"
+        ),
+        evidence: vec![format!("objects the journal has from it: {journal:?}")],
+    }
 }
 
-/// 3. Stop returned within the longest handler in flight plus a constant.
-pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
-    let bound = longest_handler_ms(scenario) + STOP_SLACK_MS;
+/// The connection and request numbers of an HTTP work label (`http c3 r2 ...`).
+fn work_ids(work: &str) -> (Option<u64>, Option<u64>) {
+    let mut words = work.split(' ').skip(1);
+    let num = |w: Option<&str>, p: char| w.and_then(|w| w.strip_prefix(p)).and_then(|n| n.parse().ok());
+    (num(words.next(), 'c'), num(words.next(), 'r'))
+}
+
+/// How many delays at `point`, one after another, Stop may have to wait
+/// through: `Some(n)` the n longest that overlapped Stop count, `None` all of
+/// them. A match without a catch-all, so a new point forces a decision.
+fn waits_at(point: Point) -> Option<usize> {
+    match point {
+        // Registrations in flight: the listener join waits for each, once.
+        Point::ListenerBeforeRegister => Some(1),
+        // A request in flight is answered before Stop returns (step 5b): a
+        // pause before its gate, after it, before the one object it may
+        // still process, or before its response, each at most once.
+        Point::HttpBeforeGate
+        | Point::HttpAfterGate
+        | Point::HttpBetweenObjects
+        | Point::HttpBeforeResponse => Some(1),
+        // A filter evaluation pauses as often as it is long; Stop waits for it.
+        Point::HttpFilterPause => None,
+        // A timer's persist in flight when Stop began, then Stop's own.
+        Point::FsBeforeRename => Some(2),
+        // A message that entered the gate is handled before the join ends.
+        Point::JsonRpcAfterGate => Some(1),
+        // Stop never waits for a message before its gate, nor for the writer.
+        Point::JsonRpcBeforeHandle | Point::JsonRpcBeforeWrite => Some(0),
+    }
+}
+
+/// The bound of one Stop, from the run: what the delays chaos applied while
+/// Stop was under way (until `until`) may add, point by point, plus a slack.
+pub fn stop_bound(inc: &Incarnation, called: u64, until: u64) -> u64 {
+    let mut by_point: BTreeMap<Point, Vec<u64>> = BTreeMap::new();
+    for d in inc.delays.iter().filter(|d| d.end_ms() > called && d.at_ms <= until) {
+        by_point.entry(d.point).or_default().push(d.ms);
+    }
+    let waited: u64 = by_point
+        .into_iter()
+        .map(|(point, mut ms)| {
+            ms.sort_unstable_by(|a, b| b.cmp(a));
+            ms.iter().take(waits_at(point).unwrap_or(usize::MAX)).sum::<u64>()
+        })
+        .sum();
+    waited + STOP_SLACK_MS
+}
+
+/// 3. Stop returned within what the delays it really met can explain, plus a constant.
+pub fn stop_bounded(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
         let Some(called) = inc.stop_called_ms else { continue };
+        let until = inc.stop_returned_ms.unwrap_or(record.end_ms);
+        let bound = stop_bound(inc, called, until);
         let took = inc.stop_returned_ms.map(|r| r - called);
         if took.is_some_and(|t| t <= bound) || (took.is_none() && record.end_ms < called + bound) {
             continue;
@@ -112,114 +186,24 @@ pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
                 _ => None,
             })
             .collect();
+        let delays: Vec<String> = inc
+            .delays
+            .iter()
+            .filter(|d| d.end_ms() > called && d.at_ms <= until)
+            .map(|d| format!("{}@{}+{}", d.point, d.at_ms, d.ms))
+            .collect();
         out.push(Violation {
             invariant: Invariant::StopBounded,
             at_ms: called + bound,
             node: node.clone(),
             message,
-            evidence: vec![format!("Stop steps (ms): {}", steps.join(" "))],
+            evidence: vec![
+                format!("Stop steps (ms): {}", steps.join(" ")),
+                format!("chaos delays met while Stop was under way: {}", delays.join(" ")),
+            ],
         });
     }
     out
-}
-
-/// 7. Every task and registered connection of a stopped node ended in
-///    time, and idle connections were closed at once.
-pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
-    let mut out = Vec::new();
-    for (node, inc) in incarnations(record) {
-        let Some(returned) = inc.stop_returned_ms else { continue };
-        let deadline = returned + TASKS_END_MS;
-        if record.end_ms < deadline && inc.tasks_ended_ms.is_none() {
-            continue;
-        }
-        let open = open_connections(inc);
-        if inc.tasks_ended_ms.is_some_and(|t| t <= deadline) && open.is_empty() {
-            continue;
-        }
-        out.push(Violation {
-            invariant: Invariant::AllTasksEnd,
-            at_ms: deadline,
-            node: node.clone(),
-            message: format!("every task must end within {TASKS_END_MS} ms of Stop returning; some had not"),
-            evidence: open
-                .into_iter()
-                .map(|c| format!("connection {c} registered and never closed"))
-                .collect(),
-        });
-    }
-    out.extend(idle_connections_closed(record));
-    out
-}
-
-fn open_connections(inc: &Incarnation) -> Vec<u64> {
-    let mut open = std::collections::BTreeSet::new();
-    for (_, p) in &inc.probes {
-        match p {
-            Probe::Registered { conn, .. } => {
-                open.insert(*conn);
-            }
-            Probe::Closed { conn } => {
-                open.remove(conn);
-            }
-            _ => {}
-        }
-    }
-    open.into_iter().collect()
-}
-
-/// Slack for an idle connection's close to reach the client.
-const IDLE_CLOSE_MS: u64 = 500;
-
-/// Idle keep-alive connections must be closed at Stop, not by a timeout later.
-/// Judged by the node's own probes, so that network faults cannot blur it.
-fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
-    let mut out = Vec::new();
-    for end in record.connection_ends.iter().filter(|e| e.kind == "idle_keep_alive") {
-        let (Some(incs), Some(addr)) = (record.nodes.get(&end.node), end.local_addr.as_deref()) else {
-            continue;
-        };
-        for inc in incs {
-            out.extend(idle_closed_in(inc, &end.node, &end.actor, addr));
-        }
-    }
-    out
-}
-
-/// The close of the idle connection from `addr`, if `inc` had it when Stop
-/// reached the HTTP step.
-fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Option<Violation> {
-    let step = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::HttpClosing }))?;
-    let closing = inc.probes[step].0;
-    let conn = inc.probes[..step].iter().find_map(|(_, p)| match p {
-        Probe::Accepted { conn, peer } if peer == addr => Some(*conn),
-        _ => None,
-    })?;
-    // Idle means its one request was already answered; one still in flight
-    // may finish first, which is the contract too.
-    inc.probes[..step]
-        .iter()
-        .find(|(_, p)| matches!(p, Probe::HttpResponse { conn: c, .. } if *c == conn))?;
-    let closed = inc
-        .probes
-        .iter()
-        .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at));
-    let deadline = closing + IDLE_CLOSE_MS;
-    if closed.is_some_and(|c| c <= deadline)
-        || (closed.is_none() && inc.probes.last().is_some_and(|(at, _)| *at < deadline))
-    {
-        return None;
-    }
-    Some(Violation {
-        invariant: Invariant::AllTasksEnd,
-        at_ms: deadline,
-        node: node.to_string(),
-        message: "an idle keep-alive connection must be closed when Stop reaches the HTTP step".into(),
-        evidence: vec![format!(
-            "actor {actor}: connection c{conn}, HTTP step at {closing} ms, node closed it at {}",
-            closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
-        )],
-    })
 }
 
 /// 8. No task panicked, and the simulation itself had no error.

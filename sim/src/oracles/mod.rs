@@ -6,6 +6,8 @@ mod cluster;
 mod http;
 pub mod lifecycle;
 mod listener;
+mod silent;
+pub mod tasks;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,8 @@ pub enum Invariant {
     NothingAcknowledgedIsLost,
     /// Every task and socket of the stopped node ended within the bound.
     AllTasksEnd,
+    /// After Stop returned: no response, JSON-RPC message, journal entry or state write.
+    SilentAfterStop,
     /// No task panicked.
     NoPanic,
     /// The same scenario gave the same trace.
@@ -42,7 +46,7 @@ pub enum Invariant {
 impl Invariant {
     /// Every invariant, in the order of harness section 4. A test holds it
     /// to the enum's variants, and every invariant to a test showing it firing.
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 11] = [
         Invariant::NoMutationAfterStop,
         Invariant::StartedWorkFinishes,
         Invariant::StopBounded,
@@ -50,6 +54,7 @@ impl Invariant {
         Invariant::ResponsesTellTheTruth,
         Invariant::NothingAcknowledgedIsLost,
         Invariant::AllTasksEnd,
+        Invariant::SilentAfterStop,
         Invariant::NoPanic,
         Invariant::Deterministic,
         Invariant::Canary,
@@ -98,11 +103,12 @@ pub fn check(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     let mut v = Vec::new();
     v.extend(lifecycle::no_mutation_after_stop(record));
     v.extend(lifecycle::started_work_finishes(record));
-    v.extend(lifecycle::stop_bounded(scenario, record));
+    v.extend(lifecycle::stop_bounded(record));
     v.extend(listener::listener_closed(record));
     v.extend(http::responses_tell_the_truth(record));
     v.extend(cluster::nothing_acknowledged_is_lost(scenario, record));
-    v.extend(lifecycle::all_tasks_end(record));
+    v.extend(tasks::all_tasks_end(scenario, record));
+    v.extend(silent::silent_after_stop(record));
     v.extend(lifecycle::no_panic(record));
     v.extend(canary(scenario));
     v

@@ -208,10 +208,11 @@ fn life_event(lives: &mut BTreeMap<ConnId, Life>, at: u64, p: &Probe) {
                 lives.entry(conn).or_default().inside.insert(work.clone(), at);
             }
         }
-        Probe::GateReleased { work } => {
+        Probe::GateReleased { work } | Probe::WorkTorn { work } => {
             let Some(life) = work_conn(work).map(|c| lives.entry(c).or_default()) else { return };
+            let how = if matches!(p, Probe::WorkTorn { .. }) { "torn" } else { "left" };
             if let Some(from) = life.inside.remove(work) {
-                life.events.push(gate_item(from, at, work, "left"));
+                life.events.push(gate_item(from, at, work, how));
             }
         }
         _ => {}

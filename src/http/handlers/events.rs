@@ -5,6 +5,7 @@
 //! `filter_budget` for that event, pausing as long evaluations do, and with
 //! the patterns it compiled kept for the stream's next events.
 
+use crate::bug;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -70,6 +71,7 @@ fn run<E: Env>(ctx: &Ctx<'_, E>) -> Step<Reply> {
         eval: Evaluator::new(ctx.shared.config().limits.filter_budget),
         shared: ctx.shared.clone(),
         lagged_before: false,
+        ignores_stop: bug!(ctx.shared.config(), EventStreamLeftOpen),
     };
     let reply = Reply::json(StatusCode::OK, serde_json::Value::Null);
     Ok(Reply { payload: Payload::Events(Box::pin(subscription.into_stream())), ..reply })
@@ -85,6 +87,8 @@ struct Subscription<E: Env> {
     shared: Arc<Shared<E>>,
     /// Whether this stream fell behind before: only the first time is a warning.
     lagged_before: bool,
+    /// Planted bug: the stream goes on through Stop.
+    ignores_stop: bool,
 }
 
 impl<E: Env> Subscription<E> {
@@ -100,7 +104,7 @@ impl<E: Env> Subscription<E> {
         loop {
             let received = tokio::select! {
                 biased;
-                _ = self.stop.raised() => return None,
+                _ = self.stop.raised(), if !self.ignores_stop => return None,
                 r = self.events.recv() => r,
             };
             match received {
