@@ -408,8 +408,10 @@ fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str) {
     }
 }
 
-/// Steps the simulation until its duration (or until everything is done),
-/// applying crashes and latency on schedule. Returns the simulated end in ms.
+/// Steps the simulation until its duration, or until every node is done and
+/// either every actor has ended or every oracle's window has closed
+/// ([`crate::oracles::settle_ms`]), applying crashes and latency on
+/// schedule. Returns the simulated end in ms.
 fn drive(
     sim: &mut turmoil::Sim<'static>,
     s: &Scenario,
@@ -418,18 +420,28 @@ fn drive(
 ) -> u64 {
     let mut faults = driver_faults(s);
     let end = Duration::from_millis(s.duration_ms);
+    let settle = crate::oracles::settle_ms(s);
+    let mut settled_at: Option<u64> = None;
     while sim.elapsed() < end {
         let now = sim.elapsed().as_millis() as u64;
         while faults.first().is_some_and(|(at, _)| *at <= now) {
             let (_, f) = faults.remove(0);
             apply_driver_fault(sim, f, logs);
         }
-        match sim.step() {
-            Ok(all_clients_done) => {
-                if all_clients_done && logs.values().all(|l| lock(l).done) {
-                    break;
-                }
+        let nodes_done = logs.values().all(|l| lock(l).done);
+        // Settling waits for the faults still to come: a crash later on is
+        // part of the run.
+        if nodes_done && faults.is_empty() {
+            let since = *settled_at.get_or_insert(now);
+            if now >= since + settle {
+                break;
             }
+        } else {
+            settled_at = None;
+        }
+        match sim.step() {
+            Ok(all_clients_done) if all_clients_done && nodes_done => break,
+            Ok(_) => {}
             Err(e) => {
                 errors.push(e.to_string());
                 break;

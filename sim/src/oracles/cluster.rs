@@ -25,13 +25,12 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     // session after the restart (which replays its backlog first) and the
     // run went on for the window that backlog needs: each of its messages
     // handled with what chaos may add to one, over the peer's link latency.
-    let per_message = jsonrpc_chaos_ms(scenario) + 1;
     let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
     let replayed: std::collections::BTreeSet<&str> = record
         .peer_sessions
         .iter()
         .filter(|(peer, at)| {
-            let window = REPLAY_SLACK_MS + sent(peer) * per_message + latency_ms(scenario, peer);
+            let window = replay_window_ms(scenario, peer, sent(peer));
             scenario.restart.as_ref().is_some_and(|r| *at >= r.at_ms)
                 && !link_cut_after(scenario, peer, *at)
                 && record.end_ms >= at + window
@@ -40,6 +39,24 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
         .collect();
     out.extend(peer_results_applied_once(record, &replayed));
     out
+}
+
+/// How long a backlog of `messages` from `peer` may take to be applied once
+/// its session opened: the slack, each message handled with what chaos may
+/// add to one, over the peer's link latency.
+pub fn replay_window_ms(scenario: &Scenario, peer: &str, messages: u64) -> u64 {
+    let per_message = jsonrpc_chaos_ms(scenario) + 1;
+    REPLAY_SLACK_MS + messages * per_message + latency_ms(scenario, peer)
+}
+
+/// The longest [`replay_window_ms`] any peer of the scenario can need: the
+/// one of its whole stream of results.
+pub fn longest_replay_window_ms(scenario: &Scenario) -> u64 {
+    let peers = scenario.actors.iter().filter_map(|a| match a {
+        crate::scenario::Actor::ClusterPeer(p) => Some(replay_window_ms(scenario, &p.name, p.results.into())),
+        _ => None,
+    });
+    peers.max().unwrap_or(0)
 }
 
 /// The most chaos can delay the handling of one JSON-RPC message: every

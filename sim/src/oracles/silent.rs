@@ -7,6 +7,12 @@ use quiesce::probe::{Probe, StopStep};
 use super::{journal_ms, Invariant, Violation};
 use crate::record::{Incarnation, RunRecord};
 
+/// How long a run goes on after every node is done (Stop returned and the
+/// stopped node's tasks ended), so that this oracle can hear a write that
+/// escaped Stop: longer than the longest interval of the simulated node's
+/// writing timers (persist 2 s, log positions 5 s).
+pub const WATCH_AFTER_DONE_MS: u64 = 6_000;
+
 /// Every incarnation that saw Stop return stays silent after it.
 pub fn silent_after_stop(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
