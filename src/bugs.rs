@@ -38,6 +38,17 @@ pub enum Bug {
     DroppedMessagesAcknowledged,
     /// Icinga 2.15 gap: idle keep-alive connections were left open by Stop.
     IdleKeepAliveNotClosed,
+    /// Icinga's zero-length state files after a power cut (fixed by an fsync
+    /// in `Utility::SaveJsonFile`): the persist renamed a file whose data
+    /// was never flushed.
+    RenameWithoutFsync,
+    /// A plausible slip in Stop step 1: the timers were cancelled but a
+    /// tick in progress was not awaited, so a persist timer's older
+    /// snapshot could land after Stop's own persist.
+    TimerTickNotAwaited,
+    /// A step-order slip: Stop persisted before joining the work group,
+    /// so changes of handlers still in flight missed the state file.
+    PersistBeforeJoin,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -45,7 +56,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 16] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -58,6 +69,9 @@ impl Bug {
         Bug::ModifyAnswers200WhenSkipped,
         Bug::DroppedMessagesAcknowledged,
         Bug::IdleKeepAliveNotClosed,
+        Bug::RenameWithoutFsync,
+        Bug::TimerTickNotAwaited,
+        Bug::PersistBeforeJoin,
         Bug::Canary,
     ];
 }

@@ -94,7 +94,8 @@ pub fn stop_bounded(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     let bound = longest_handler_ms(scenario) + STOP_SLACK_MS;
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
-        let Some(called) = inc.stop_called_ms else { continue };
+        // A crash ended this incarnation, not its Stop.
+        let Some(called) = inc.stop_called_ms.filter(|_| !inc.crashed) else { continue };
         let took = inc.stop_returned_ms.map(|r| r - called);
         if took.is_some_and(|t| t <= bound) || (took.is_none() && record.end_ms < called + bound) {
             continue;
