@@ -677,3 +677,123 @@ pub fn shrink<T: ValueTree<Value = Case>>(
     }
     best
 }
+
+/// The features a scenario has, by name, for the shares a campaign prints:
+/// read from the scenario itself, so they say what the cases held, not
+/// what the mix meant them to.
+pub fn features(s: &Scenario) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut add = |on: bool, name: &'static str| {
+        if on {
+            out.push(name);
+        }
+    };
+    let is_node = |n: &str| s.nodes.iter().any(|x| x.name == n);
+    let crash_rule = |r: &&ChaosRule| matches!(r.action, ChaosAction::Crash { .. });
+    let delays = |points: &[Point]| s.chaos.iter().any(|r| points.contains(&r.point) && !crash_rule(&r));
+    let node_fault = |f: &Fault| match f {
+        Fault::Crash { node, .. } | Fault::Bounce { node, .. } | Fault::PowerLoss { node, .. } => is_node(node),
+        _ => false,
+    };
+    add(s.chaos.iter().any(|r| crash_rule(&r)) || s.faults.iter().any(node_fault), "crash");
+    add(s.chaos.iter().any(|r| crash_rule(&r) && PERSIST_POINTS.contains(&r.point)), "crash at a persist point");
+    let power_rule = |r: &ChaosRule| matches!(r.action, ChaosAction::Crash { power_loss: true, .. });
+    let power_fault = |f: &Fault| matches!(f, Fault::PowerLoss { .. });
+    add(s.chaos.iter().any(power_rule) || s.faults.iter().any(power_fault), "power loss");
+    add(s.restart.is_some(), "restart");
+    add(!s.cycles.is_empty(), "restart cycle");
+    add(s.nodes.len() > 1, "multi-node");
+    add(s.faults.iter().any(|f| matches!(f, Fault::Partition { .. })), "partition");
+    add(s.faults.iter().any(|f| matches!(f, Fault::Hold { .. } | Fault::Latency { .. })), "hold or latency");
+    add(delays(&STOP_POINTS), "stop-step chaos");
+    add(delays(&TIMER_POINTS), "timer chaos");
+    add(delays(&PERSIST_POINTS), "persist chaos");
+    add(s.nodes.iter().any(|n| n.accept_after_close), "accept after close");
+    let actor = |f: fn(&Actor) -> bool| s.actors.iter().any(f);
+    add(actor(|a| matches!(a, Actor::ClusterPeer(_))), "cluster peer");
+    add(actor(|a| matches!(a, Actor::EventSubscriber(_))), "event stream");
+    add(actor(|a| matches!(a, Actor::SlowReader(_))), "slow reader");
+    add(actor(|a| matches!(a, Actor::HalfRequest(_) | Actor::SilentConnection(_))), "half or silent connection");
+    add(actor(|a| matches!(a, Actor::IdleKeepAlive(_))), "idle keep-alive");
+    let ops: Vec<&Op> = s
+        .actors
+        .iter()
+        .flat_map(|a| match a {
+            Actor::HttpClient(c) => c.ops.iter().collect(),
+            _ => vec![],
+        })
+        .collect();
+    for (name, kind) in OP_KINDS {
+        add(ops.iter().any(|op| op_kind(op) == kind), name);
+    }
+    out
+}
+
+/// Each kind of HTTP operation and the name its share is printed under.
+const OP_KINDS: [(&str, &str); 5] = [
+    ("handler create", "create"),
+    ("handler modify (many objects)", "modify"),
+    ("handler delete", "delete"),
+    ("handler process-check-result", "check_result"),
+    ("handler query", "query"),
+];
+
+fn op_kind(op: &Op) -> &'static str {
+    match op {
+        Op::Create { .. } => "create",
+        Op::Modify { .. } => "modify",
+        Op::Delete { .. } => "delete",
+        Op::CheckResult { .. } => "check_result",
+        Op::Query => "query",
+    }
+}
+
+/// Every name [`features`] gives, in the order a campaign prints them.
+pub const FEATURE_NAMES: [&str; 23] = [
+    "crash",
+    "crash at a persist point",
+    "power loss",
+    "restart",
+    "restart cycle",
+    "multi-node",
+    "partition",
+    "hold or latency",
+    "stop-step chaos",
+    "timer chaos",
+    "persist chaos",
+    "accept after close",
+    "cluster peer",
+    "event stream",
+    "slow reader",
+    "half or silent connection",
+    "idle keep-alive",
+    "handler create",
+    "handler modify (many objects)",
+    "handler delete",
+    "handler process-check-result",
+    "handler query",
+    "determinism",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_feature_a_case_has_is_printed_and_the_mix_reaches_the_new_ones() {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let case = case_tree(7, i).expect("the generator has no filters").current();
+            for f in features(&case.scenario("t", &[], Expect::Pass)) {
+                assert!(FEATURE_NAMES.contains(&f), "feature '{f}' must be in FEATURE_NAMES");
+                seen.insert(f);
+            }
+        }
+        for f in ["crash", "crash at a persist point", "power loss", "restart cycle", "stop-step chaos"] {
+            assert!(seen.contains(f), "200 cases must include one with '{f}'");
+        }
+        for f in ["timer chaos", "persist chaos"] {
+            assert!(seen.contains(f), "200 cases must include one with '{f}'");
+        }
+    }
+}
