@@ -199,7 +199,9 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
                 let Some(&index) = indices.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
                 if let Some((run, written)) = fuzz_case(opts, index, &make) {
                     let mut f = lock(&features);
-                    crate::fuzz::features(&run.scenario).into_iter().for_each(|n| *f.entry(n).or_default() += 1);
+                    crate::fuzz::features(&run.scenario)
+                        .into_iter()
+                        .for_each(|n| *f.entry(n).or_default() += 1);
                     if opts.checks_determinism(index) {
                         *f.entry("determinism").or_default() += 1;
                     }

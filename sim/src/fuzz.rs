@@ -692,11 +692,16 @@ pub fn features(s: &Scenario) -> Vec<&'static str> {
     let crash_rule = |r: &&ChaosRule| matches!(r.action, ChaosAction::Crash { .. });
     let delays = |points: &[Point]| s.chaos.iter().any(|r| points.contains(&r.point) && !crash_rule(&r));
     let node_fault = |f: &Fault| match f {
-        Fault::Crash { node, .. } | Fault::Bounce { node, .. } | Fault::PowerLoss { node, .. } => is_node(node),
+        Fault::Crash { node, .. } | Fault::Bounce { node, .. } | Fault::PowerLoss { node, .. } => {
+            is_node(node)
+        }
         _ => false,
     };
     add(s.chaos.iter().any(|r| crash_rule(&r)) || s.faults.iter().any(node_fault), "crash");
-    add(s.chaos.iter().any(|r| crash_rule(&r) && PERSIST_POINTS.contains(&r.point)), "crash at a persist point");
+    add(
+        s.chaos.iter().any(|r| crash_rule(&r) && PERSIST_POINTS.contains(&r.point)),
+        "crash at a persist point",
+    );
     let power_rule = |r: &ChaosRule| matches!(r.action, ChaosAction::Crash { power_loss: true, .. });
     let power_fault = |f: &Fault| matches!(f, Fault::PowerLoss { .. });
     add(s.chaos.iter().any(power_rule) || s.faults.iter().any(power_fault), "power loss");
@@ -713,7 +718,10 @@ pub fn features(s: &Scenario) -> Vec<&'static str> {
     add(actor(|a| matches!(a, Actor::ClusterPeer(_))), "cluster peer");
     add(actor(|a| matches!(a, Actor::EventSubscriber(_))), "event stream");
     add(actor(|a| matches!(a, Actor::SlowReader(_))), "slow reader");
-    add(actor(|a| matches!(a, Actor::HalfRequest(_) | Actor::SilentConnection(_))), "half or silent connection");
+    add(
+        actor(|a| matches!(a, Actor::HalfRequest(_) | Actor::SilentConnection(_))),
+        "half or silent connection",
+    );
     add(actor(|a| matches!(a, Actor::IdleKeepAlive(_))), "idle keep-alive");
     let ops: Vec<&Op> = s
         .actors

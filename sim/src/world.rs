@@ -414,18 +414,18 @@ fn apply_driver_fault(
             sim.crash(node.as_str());
         }
         DriverFault::PowerLoss(node) => {
-            mark_crashed(logs, &node);
+            mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
             if let Some(log) = logs.get(&node) {
                 lock(log).files.power_loss();
             }
             sim.bounce(node.as_str());
         }
         DriverFault::Bounce(node) => {
-            mark_crashed(logs, &node);
+            mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
             sim.bounce(node.as_str());
         }
         DriverFault::Crash(node) => {
-            mark_crashed(logs, &node);
+            mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
             sim.crash(node.as_str());
         }
         DriverFault::Latency(a, b, ms) => {
@@ -437,10 +437,13 @@ fn apply_driver_fault(
 /// Marks the node's running incarnation crashed. One whose Stop had
 /// returned was not running: the crash (a power loss, say) must not excuse
 /// it from keeping what Stop persisted.
-fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str) {
+fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str, now: u64) {
     if let Some(log) = logs.get(node) {
-        if let Some(inc) = lock(log).incarnations.last_mut().filter(|i| i.stop_returned_ms.is_none()) {
-            inc.crashed = true;
+        if let Some(inc) = lock(log).incarnations.last_mut() {
+            match inc.stop_returned_ms {
+                None => inc.crashed = true,
+                Some(_) => inc.host_down_ms = inc.host_down_ms.or(Some(now)),
+            }
         }
     }
 }
@@ -456,7 +459,7 @@ fn apply_crashes(
             (true, true) => DriverFault::PowerLoss(c.host),
             (true, false) => {
                 // Power lost and not restored: the writes are lost, the host stays down.
-                mark_crashed(logs, &c.host);
+                mark_crashed(logs, &c.host, sim.elapsed().as_millis() as u64);
                 if let Some(log) = logs.get(&c.host) {
                     lock(log).files.power_loss();
                 }

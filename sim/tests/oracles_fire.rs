@@ -54,6 +54,7 @@ fn clean_incarnation() -> Incarnation {
         state_at_start: Some(StoreSnapshot::default()),
         state_at_stop: Some(StoreSnapshot::default()),
         crashed: false,
+        host_down_ms: None,
     }
 }
 

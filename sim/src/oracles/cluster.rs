@@ -77,19 +77,32 @@ fn peer_results_applied_once(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, incs) in &record.nodes {
-        let mut applied: BTreeMap<(String, u64), usize> = BTreeMap::new();
-        let mut order: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        // An era ends with a crash: what was applied and not yet persisted
+        // is lost with it, and the peer rightly sends it again. Within an
+        // era, a result is applied at most once and in ts order.
+        let mut applied: BTreeMap<(String, u64), BTreeMap<usize, usize>> = BTreeMap::new();
+        let mut order: BTreeMap<(usize, String), Vec<f64>> = BTreeMap::new();
+        let eras = incs.iter().scan(0, |era, inc| {
+            let this = *era;
+            *era += usize::from(inc.crashed);
+            Some((this, inc))
+        });
         // An attempt after the seal was refused: it applied nothing.
-        for e in incs.iter().flat_map(|i| i.journal.iter()).filter(|e| !e.after_seal) {
-            if let Origin::Cluster { identity, ts: Some(ts), .. } = &e.origin {
-                *applied.entry((identity.clone(), ts.to_bits())).or_default() += 1;
-                order.entry(identity.clone()).or_default().push(*ts);
+        for (era, inc) in eras {
+            for e in inc.journal.iter().filter(|e| !e.after_seal) {
+                if let Origin::Cluster { identity, ts: Some(ts), .. } = &e.origin {
+                    *applied.entry((identity.clone(), ts.to_bits())).or_default().entry(era).or_default() +=
+                        1;
+                    order.entry((era, identity.clone())).or_default().push(*ts);
+                }
             }
         }
         for m in record.peer_messages.iter().filter(|m| &m.node == node) {
-            let n = applied.get(&(m.peer.clone(), m.ts.to_bits())).copied().unwrap_or(0);
+            let eras = applied.get(&(m.peer.clone(), m.ts.to_bits()));
+            let n: usize = eras.map_or(0, |e| e.values().sum());
+            let twice_in_an_era = eras.is_some_and(|e| e.values().any(|&k| k > 1));
             let must_be_there = m.acknowledged || replayed.contains(m.peer.as_str());
-            if n > 1 || (n == 0 && must_be_there) {
+            if twice_in_an_era || (n == 0 && must_be_there) {
                 out.push(Violation {
                     invariant: Invariant::NothingAcknowledgedIsLost,
                     at_ms: record.end_ms,
@@ -102,7 +115,7 @@ fn peer_results_applied_once(
                 });
             }
         }
-        for (peer, ts) in order {
+        for ((_, peer), ts) in order {
             if let Some(w) = ts.windows(2).find(|w| w[1] <= w[0]) {
                 out.push(Violation {
                     invariant: Invariant::NothingAcknowledgedIsLost,

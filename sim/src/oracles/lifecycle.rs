@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use quiesce::env::Point;
 use quiesce::probe::{Probe, StopStep};
 
 use super::{journal_ms, Invariant, Violation};
@@ -84,9 +85,28 @@ pub fn started_work_finishes(record: &RunRecord) -> Vec<Violation> {
     out
 }
 
-/// The longest delay the chaos schedule can add to one handler.
+/// The longest delay the chaos schedule can add to one handler, and to
+/// Stop's own steps: every rule once, as if all hit one handler, and a
+/// rule of a point Stop itself passes as often as Stop can pass it.
 fn longest_handler_ms(scenario: &Scenario) -> u64 {
-    scenario.chaos.iter().map(|r| r.delay_ms()).sum()
+    scenario.chaos.iter().map(|r| r.delay_ms() * stop_hits(r.point, r.hit)).sum()
+}
+
+/// Stop's steps but the last, each followed by `stop.between_steps`.
+const STOP_GAPS: u64 = 9;
+
+/// How many of a rule's hits one Stop may wait for.
+fn stop_hits(point: Point, hit: Option<u64>) -> u64 {
+    match (point, hit) {
+        (_, Some(_)) => 1,
+        (Point::StopBetweenSteps, None) => STOP_GAPS,
+        // Stop's own persist, and a timer's persist in flight that step 1 awaits.
+        (
+            Point::FsBeforeWrite | Point::FsBeforeFsync | Point::FsBeforeRename | Point::FsBeforeDirSync,
+            None,
+        ) => 2,
+        _ => 1,
+    }
 }
 
 /// 3. Stop returned within the longest handler in flight plus a constant.
@@ -131,6 +151,11 @@ pub fn all_tasks_end(record: &RunRecord) -> Vec<Violation> {
     for (node, inc) in incarnations(record) {
         let Some(returned) = inc.stop_returned_ms else { continue };
         let deadline = returned + TASKS_END_MS;
+        if inc.host_down_ms.is_some_and(|down| down < deadline && inc.tasks_ended_ms.is_none()) {
+            // The host went down before the deadline, with tasks still running: the
+            // crash ended them, and what they would have done is not known.
+            continue;
+        }
         if record.end_ms < deadline && inc.tasks_ended_ms.is_none() {
             continue;
         }
