@@ -53,7 +53,7 @@ pub const TIMER_POINTS: [Point; 2] = [Point::TimerPersist, Point::TimerLogPositi
 
 /// The generator's mix: each swarm feature and the share of cases that draw
 /// it. Actor kinds are drawn one in two each; HTTP clients are always there.
-pub const MIX: [(Feature, f64); 12] = [
+pub const MIX: [(Feature, f64); 13] = [
     (Feature::Chaos, 0.7),
     (Feature::Straddle, 0.5),
     (Feature::NetworkFaults, 0.3),
@@ -66,6 +66,7 @@ pub const MIX: [(Feature, f64); 12] = [
     (Feature::PowerLoss, 0.15),
     (Feature::Cycles, 0.3),
     (Feature::NodeBounce, 0.1),
+    (Feature::MultiNode, 0.25),
 ];
 
 /// A feature of the mix.
@@ -95,6 +96,32 @@ pub enum Feature {
     Cycles,
     /// The node crashes at a time and starts again at once.
     NodeBounce,
+    /// Two or three real nodes, each the others' endpoint: relay, reconnect
+    /// and replay between real stacks; a partition or a bounce of another node.
+    MultiNode,
+}
+
+/// The other real nodes a multi-node world may have.
+const OTHER_NODES: [&str; 2] = ["n2", "n3"];
+
+/// A multi-node world: how many other nodes, a partition between the
+/// stopped node and one of them, and a bounce of one of them.
+#[derive(Clone, Debug, Default)]
+struct ClusterGen {
+    others: usize,
+    partition: Option<(usize, u64, u64)>,
+    bounce: Option<(usize, u64)>,
+}
+
+fn cluster_gen(on: bool, stop_ms: u64) -> BoxedStrategy<ClusterGen> {
+    if !on {
+        return Just(ClusterGen::default()).boxed();
+    }
+    let partition = prop::option::weighted(0.5, (any::<usize>(), 0..stop_ms + 1000, 50u64..3000));
+    let bounce = prop::option::weighted(0.3, (any::<usize>(), 0..stop_ms + 2000));
+    (prop_oneof![2 => Just(1usize), 1 => Just(2usize)], partition, bounce)
+        .prop_map(|(others, partition, bounce)| ClusterGen { others, partition, bounce })
+        .boxed()
 }
 
 fn share(feature: Feature) -> f64 {
@@ -111,6 +138,7 @@ pub struct Swarm {
     restart: bool,
     accept_after_close: bool,
     shutdown: ShutdownKinds,
+    multi_node: bool,
 }
 
 /// The features of the mix that aim at Stop's own machinery: its steps,
@@ -191,15 +219,10 @@ fn swarm() -> impl Strategy<Value = Swarm> {
         w(Feature::Restart),
         w(Feature::AcceptAfterClose),
         shutdown_kinds(),
+        w(Feature::MultiNode),
     )
-        .prop_map(|(actors, chaos, straddle, faults, restart, accept_after_close, shutdown)| Swarm {
-            actors,
-            chaos,
-            straddle,
-            faults,
-            restart,
-            accept_after_close,
-            shutdown,
+        .prop_map(|(actors, chaos, straddle, faults, restart, accept_after_close, shutdown, multi_node)| {
+            Swarm { actors, chaos, straddle, faults, restart, accept_after_close, shutdown, multi_node }
         })
         .no_shrink()
 }
@@ -491,6 +514,7 @@ pub struct Case {
     faults: Vec<FaultGen>,
     node_faults: Vec<Fault>,
     cycles: Vec<(u64, Option<u64>)>,
+    cluster: ClusterGen,
 }
 
 /// Cases: the seed and the swarm don't shrink; the lists do.
@@ -523,7 +547,13 @@ pub fn cases() -> impl Strategy<Value = Case> {
             Just(None).boxed()
         };
         let k = swarm.shutdown;
-        let shutdown = (shutdown_rules(k, stop_ms), node_faults(k, stop_ms), cycle_gaps(k.cycles));
+        let multi = swarm.multi_node;
+        let shutdown = (
+            shutdown_rules(k, stop_ms),
+            node_faults(k, stop_ms),
+            cycle_gaps(k.cycles),
+            cluster_gen(multi, stop_ms),
+        );
         (Just((seed, tcp_capacity)), Just(swarm), Just(stop_ms), restart, actors, chaos, faults, shutdown)
             .prop_map(
                 |(
@@ -536,7 +566,7 @@ pub fn cases() -> impl Strategy<Value = Case> {
                     faults,
                     shutdown,
                 )| {
-                    let (rules, node_faults, cycles) = shutdown;
+                    let (rules, node_faults, cycles, cluster) = shutdown;
                     let mut chaos: Vec<ChaosRule> = chaos.into_iter().flatten().collect();
                     chaos.extend(rules);
                     Case {
@@ -550,6 +580,7 @@ pub fn cases() -> impl Strategy<Value = Case> {
                         faults: faults.into_iter().flatten().collect(),
                         node_faults,
                         cycles,
+                        cluster,
                     }
                 },
             )
@@ -598,6 +629,7 @@ impl Case {
     pub fn scenario(&self, name: &str, bugs: &[Bug], expect: Expect) -> Scenario {
         let mut faults: Vec<Fault> = self.faults.iter().map(|f| fault_of(f, &self.actors)).collect();
         faults.extend(self.node_faults.iter().cloned());
+        faults.extend(self.cluster_faults());
         let mut hosts: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
         hosts.extend((0..MAX_ACTORS).map(|i| format!("p{i}")));
         let restart = self.restart_after_ms.map(|d| RestartSpec { at_ms: self.stop_ms + d });
@@ -614,13 +646,8 @@ impl Case {
             tick_ms: 2,
             duration_ms: end,
             tcp_capacity: Some(self.tcp_capacity),
-            nodes: vec![NodeSpec {
-                name: NODE.into(),
-                endpoints: vec![],
-                hosts,
-                accept_after_close: self.swarm.accept_after_close,
-            }],
-            actors: self.actors.clone(),
+            nodes: self.nodes(hosts),
+            actors: self.actors_on_nodes(),
             faults,
             chaos: self.chaos.clone(),
             stop: StopSpec { node: NODE.into(), at_ms: self.stop_ms },
@@ -630,6 +657,56 @@ impl Case {
             harness_fault: None,
             expect,
         }
+    }
+
+    /// The stopped node and the others of a multi-node world, each
+    /// configured with every other as its endpoint.
+    fn nodes(&self, hosts: Vec<String>) -> Vec<NodeSpec> {
+        let others = OTHER_NODES.iter().copied().take(self.cluster.others);
+        let names: Vec<String> = std::iter::once(NODE).chain(others).map(String::from).collect();
+        names
+            .iter()
+            .map(|name| NodeSpec {
+                name: name.clone(),
+                endpoints: names.iter().filter(|n| *n != name).cloned().collect(),
+                hosts: hosts.clone(),
+                accept_after_close: self.swarm.accept_after_close && name == NODE,
+            })
+            .collect()
+    }
+
+    /// In a multi-node world, one HTTP client in three talks to another
+    /// node, whose changes reach the stopped node by relay.
+    fn actors_on_nodes(&self) -> Vec<Actor> {
+        let mut actors = self.actors.clone();
+        if self.cluster.others == 0 {
+            return actors;
+        }
+        for (i, a) in actors.iter_mut().enumerate() {
+            if let Actor::HttpClient(c) = a {
+                if i % 3 == 1 {
+                    c.node = OTHER_NODES[(i / 3) % self.cluster.others].to_string();
+                }
+            }
+        }
+        actors
+    }
+
+    /// A partition between the stopped node and another, and a bounce of another.
+    fn cluster_faults(&self) -> Vec<Fault> {
+        let n = self.cluster.others;
+        if n == 0 {
+            return vec![];
+        }
+        let other = |i: usize| OTHER_NODES[i % n].to_string();
+        let mut out = vec![];
+        if let Some((i, at_ms, for_ms)) = self.cluster.partition {
+            out.push(Fault::Partition { a: NODE.into(), b: other(i), at_ms, until_ms: at_ms + for_ms });
+        }
+        if let Some((i, at_ms)) = self.cluster.bounce {
+            out.push(Fault::Bounce { node: other(i), at_ms });
+        }
+        out
     }
 
     /// How many things the case has: actors, chaos rules and faults.
