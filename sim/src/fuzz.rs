@@ -236,8 +236,12 @@ fn op(results: u32) -> impl Strategy<Value = Op> {
         3 => prop::sample::subsequence(HOSTS.to_vec(), 4..=HOSTS.len())
             .prop_map(|hs| Op::Modify { hosts: hs.into_iter().map(String::from).collect() }),
         1 => (0u8..4).prop_map(|n| Op::Create { host: format!("n{n}") }),
-        1 => host.prop_map(|host| Op::Delete { host }),
+        1 => host.clone().prop_map(|host| Op::Delete { host }),
         1 => Just(Op::Query),
+        1 => prop::sample::subsequence(HOSTS.to_vec(), 2..=4)
+            .prop_map(|hs| Op::DeleteMany { hosts: hs.into_iter().map(String::from).collect() }),
+        2 => prop::sample::subsequence(HOSTS.to_vec(), 1..=6)
+            .prop_map(|hs| Op::Acknowledge { hosts: hs.into_iter().map(String::from).collect() }),
     ]
 }
 
@@ -815,12 +819,14 @@ pub fn features(s: &Scenario) -> Vec<&'static str> {
 }
 
 /// Each kind of HTTP operation and the name its share is printed under.
-const OP_KINDS: [(&str, &str); 5] = [
+const OP_KINDS: [(&str, &str); 7] = [
     ("handler create", "create"),
     ("handler modify (many objects)", "modify"),
     ("handler delete", "delete"),
     ("handler process-check-result", "check_result"),
     ("handler query", "query"),
+    ("handler delete (many objects)", "delete_many"),
+    ("handler acknowledge-problem", "acknowledge"),
 ];
 
 fn op_kind(op: &Op) -> &'static str {
@@ -830,11 +836,13 @@ fn op_kind(op: &Op) -> &'static str {
         Op::Delete { .. } => "delete",
         Op::CheckResult { .. } => "check_result",
         Op::Query => "query",
+        Op::DeleteMany { .. } => "delete_many",
+        Op::Acknowledge { .. } => "acknowledge",
     }
 }
 
 /// Every name [`features`] gives, in the order a campaign prints them.
-pub const FEATURE_NAMES: [&str; 23] = [
+pub const FEATURE_NAMES: [&str; 25] = [
     "crash",
     "crash at a persist point",
     "power loss",
@@ -857,6 +865,8 @@ pub const FEATURE_NAMES: [&str; 23] = [
     "handler delete",
     "handler process-check-result",
     "handler query",
+    "handler delete (many objects)",
+    "handler acknowledge-problem",
     "determinism",
 ];
 

@@ -171,6 +171,11 @@ pub enum Op {
     CheckResult { host: String, exit_status: i64 },
     /// `GET /v1/objects/hosts`.
     Query,
+    /// `DELETE /v1/objects/hosts?cascade=1` over several hosts at once.
+    DeleteMany { hosts: Vec<String> },
+    /// `POST /v1/actions/acknowledge-problem` over several hosts at once
+    /// (a host that is UP or already acknowledged answers 409).
+    Acknowledge { hosts: Vec<String> },
 }
 
 /// Something that talks to a node. The actors in `crate::actors` run these
