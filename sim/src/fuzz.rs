@@ -15,6 +15,7 @@ use quiesce::bugs::Bug;
 use quiesce::env::Point;
 
 use crate::env::{ChaosAction, ChaosRule};
+use crate::world::PERSIST_INTERVAL_MS;
 use crate::scenario::{
     Actor, ClusterPeer, Cycle, EventSubscriber, Expect, Fault, HttpClient, Misbehaving, NodeSpec, Op,
     RestartSpec, Scenario, SlowReader, StopSpec, FORMAT_VERSION,
@@ -380,20 +381,20 @@ fn stop_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
     })
 }
 
-/// A delay in a timer's tick that begins shortly before Stop, so that the
-/// tick is in flight when Stop begins (persist ticks come every 2 s).
+/// A delay in the last persist tick before Stop (ticks come every 2 s), at
+/// its first hit: in the tick itself, or before its write, so that the tick
+/// is still in flight when Stop begins; or in a log-position tick.
 fn timer_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
-    let point = prop::sample::select(TIMER_POINTS.to_vec());
-    let from = stop_ms.saturating_sub(2100)..stop_ms.max(1);
-    (point, from, prop::option::weighted(0.5, Just(1u64)), 50u64..1500).prop_map(
-        |(point, from_ms, hit, ms)| ChaosRule {
-            point,
-            host: None,
-            hit,
-            from_ms: Some(from_ms),
-            action: ChaosAction::Delay { ms },
-        },
-    )
+    let points = vec![Point::TimerPersist, Point::TimerLogPosition, Point::FsBeforeWrite, Point::FsBeforeWrite];
+    let last_tick = stop_ms / PERSIST_INTERVAL_MS * PERSIST_INTERVAL_MS;
+    let from = if last_tick == 0 { 0..stop_ms.max(1) } else { last_tick - 10..last_tick };
+    (prop::sample::select(points), from, 50u64..1500).prop_map(|(point, from_ms, ms)| ChaosRule {
+        point,
+        host: None,
+        hit: Some(1),
+        from_ms: Some(from_ms),
+        action: ChaosAction::Delay { ms },
+    })
 }
 
 /// A delay between two steps of a persist, a tick's or Stop's.

@@ -24,6 +24,9 @@ use crate::record::{Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 
+/// Every simulated node persists this often (acknowledgements follow persists).
+pub const PERSIST_INTERVAL_MS: u64 = 2_000;
+
 /// The state directory inside every simulated node.
 const STATE_DIR: &str = "/var/lib/quiesce";
 
@@ -81,7 +84,7 @@ impl NodeCtx {
             bugs: s.bugs.iter().copied().collect(),
             // Acknowledgements follow persists; a short interval keeps runs short.
             timings: quiesce::config::Timings {
-                persist_interval: Duration::from_secs(2),
+                persist_interval: Duration::from_millis(PERSIST_INTERVAL_MS),
                 ..Default::default()
             },
             ..Config::default()
