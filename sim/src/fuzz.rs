@@ -15,11 +15,11 @@ use quiesce::bugs::Bug;
 use quiesce::env::Point;
 
 use crate::env::{ChaosAction, ChaosRule};
-use crate::world::PERSIST_INTERVAL_MS;
 use crate::scenario::{
     Actor, ClusterPeer, Cycle, EventSubscriber, Expect, Fault, HttpClient, Misbehaving, NodeSpec, Op,
     RestartSpec, Scenario, SlowReader, StopSpec, FORMAT_VERSION,
 };
+use crate::world::PERSIST_INTERVAL_MS;
 
 /// The node every generated scenario stops.
 const NODE: &str = "api";
@@ -385,7 +385,8 @@ fn stop_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
 /// its first hit: in the tick itself, or before its write, so that the tick
 /// is still in flight when Stop begins; or in a log-position tick.
 fn timer_rule(stop_ms: u64) -> impl Strategy<Value = ChaosRule> {
-    let points = vec![Point::TimerPersist, Point::TimerLogPosition, Point::FsBeforeWrite, Point::FsBeforeWrite];
+    let points =
+        vec![Point::TimerPersist, Point::TimerLogPosition, Point::FsBeforeWrite, Point::FsBeforeWrite];
     let last_tick = stop_ms / PERSIST_INTERVAL_MS * PERSIST_INTERVAL_MS;
     let from = if last_tick == 0 { 0..stop_ms.max(1) } else { last_tick - 10..last_tick };
     (prop::sample::select(points), from, 50u64..1500).prop_map(|(point, from_ms, ms)| ChaosRule {

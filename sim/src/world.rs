@@ -96,7 +96,15 @@ impl NodeCtx {
         let (log, rec, host) = (self.log.clone(), self.rec.clone(), self.spec.name.clone());
         let sink = move |p: Probe| {
             let at = now_ms();
-            if let Some(inc) = lock(&log).incarnations.get_mut(index) {
+            {
+                let mut log = lock(&log);
+                let Some(inc) = log.incarnations.get_mut(index) else { return };
+                // A crashed process does nothing: what its tasks report while
+                // the crash drops them (in an order tokio does not fix) is not
+                // something it did.
+                if inc.crashed || inc.host_down_ms.is_some() {
+                    return;
+                }
                 inc.probes.push((at, p.clone()));
             }
             rec.event_at(at, &host, Event::Probe(p));
@@ -408,6 +416,7 @@ fn apply_driver_fault(
     sim: &mut turmoil::Sim<'static>,
     f: DriverFault,
     logs: &BTreeMap<String, Shared<NodeLog>>,
+    s: &Scenario,
 ) {
     match f {
         DriverFault::Crash(node) | DriverFault::Bounce(node) | DriverFault::PowerLoss(node)
@@ -421,15 +430,15 @@ fn apply_driver_fault(
             if let Some(log) = logs.get(&node) {
                 lock(log).files.power_loss();
             }
-            sim.bounce(node.as_str());
+            quietly(sim, s, &node, |sim| sim.bounce(node.as_str()));
         }
         DriverFault::Bounce(node) => {
             mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
-            sim.bounce(node.as_str());
+            quietly(sim, s, &node, |sim| sim.bounce(node.as_str()));
         }
         DriverFault::Crash(node) => {
             mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
-            sim.crash(node.as_str());
+            quietly(sim, s, &node, |sim| sim.crash(node.as_str()));
         }
         DriverFault::Latency(a, b, ms) => {
             sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms))
@@ -440,6 +449,52 @@ fn apply_driver_fault(
 /// Marks the node's running incarnation crashed. One whose Stop had
 /// returned was not running: the crash (a power loss, say) must not excuse
 /// it from keeping what Stop persisted.
+/// Crashes a node's host with `crash` so that the crash sends nothing: tokio
+/// drops a runtime's tasks in an order that depends on process-wide task ids,
+/// and the resets their sockets would send would reach the peers in that
+/// order, different from one run to the next in the same process. So the
+/// links from the node are cut for the instant of the crash (what it had in
+/// flight is lost with it, as at a power cut), except links a fault of the
+/// scenario holds or partitions now, which are left as they are; peers learn
+/// of the crash when they next send.
+fn quietly(
+    sim: &mut turmoil::Sim<'static>,
+    s: &Scenario,
+    node: &str,
+    crash: impl FnOnce(&mut turmoil::Sim<'static>),
+) {
+    let now = sim.elapsed().as_millis() as u64;
+    let faulted = |other: &str| {
+        s.faults.iter().any(|f| match f {
+            Fault::Hold { a, b, at_ms, until_ms } | Fault::Partition { a, b, at_ms, until_ms } => {
+                (a == node && b == other || a == other && b == node) && (*at_ms..*until_ms).contains(&now)
+            }
+            _ => false,
+        })
+    };
+    let others: Vec<String> = hosts(s).into_iter().filter(|h| h != node && !faulted(h)).collect();
+    for h in &others {
+        sim.partition_oneway(node, h.as_str());
+    }
+    crash(sim);
+    for h in &others {
+        sim.repair_oneway(node, h.as_str());
+    }
+}
+
+/// Every host of the world: nodes, actors' hosts and the faults' client.
+fn hosts(s: &Scenario) -> Vec<String> {
+    let mut out: std::collections::BTreeSet<String> = s.nodes.iter().map(|n| n.name.clone()).collect();
+    out.extend(s.actors.iter().map(|a| host_of(s, a.name())));
+    if harness_fault::actor(s).is_some() {
+        out.insert(SHARED_HOST.to_string());
+    }
+    if s.faults.iter().any(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. })) {
+        out.insert("faults".to_string());
+    }
+    out.into_iter().collect()
+}
+
 fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str, now: u64) {
     if let Some(log) = logs.get(node) {
         if let Some(inc) = lock(log).incarnations.last_mut() {
@@ -456,6 +511,7 @@ fn apply_crashes(
     sim: &mut turmoil::Sim<'static>,
     crashes: &Crashes,
     logs: &BTreeMap<String, Shared<NodeLog>>,
+    s: &Scenario,
 ) {
     for c in crashes.take() {
         let f = match (c.power_loss, c.restart) {
@@ -471,7 +527,7 @@ fn apply_crashes(
             (false, true) => DriverFault::Bounce(c.host),
             (false, false) => DriverFault::Crash(c.host),
         };
-        apply_driver_fault(sim, f, logs);
+        apply_driver_fault(sim, f, logs, s);
     }
 }
 
@@ -490,10 +546,10 @@ fn drive(
         let now = sim.elapsed().as_millis() as u64;
         while faults.first().is_some_and(|(at, _)| *at <= now) {
             let (_, f) = faults.remove(0);
-            apply_driver_fault(sim, f, logs);
+            apply_driver_fault(sim, f, logs, s);
         }
         let stepped = sim.step();
-        apply_crashes(sim, crashes, logs);
+        apply_crashes(sim, crashes, logs, s);
         match stepped {
             Ok(all_clients_done) => {
                 // A crash or a power loss still ahead may undo what looks finished.
