@@ -26,13 +26,22 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     // run went on long enough for that replay: the grace, plus what chaos
     // can add to handling each of the peer's messages.
     let per_message = jsonrpc_chaos_ms(scenario);
+    // The start after which a peer's session replays its whole backlog: the
+    // stopped node's last one, if it was a restart (or a crash's) and no Stop
+    // (a later cycle's) dropped messages after it.
+    let last_start = record
+        .nodes
+        .get(&scenario.stop.node)
+        .and_then(|incs| incs.last().filter(|_| incs.len() > 1))
+        .filter(|inc| inc.stop_called_ms.is_none())
+        .map(|inc| inc.started_ms);
     let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
     let replayed: std::collections::BTreeSet<&str> = record
         .peer_sessions
         .iter()
         .filter(|(peer, at)| {
             let window = REPLAY_GRACE_MS + sent(peer) * per_message;
-            scenario.restart.as_ref().is_some_and(|r| *at >= r.at_ms) && record.end_ms >= at + window
+            last_start.is_some_and(|start| *at >= start) && record.end_ms >= at + window
         })
         .map(|(p, _)| p.as_str())
         .collect();
