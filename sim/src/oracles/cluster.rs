@@ -27,13 +27,13 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     // can add to handling each of the peer's messages.
     let per_message = jsonrpc_chaos_ms(scenario);
     // The start after which a peer's session replays its whole backlog: the
-    // stopped node's last one, if it was a restart (or a crash's) and no Stop
-    // (a later cycle's) dropped messages after it.
+    // stopped node's last one, if it was a restart (or a crash's) and neither
+    // a Stop (a later cycle's) nor a crash without restart ended it.
     let last_start = record
         .nodes
         .get(&scenario.stop.node)
         .and_then(|incs| incs.last().filter(|_| incs.len() > 1))
-        .filter(|inc| inc.stop_called_ms.is_none())
+        .filter(|inc| inc.stop_called_ms.is_none() && !inc.crashed)
         .map(|inc| inc.started_ms);
     let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
     let replayed: std::collections::BTreeSet<&str> = record
