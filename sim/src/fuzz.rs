@@ -640,7 +640,7 @@ impl Case {
         hosts.extend((0..MAX_ACTORS).map(|i| format!("p{i}")));
         let restart = self.restart_after_ms.map(|d| RestartSpec { at_ms: self.stop_ms + d });
         let cycles = restart.as_ref().map_or(vec![], |r| cycles_from(r.at_ms, &self.cycles));
-        let last_start = cycles.iter().filter_map(|c| c.restart_ms).last();
+        let last_start = cycles.iter().filter_map(|c| c.restart_ms).next_back();
         let last_event = last_start.or(restart.as_ref().map(|r| r.at_ms)).unwrap_or(self.stop_ms);
         let last_fault = self.node_faults.iter().map(fault_time).max().unwrap_or(0);
         let end = last_event.max(last_fault) + 25_000;
