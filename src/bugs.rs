@@ -48,6 +48,17 @@ pub enum Bug {
     /// Icinga 2.15 gap: event streams were left alone by Stop, and ended only
     /// when something else cut their connection.
     EventStreamLeftOpen,
+    /// Icinga's zero-length state files after a power cut (fixed by an fsync
+    /// in `Utility::SaveJsonFile`): the persist renamed a file whose data
+    /// was never flushed.
+    RenameWithoutFsync,
+    /// A plausible slip in Stop step 1: the timers were cancelled but a
+    /// tick in progress was not awaited, so a persist timer's older
+    /// snapshot could land after Stop's own persist.
+    TimerTickNotAwaited,
+    /// A step-order slip: Stop persisted before joining the work group,
+    /// so changes of handlers still in flight missed the state file.
+    PersistBeforeJoin,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -55,7 +66,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 19] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -71,6 +82,9 @@ impl Bug {
         Bug::HandlerTornAtStop,
         Bug::WriteAfterStop,
         Bug::EventStreamLeftOpen,
+        Bug::RenameWithoutFsync,
+        Bug::TimerTickNotAwaited,
+        Bug::PersistBeforeJoin,
         Bug::Canary,
     ];
 }

@@ -79,6 +79,9 @@ impl Stopper {
     /// Step 2: connections being sniffed and outgoing attempts give up.
     pub(crate) fn stop_listening(&self) {
         self.listener_stop.cancel();
+        // Closed now, joined later: whatever Stop does before the join, a
+        // connection reaching registration after the acceptors closed is refused.
+        self.listeners.close();
     }
 
     /// Step 2: waits for accept loops, registrations and attempts.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::env::Env;
+use crate::env::{Env, Point};
 pub use crate::jsonrpc::cluster::{ClusterSnapshot, EndpointSnapshot, ReplayEntry};
 use crate::store::{unix_seconds, StoreSnapshot};
 
@@ -165,12 +165,40 @@ async fn keep_aside<E: Env>(env: &E, path: &Path, reason: String) -> StateError 
     StateError::Corrupt { path: path.into(), kept, reason }
 }
 
-/// Writes the state file atomically.
+/// Writes the state file atomically and durably: a temporary file, flushed,
+/// renamed over the old one, and the directory flushed, so that a crash or
+/// a power cut at any step leaves either the old file or the new one.
 pub async fn save<E: Env>(env: &E, dir: &Path, state: &StateFile) -> std::io::Result<()> {
+    write_durably(env, dir, state, false).await
+}
+
+/// [`save`]; `skip_fsync` is the planted bug `rename-without-fsync` only.
+pub(crate) async fn write_durably<E: Env>(
+    env: &E,
+    dir: &Path,
+    state: &StateFile,
+    skip_fsync: bool,
+) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
     debug_assert_eq!(parse(&bytes).as_ref(), Ok(state), "a state file must load back as it was written");
-    env.write_file_atomic(&state_path(dir), bytes).await
+    let (path, tmp) = (state_path(dir), dir.join(TMP_FILE));
+    env.point(Point::FsBeforeWrite).await;
+    env.write_file(&tmp, bytes).await?;
+    env.point(Point::FsBeforeFsync).await;
+    // Without the flush, the rename may reach the disk before the data it
+    // names: a power cut leaves an empty file (Icinga's zero-length state
+    // files, fixed by an fsync in SaveJsonFile).
+    if !skip_fsync {
+        env.sync_file(&tmp).await?;
+    }
+    env.point(Point::FsBeforeRename).await;
+    env.rename(&tmp, &path).await?;
+    env.point(Point::FsBeforeDirSync).await;
+    env.sync_dir(dir).await
 }
+
+/// The temporary file a persist writes before its rename.
+const TMP_FILE: &str = "state.json.tmp";
 
 #[cfg(test)]
 mod tests {

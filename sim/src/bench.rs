@@ -225,6 +225,7 @@ pub fn scenario(seed: u64, load: Load) -> Scenario {
         chaos: Vec::<ChaosRule>::new(),
         stop: StopSpec { node: "api".into(), at_ms: stop },
         restart: None,
+        cycles: vec![],
         bugs: vec![],
         harness_fault: None,
         expect: Expect::Pass,

@@ -149,6 +149,8 @@ pub struct FuzzSummary {
     pub wall: Duration,
     /// `(case index, trace digest)`, if asked for.
     pub digests: Vec<(u64, String)>,
+    /// How many cases had each feature (see [`crate::fuzz::features`]).
+    pub features: std::collections::BTreeMap<&'static str, u64>,
 }
 
 fn progress(len: u64) -> ProgressBar {
@@ -188,6 +190,7 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let digests = Mutex::new(Vec::new());
+    let features = Mutex::new(std::collections::BTreeMap::new());
     let make = |case: &Case, name: &str| case.scenario(name, &opts.bugs, Expect::Pass);
     let start = Instant::now();
     std::thread::scope(|scope| {
@@ -195,6 +198,14 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
             scope.spawn(|| loop {
                 let Some(&index) = indices.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
                 if let Some((run, written)) = fuzz_case(opts, index, &make) {
+                    let mut f = lock(&features);
+                    crate::fuzz::features(&run.scenario)
+                        .into_iter()
+                        .for_each(|n| *f.entry(n).or_default() += 1);
+                    if opts.checks_determinism(index) {
+                        *f.entry("determinism").or_default() += 1;
+                    }
+                    drop(f);
                     if opts.digests.is_some() {
                         lock(&digests).push((index, trace::digest(&run.trace)));
                     }
@@ -219,7 +230,8 @@ pub fn fuzz(opts: &FuzzOptions) -> std::io::Result<FuzzSummary> {
     }
     let determinism_checked = indices.iter().filter(|&&i| opts.checks_determinism(i)).count() as u64;
     let (ran, wall) = (indices.len() as u64, start.elapsed());
-    Ok(FuzzSummary { ran, determinism_checked, failures, wall, digests })
+    let features = into_inner(features);
+    Ok(FuzzSummary { ran, determinism_checked, failures, wall, digests, features })
 }
 
 /// Replays a scenario twice and reports a difference in the traces.

@@ -46,6 +46,18 @@ pub enum ChaosAction {
     Delay { ms: u64 },
     /// Yields to the host's other tasks this many times.
     Yield { times: u32 },
+    /// Crashes the host here, once per run: the task that hit the point
+    /// goes no further, and the world crashes the host before its next
+    /// step. With `power_loss`, what the host had not flushed is lost;
+    /// with `restart`, the host starts again at once.
+    Crash {
+        /// Unflushed writes are lost.
+        #[serde(default)]
+        power_loss: bool,
+        /// The host starts again at once (a bounce).
+        #[serde(default)]
+        restart: bool,
+    },
 }
 
 /// One rule of the chaos schedule. (serde cannot deny unknown fields next
@@ -74,13 +86,16 @@ impl ChaosRule {
     pub fn delay_ms(&self) -> u64 {
         match self.action {
             ChaosAction::Delay { ms } => ms,
-            ChaosAction::Yield { .. } => 0,
+            ChaosAction::Yield { .. } | ChaosAction::Crash { .. } => 0,
         }
     }
 }
 
 /// A host's state directory. Lives outside the host, so it survives a bounce
-/// or a restart; a crash loses only a write that had not reached its rename.
+/// or a restart. It models a disk with a page cache: a write is visible at
+/// once but reaches the disk only when flushed (a file's data by
+/// `sync_file`, names in a directory by `sync_dir`); a power loss brings
+/// back what the disk has.
 #[derive(Clone, Default)]
 pub struct HostFiles {
     inner: Arc<Mutex<FilesInner>>,
@@ -88,7 +103,13 @@ pub struct HostFiles {
 
 #[derive(Default)]
 struct FilesInner {
+    /// What the host sees now.
     files: BTreeMap<PathBuf, Vec<u8>>,
+    /// The data of each file (by its current name) as last flushed.
+    flushed: BTreeMap<PathBuf, Vec<u8>>,
+    /// What a power loss leaves: names as the last directory flush saw them,
+    /// each with the data flushed by then (none: an empty file).
+    disk: BTreeMap<PathBuf, Vec<u8>>,
     dirs: BTreeSet<PathBuf>,
     /// Lock files held now: a crash drops the host's tasks and with them
     /// the guard, as a real process exit releases its locks.
@@ -113,14 +134,65 @@ impl HostFiles {
         lock(&self.inner).files.get(path).cloned()
     }
 
-    /// Puts a file in place (for setting up a world).
+    /// Puts a file in place, on disk (for setting up a world).
     pub fn put(&self, path: &Path, data: Vec<u8>) {
-        lock(&self.inner).files.insert(path.to_path_buf(), data);
+        let mut inner = lock(&self.inner);
+        inner.files.insert(path.to_path_buf(), data.clone());
+        inner.flushed.insert(path.to_path_buf(), data.clone());
+        inner.disk.insert(path.to_path_buf(), data);
     }
 
     /// Every file's path.
     pub fn paths(&self) -> Vec<PathBuf> {
         lock(&self.inner).files.keys().cloned().collect()
+    }
+
+    /// A power loss: every file is as the disk has it.
+    pub fn power_loss(&self) {
+        let mut inner = lock(&self.inner);
+        inner.files = inner.disk.clone();
+        inner.flushed = inner.disk.clone();
+    }
+}
+
+/// Crashes that chaos points asked for, for the world to apply between steps.
+#[derive(Clone, Default)]
+pub struct Crashes {
+    inner: Arc<Mutex<CrashesInner>>,
+}
+
+#[derive(Default)]
+struct CrashesInner {
+    /// Rules (by index in the scenario's schedule) that have fired.
+    fired: BTreeSet<usize>,
+    /// Asked for and not yet applied.
+    pending: Vec<CrashRequest>,
+}
+
+/// A crash a chaos point asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashRequest {
+    /// The host.
+    pub host: String,
+    /// Unflushed writes are lost.
+    pub power_loss: bool,
+    /// The host starts again at once.
+    pub restart: bool,
+}
+
+impl Crashes {
+    /// Takes the crashes asked for since the last call.
+    pub fn take(&self) -> Vec<CrashRequest> {
+        std::mem::take(&mut lock(&self.inner).pending)
+    }
+
+    /// Marks rule `index` fired; false if it already had.
+    fn fire(&self, index: usize) -> bool {
+        lock(&self.inner).fired.insert(index)
+    }
+
+    fn ask(&self, request: CrashRequest) {
+        lock(&self.inner).pending.push(request);
     }
 }
 
@@ -135,12 +207,14 @@ pub type DelaySink = Arc<dyn Fn(Point, u64) + Send + Sync>;
 pub struct SimEnv {
     host: Arc<str>,
     rng: Arc<Mutex<SmallRng>>,
-    chaos: Arc<Vec<ChaosRule>>,
+    /// The host's rules, each with its index in the scenario's schedule.
+    chaos: Arc<Vec<(usize, ChaosRule)>>,
     hits: Arc<Mutex<BTreeMap<Point, u64>>>,
     files: HostFiles,
     sink: ProbeSink,
     delays: Option<DelaySink>,
     accept_after_close: bool,
+    crashes: Crashes,
 }
 
 /// A stable hash of a host name (FNV-1a), so seeds do not depend on the process.
@@ -151,7 +225,12 @@ fn name_hash(name: &str) -> u64 {
 impl SimEnv {
     /// An environment for `host` with its seed, chaos schedule, files and probe sink.
     pub fn new(host: &str, seed: u64, chaos: &[ChaosRule], files: HostFiles, sink: ProbeSink) -> Self {
-        let rules = chaos.iter().filter(|r| r.host.as_deref().is_none_or(|h| h == host)).cloned().collect();
+        let rules = chaos
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.host.as_deref().is_none_or(|h| h == host))
+            .map(|(i, r)| (i, r.clone()))
+            .collect();
         SimEnv {
             host: host.into(),
             rng: Arc::new(Mutex::new(SmallRng::seed_from_u64(seed ^ name_hash(host)))),
@@ -161,6 +240,7 @@ impl SimEnv {
             sink,
             delays: None,
             accept_after_close: false,
+            crashes: Crashes::default(),
         }
     }
 
@@ -168,6 +248,12 @@ impl SimEnv {
     /// Stop by what a run really waited on.
     pub fn with_delay_log(mut self, delays: DelaySink) -> Self {
         self.delays = Some(delays);
+        self
+    }
+
+    /// Sends this host's crash actions to `crashes`.
+    pub fn with_crashes(mut self, crashes: Crashes) -> Self {
+        self.crashes = crashes;
         self
     }
 
@@ -184,14 +270,15 @@ impl SimEnv {
 
     /// Counts a hit of `point` and returns the action of the first matching rule.
     fn chaos_action(&self, point: Point) -> Option<ChaosAction> {
-        let mut rules: Vec<&ChaosRule> = self.chaos.iter().filter(|r| r.point == point).collect();
+        let mut rules: Vec<&(usize, ChaosRule)> =
+            self.chaos.iter().filter(|(_, r)| r.point == point).collect();
         if rules.is_empty() {
             // Points are hit on every request: the simulated clock is read
             // only when a rule names this one.
             return None;
         }
         let now = crate::recorder::now_ms();
-        rules.retain(|r| r.from_ms.is_none_or(|from| now >= from));
+        rules.retain(|(_, r)| r.from_ms.is_none_or(|from| now >= from));
         if rules.is_empty() {
             return None;
         }
@@ -201,17 +288,30 @@ impl SimEnv {
             *n += 1;
             *n
         };
-        let action = rules.into_iter().find(|r| r.hit.is_none_or(|h| h == hit)).map(|r| r.action.clone());
-        if let (Some(ChaosAction::Delay { ms }), Some(log)) = (&action, &self.delays) {
-            log(point, *ms);
+        let (index, rule) = rules.into_iter().find(|(_, r)| r.hit.is_none_or(|h| h == hit))?;
+        match rule.action {
+            // A crash fires once per run, not again in the incarnation it restarts.
+            ChaosAction::Crash { .. } if !self.crashes.fire(*index) => None,
+            ChaosAction::Crash { power_loss, restart } => {
+                self.crashes.ask(CrashRequest { host: self.host.to_string(), power_loss, restart });
+                Some(rule.action.clone())
+            }
+            ChaosAction::Delay { ms } => {
+                if let Some(log) = &self.delays {
+                    log(point, ms);
+                }
+                Some(rule.action.clone())
+            }
+            _ => Some(rule.action.clone()),
         }
-        action
     }
 }
 
 /// Runs a chaos action.
 async fn perform(action: Option<ChaosAction>) {
     match action {
+        // The host is crashed before its next step; this task goes no further.
+        Some(ChaosAction::Crash { .. }) => std::future::pending().await,
         Some(ChaosAction::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Some(ChaosAction::Yield { times }) => {
             for _ in 0..times {
@@ -305,16 +405,32 @@ impl Env for SimEnv {
         Ok(self.files.get(path))
     }
 
-    async fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> io::Result<()> {
-        let mut tmp = path.as_os_str().to_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        self.files.put(&tmp, data);
-        // A crash (or the end of the host's future) here leaves the old file
-        // in place and the temporary one beside it, as on a real disk.
-        self.point(Point::FsBeforeRename).await;
-        self.rename(&tmp, path).await?;
+    async fn write_file(&self, path: &Path, data: Vec<u8>) -> io::Result<()> {
+        let mut inner = lock(&self.files.inner);
+        inner.files.insert(path.to_path_buf(), data);
+        inner.flushed.remove(path);
+        drop(inner);
+        // Read by silent-after-stop: any write of the state directory.
         (self.sink)(Probe::FileWritten { path: path.display().to_string() });
+        Ok(())
+    }
+
+    async fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut inner = lock(&self.files.inner);
+        let data = inner.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        inner.flushed.insert(path.to_path_buf(), data);
+        Ok(())
+    }
+
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut inner = lock(&self.files.inner);
+        let inner = &mut *inner;
+        let in_dir = |p: &Path| p.parent() == Some(dir);
+        inner.disk.retain(|p, _| !in_dir(p) || inner.files.contains_key(p));
+        for p in inner.files.keys().filter(|p| in_dir(p)) {
+            // A name whose data was never flushed survives as an empty file.
+            inner.disk.insert(p.clone(), inner.flushed.get(p).cloned().unwrap_or_default());
+        }
         Ok(())
     }
 
@@ -322,6 +438,11 @@ impl Env for SimEnv {
         let mut inner = lock(&self.files.inner);
         let data = inner.files.remove(from).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         inner.files.insert(to.to_path_buf(), data);
+        // The flushed data belongs to the file, and moves with its name.
+        match inner.flushed.remove(from) {
+            Some(flushed) => inner.flushed.insert(to.to_path_buf(), flushed),
+            None => inner.flushed.remove(to),
+        };
         Ok(())
     }
 

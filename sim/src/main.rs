@@ -225,6 +225,7 @@ fn fuzz(opts: FuzzOptions) -> ExitCode {
         summary.determinism_checked,
         summary.failures.len()
     ));
+    print(&feature_shares(&summary));
     for (path, violations) in &summary.failures {
         let mut text = format!("\nFAILED: {}\n", path.display());
         for v in violations {
@@ -241,6 +242,17 @@ fn fuzz(opts: FuzzOptions) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The share of cases that had each feature, in the mix's words.
+fn feature_shares(summary: &campaign::FuzzSummary) -> String {
+    let mut text = String::from("share of cases with each feature:\n");
+    let ran = summary.ran.max(1) as f64;
+    for name in quiesce_sim::fuzz::FEATURE_NAMES {
+        let n = summary.features.get(name).copied().unwrap_or(0);
+        text.push_str(&format!("  {name:<32} {:>5.1}%  ({n})\n", 100.0 * n as f64 / ran));
+    }
+    text
 }
 
 fn zoo(opts: ZooOptions, json: Option<&Path>) -> ExitCode {

@@ -29,6 +29,10 @@ pub struct Incarnation {
     pub state_at_stop: Option<StoreSnapshot>,
     /// Whether the incarnation ended in a crash.
     pub crashed: bool,
+    /// When its host crashed (or lost power) after its Stop had returned:
+    /// the crash, not the node, ended what was still running then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_down_ms: Option<u64>,
     /// Every delay chaos applied on this incarnation, in the order applied.
     pub delays: Vec<AppliedDelay>,
 }

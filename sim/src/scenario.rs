@@ -50,6 +50,10 @@ pub struct Scenario {
     /// Restart of the stopped node on its state directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartSpec>,
+    /// Further cycles of the stopped node after `restart`: stopped again,
+    /// and maybe started again, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cycles: Vec<Cycle>,
     /// Planted bugs switched on for this run (bug zoo).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bugs: Vec<Bug>,
@@ -142,6 +146,17 @@ pub struct RestartSpec {
     pub at_ms: u64,
 }
 
+/// One more Stop of the stopped node, and maybe one more start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cycle {
+    /// When Stop is called again (after the previous start).
+    pub stop_ms: u64,
+    /// When the node starts again (after this Stop); never if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_ms: Option<u64>,
+}
+
 /// An operation of an HTTP client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -156,6 +171,11 @@ pub enum Op {
     CheckResult { host: String, exit_status: i64 },
     /// `GET /v1/objects/hosts`.
     Query,
+    /// `DELETE /v1/objects/hosts?cascade=1` over several hosts at once.
+    DeleteMany { hosts: Vec<String> },
+    /// `POST /v1/actions/acknowledge-problem` over several hosts at once
+    /// (a host that is UP or already acknowledged answers 409).
+    Acknowledge { hosts: Vec<String> },
 }
 
 /// Something that talks to a node. The actors in `crate::actors` run these
@@ -320,6 +340,9 @@ pub enum Fault {
     /// Crashes `node` at `at_ms` and starts it again at once on what its
     /// state directory kept.
     Bounce { node: String, at_ms: u64 },
+    /// Cuts `node`'s power at `at_ms`: a crash in which its state directory
+    /// loses what was not flushed to disk; it starts again at once.
+    PowerLoss { node: String, at_ms: u64 },
 }
 
 /// The verdict a scenario must produce.
@@ -386,6 +409,29 @@ impl Scenario {
         if let Some(r) = &self.restart {
             if r.at_ms <= self.stop.at_ms {
                 return Err("restart must come after stop".into());
+            }
+        }
+        self.validate_cycles()
+    }
+
+    /// Each cycle's Stop comes after the start before it, and its restart after it.
+    fn validate_cycles(&self) -> Result<(), String> {
+        let mut started = match (&self.restart, self.cycles.is_empty()) {
+            (_, true) => return Ok(()),
+            (Some(r), false) => r.at_ms,
+            (None, false) => return Err("cycles need a restart before them".into()),
+        };
+        for (i, c) in self.cycles.iter().enumerate() {
+            if c.stop_ms <= started {
+                return Err(format!("cycle {i} must stop after the start before it"));
+            }
+            match c.restart_ms {
+                Some(r) if r > c.stop_ms => started = r,
+                Some(_) => return Err(format!("cycle {i} must restart after its stop")),
+                None if i + 1 < self.cycles.len() => {
+                    return Err(format!("cycle {i} does not restart, so no cycle may follow it"))
+                }
+                None => {}
             }
         }
         Ok(())

@@ -9,20 +9,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quiesce::config::{ApiUser, Config, EndpointConfig};
-use quiesce::listener::ApiListener;
+use quiesce::listener::{ApiListener, StartError};
 use quiesce::probe::Probe;
-use quiesce::state::{self, StateFile};
+use quiesce::state::{self, StateError, StateFile};
 use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 
 use crate::actors::http::{self as http_actor, sleep_until_ms, PORT};
 use crate::actors::peer;
-use crate::env::{HostFiles, SimEnv};
+use crate::env::{Crashes, HostFiles, SimEnv};
 use crate::harness_fault;
 use crate::lock::lock;
 use crate::oracles::tasks::TASKS_END_MS;
 use crate::record::{AppliedDelay, Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
+
+/// Every simulated node persists this often (acknowledgements follow persists).
+pub const PERSIST_INTERVAL_MS: u64 = 2_000;
 
 /// The state directory inside every simulated node.
 const STATE_DIR: &str = "/var/lib/quiesce";
@@ -33,6 +36,8 @@ struct NodeLog {
     incarnations: Vec<Incarnation>,
     stores: Vec<Store>,
     done: bool,
+    /// The node's state directory, which a power loss reaches.
+    files: HostFiles,
 }
 
 type Shared<T> = Arc<Mutex<T>>;
@@ -45,6 +50,7 @@ struct NodeCtx {
     files: HostFiles,
     log: Shared<NodeLog>,
     rec: Recorder,
+    crashes: Crashes,
 }
 
 impl NodeCtx {
@@ -78,7 +84,7 @@ impl NodeCtx {
             bugs: s.bugs.iter().copied().collect(),
             // Acknowledgements follow persists; a short interval keeps runs short.
             timings: quiesce::config::Timings {
-                persist_interval: Duration::from_secs(2),
+                persist_interval: Duration::from_millis(PERSIST_INTERVAL_MS),
                 ..Default::default()
             },
             ..Config::default()
@@ -90,7 +96,15 @@ impl NodeCtx {
         let (log, rec, host) = (self.log.clone(), self.rec.clone(), self.spec.name.clone());
         let sink = move |p: Probe| {
             let at = now_ms();
-            if let Some(inc) = lock(&log).incarnations.get_mut(index) {
+            {
+                let mut log = lock(&log);
+                let Some(inc) = log.incarnations.get_mut(index) else { return };
+                // A crashed process does nothing: what its tasks report while
+                // the crash drops them (in an order tokio does not fix) is not
+                // something it did.
+                if inc.crashed || inc.host_down_ms.is_some() {
+                    return;
+                }
                 inc.probes.push((at, p.clone()));
             }
             // Writes are many and the oracles read them from the probes;
@@ -108,6 +122,7 @@ impl NodeCtx {
         )
         .with_accept_after_close(self.spec.accept_after_close)
         .with_delay_log(self.delay_log(index))
+        .with_crashes(self.crashes.clone())
     }
 
     /// Where incarnation `index` records the chaos delays it was given.
@@ -121,7 +136,11 @@ impl NodeCtx {
         })
     }
 
-    async fn seed_state(&self, env: &SimEnv) {
+    /// Writes the scenario's hosts into the state directory, through an
+    /// environment of its own: no chaos rule delays or crashes the world's
+    /// setup, nor counts it as a hit.
+    async fn seed_state(&self) {
+        let env = SimEnv::new(&self.spec.name, self.scenario.seed, &[], self.files.clone(), Arc::new(|_| {}));
         if self.spec.hosts.is_empty() {
             return;
         }
@@ -135,20 +154,27 @@ impl NodeCtx {
         };
         let file = StateFile { store, ..StateFile::default() };
         let file = StateFile { version: state::FORMAT_VERSION, ..file };
-        let _ = state::save(env, &PathBuf::from(STATE_DIR), &file).await;
+        let _ = state::save(&env, &PathBuf::from(STATE_DIR), &file).await;
     }
 
     async fn start(&self) -> Option<ApiListener<SimEnv>> {
         let index = {
             let mut log = lock(&self.log);
+            log.done = false;
             log.incarnations.push(Incarnation { started_ms: now_ms(), ..Incarnation::default() });
             log.incarnations.len() - 1
         };
-        let env = self.env(index);
         if index == 0 {
-            self.seed_state(&env).await;
+            self.seed_state().await;
         }
-        match ApiListener::start(env, self.config()).await {
+        let mut started = ApiListener::start(self.env(index), self.config()).await;
+        if let Err(StartError::State(StateError::Corrupt { .. })) = &started {
+            // As the error advises: the corrupt file was kept aside, and a
+            // second start begins with an empty state (which the oracles judge).
+            self.rec.line(&self.spec.name, "start found a corrupt state file; starting again");
+            started = ApiListener::start(self.env(index), self.config()).await;
+        }
+        match started {
             Ok(l) => {
                 let mut log = lock(&self.log);
                 log.stores.push(l.shared().store().clone());
@@ -184,22 +210,37 @@ impl NodeCtx {
         }
     }
 
-    /// The node's life: start, Stop if the scenario says so, maybe restart.
-    async fn main(self) {
-        let Some(listener) = self.start().await else { return self.finish() };
-        let s = self.scenario.clone();
+    /// The node's stops and restarts: `(stop, restart)` in time order.
+    fn schedule(&self) -> Vec<(u64, Option<u64>)> {
+        let s = &self.scenario;
         if s.stop.node != self.spec.name {
-            return self.finish();
+            return vec![];
         }
-        sleep_until_ms(s.stop.at_ms).await;
-        self.stop(&listener).await;
-        if let Some(r) = &s.restart {
-            sleep_until_ms(r.at_ms).await;
-            let _second = self.start().await;
-            self.finish();
-            std::future::pending::<()>().await;
+        let mut out = vec![(s.stop.at_ms, s.restart.as_ref().map(|r| r.at_ms))];
+        out.extend(s.cycles.iter().map(|c| (c.stop_ms, c.restart_ms)));
+        out
+    }
+
+    /// The node's life: start, then the stops and restarts of its schedule
+    /// still ahead (a node started again by a crash goes on with the next
+    /// Stop after its start, and is already running for the restarts before).
+    async fn main(self) {
+        let Some(mut listener) = self.start().await else { return self.finish() };
+        let started = now_ms();
+        for (stop_ms, restart_ms) in self.schedule().into_iter().filter(|(stop, _)| *stop >= started) {
+            sleep_until_ms(stop_ms).await;
+            self.stop(&listener).await;
+            let Some(at) = restart_ms else { return self.finish() };
+            sleep_until_ms(at).await;
+            match self.start().await {
+                Some(next) => listener = next,
+                None => return self.finish(),
+            }
         }
-        self.finish()
+        self.finish();
+        // The listener lives as long as the host.
+        std::future::pending::<()>().await;
+        drop(listener);
     }
 
     fn finish(&self) {
@@ -213,11 +254,12 @@ pub fn run(scenario: &Scenario) -> RunRecord {
     let scenario = Arc::new(scenario.clone());
     let rec = Recorder::default();
     let mut sim = build_sim(&scenario);
-    let logs = add_nodes(&mut sim, &scenario, &rec);
+    let crashes = Crashes::default();
+    let logs = add_nodes(&mut sim, &scenario, &rec, &crashes);
     add_actors(&mut sim, &scenario, &rec);
     add_faults(&mut sim, &scenario);
     let mut sim_errors = Vec::new();
-    let end_ms = drive(&mut sim, &scenario, &logs, &mut sim_errors);
+    let end_ms = drive(&mut sim, &scenario, &logs, &crashes, &mut sim_errors);
     collect(&scenario, rec, logs, sim_errors, end_ms)
 }
 
@@ -235,6 +277,7 @@ fn add_nodes(
     sim: &mut turmoil::Sim<'static>,
     s: &Arc<Scenario>,
     rec: &Recorder,
+    crashes: &Crashes,
 ) -> BTreeMap<String, Shared<NodeLog>> {
     let mut logs = BTreeMap::new();
     for spec in &s.nodes {
@@ -242,9 +285,10 @@ fn add_nodes(
         let ctx = NodeCtx {
             spec: spec.clone(),
             scenario: s.clone(),
-            files: HostFiles::default(),
+            files: lock(&log).files.clone(),
             log: log.clone(),
             rec: rec.clone(),
+            crashes: crashes.clone(),
         };
         sim.host(spec.name.as_str(), move || {
             let ctx = ctx.clone();
@@ -270,7 +314,9 @@ pub fn host_of(s: &Scenario, actor: &str) -> String {
         Fault::Hold { a, b, .. } | Fault::Partition { a, b, .. } | Fault::Latency { a, b, .. } => {
             a == actor || b == actor
         }
-        Fault::Crash { node, .. } | Fault::Bounce { node, .. } => node == actor,
+        Fault::Crash { node, .. } | Fault::Bounce { node, .. } | Fault::PowerLoss { node, .. } => {
+            node == actor
+        }
     });
     if faulted {
         actor.to_string()
@@ -330,7 +376,10 @@ fn add_faults(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>) {
                     events.push((*at_ms, f.clone(), true));
                     events.push((*until_ms, f.clone(), false));
                 }
-                Fault::Latency { .. } | Fault::Crash { .. } | Fault::Bounce { .. } => {}
+                Fault::Latency { .. }
+                | Fault::Crash { .. }
+                | Fault::Bounce { .. }
+                | Fault::PowerLoss { .. } => {}
             }
         }
         events.sort_by_key(|(at, _, _)| *at);
@@ -348,7 +397,8 @@ fn apply_fault(f: &Fault, begin: bool) {
         (Fault::Hold { a, b, .. }, false) => turmoil::release(a.as_str(), b.as_str()),
         (Fault::Partition { a, b, .. }, true) => turmoil::partition(a.as_str(), b.as_str()),
         (Fault::Partition { a, b, .. }, false) => turmoil::repair(a.as_str(), b.as_str()),
-        (Fault::Latency { .. } | Fault::Crash { .. } | Fault::Bounce { .. }, _) => {}
+        (Fault::Latency { .. } | Fault::Crash { .. } | Fault::Bounce { .. } | Fault::PowerLoss { .. }, _) => {
+        }
     }
 }
 
@@ -356,6 +406,7 @@ fn apply_fault(f: &Fault, begin: bool) {
 enum DriverFault {
     Crash(String),
     Bounce(String),
+    PowerLoss(String),
     Latency(String, String, u64),
 }
 
@@ -366,6 +417,7 @@ fn driver_faults(s: &Scenario) -> Vec<(u64, DriverFault)> {
         .filter_map(|f| match f {
             Fault::Crash { node, at_ms } => Some((*at_ms, DriverFault::Crash(node.clone()))),
             Fault::Bounce { node, at_ms } => Some((*at_ms, DriverFault::Bounce(node.clone()))),
+            Fault::PowerLoss { node, at_ms } => Some((*at_ms, DriverFault::PowerLoss(node.clone()))),
             Fault::Latency { a, b, at_ms, ms } => {
                 Some((*at_ms, DriverFault::Latency(a.clone(), b.clone(), *ms)))
             }
@@ -380,19 +432,29 @@ fn apply_driver_fault(
     sim: &mut turmoil::Sim<'static>,
     f: DriverFault,
     logs: &BTreeMap<String, Shared<NodeLog>>,
+    s: &Scenario,
 ) {
     match f {
-        DriverFault::Crash(node) | DriverFault::Bounce(node) if !logs.contains_key(&node) => {
+        DriverFault::Crash(node) | DriverFault::Bounce(node) | DriverFault::PowerLoss(node)
+            if !logs.contains_key(&node) =>
+        {
             // Not a node: crash the actor's host; nothing to record.
             sim.crash(node.as_str());
         }
+        DriverFault::PowerLoss(node) => {
+            mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
+            if let Some(log) = logs.get(&node) {
+                lock(log).files.power_loss();
+            }
+            quietly(sim, s, &node, |sim| sim.bounce(node.as_str()));
+        }
         DriverFault::Bounce(node) => {
-            mark_crashed(logs, &node);
-            sim.bounce(node.as_str());
+            mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
+            quietly(sim, s, &node, |sim| sim.bounce(node.as_str()));
         }
         DriverFault::Crash(node) => {
-            mark_crashed(logs, &node);
-            sim.crash(node.as_str());
+            mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
+            quietly(sim, s, &node, |sim| sim.crash(node.as_str()));
         }
         DriverFault::Latency(a, b, ms) => {
             sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms))
@@ -400,11 +462,88 @@ fn apply_driver_fault(
     }
 }
 
-fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str) {
+/// Marks the node's running incarnation crashed. One whose Stop had
+/// returned was not running: the crash (a power loss, say) must not excuse
+/// it from keeping what Stop persisted.
+/// Crashes a node's host with `crash` so that the crash sends nothing: tokio
+/// drops a runtime's tasks in an order that depends on process-wide task ids,
+/// and the resets their sockets would send would reach the peers in that
+/// order, different from one run to the next in the same process. So the
+/// links from the node are cut for the instant of the crash (what it had in
+/// flight is lost with it, as at a power cut), except links a fault of the
+/// scenario holds or partitions now, which are left as they are; peers learn
+/// of the crash when they next send.
+fn quietly(
+    sim: &mut turmoil::Sim<'static>,
+    s: &Scenario,
+    node: &str,
+    crash: impl FnOnce(&mut turmoil::Sim<'static>),
+) {
+    let now = sim.elapsed().as_millis() as u64;
+    let faulted = |other: &str| {
+        s.faults.iter().any(|f| match f {
+            Fault::Hold { a, b, at_ms, until_ms } | Fault::Partition { a, b, at_ms, until_ms } => {
+                (a == node && b == other || a == other && b == node) && (*at_ms..*until_ms).contains(&now)
+            }
+            _ => false,
+        })
+    };
+    let others: Vec<String> = hosts(s).into_iter().filter(|h| h != node && !faulted(h)).collect();
+    for h in &others {
+        sim.partition_oneway(node, h.as_str());
+    }
+    crash(sim);
+    for h in &others {
+        sim.repair_oneway(node, h.as_str());
+    }
+}
+
+/// Every host of the world: nodes, actors' hosts and the faults' client.
+fn hosts(s: &Scenario) -> Vec<String> {
+    let mut out: std::collections::BTreeSet<String> = s.nodes.iter().map(|n| n.name.clone()).collect();
+    out.extend(s.actors.iter().map(|a| host_of(s, a.name())));
+    if harness_fault::actor(s).is_some() {
+        out.insert(SHARED_HOST.to_string());
+    }
+    if s.faults.iter().any(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. })) {
+        out.insert("faults".to_string());
+    }
+    out.into_iter().collect()
+}
+
+fn mark_crashed(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str, now: u64) {
     if let Some(log) = logs.get(node) {
         if let Some(inc) = lock(log).incarnations.last_mut() {
-            inc.crashed = true;
+            match inc.stop_returned_ms {
+                None => inc.crashed = true,
+                Some(_) => inc.host_down_ms = inc.host_down_ms.or(Some(now)),
+            }
         }
+    }
+}
+
+/// Applies the crashes chaos points asked for during the last step.
+fn apply_crashes(
+    sim: &mut turmoil::Sim<'static>,
+    crashes: &Crashes,
+    logs: &BTreeMap<String, Shared<NodeLog>>,
+    s: &Scenario,
+) {
+    for c in crashes.take() {
+        let f = match (c.power_loss, c.restart) {
+            (true, true) => DriverFault::PowerLoss(c.host),
+            (true, false) => {
+                // Power lost and not restored: the writes are lost, the host stays down.
+                mark_crashed(logs, &c.host, sim.elapsed().as_millis() as u64);
+                if let Some(log) = logs.get(&c.host) {
+                    lock(log).files.power_loss();
+                }
+                DriverFault::Crash(c.host)
+            }
+            (false, true) => DriverFault::Bounce(c.host),
+            (false, false) => DriverFault::Crash(c.host),
+        };
+        apply_driver_fault(sim, f, logs, s);
     }
 }
 
@@ -416,6 +555,7 @@ fn drive(
     sim: &mut turmoil::Sim<'static>,
     s: &Scenario,
     logs: &BTreeMap<String, Shared<NodeLog>>,
+    crashes: &Crashes,
     errors: &mut Vec<String>,
 ) -> u64 {
     let mut faults = driver_faults(s);
@@ -426,7 +566,7 @@ fn drive(
         let now = sim.elapsed().as_millis() as u64;
         while faults.first().is_some_and(|(at, _)| *at <= now) {
             let (_, f) = faults.remove(0);
-            apply_driver_fault(sim, f, logs);
+            apply_driver_fault(sim, f, logs, s);
         }
         let nodes_done = logs.values().all(|l| lock(l).done);
         // Settling waits for the faults still to come: a crash later on is
@@ -439,8 +579,11 @@ fn drive(
         } else {
             settled_at = None;
         }
-        match sim.step() {
-            Ok(all_clients_done) if all_clients_done && nodes_done => break,
+        let stepped = sim.step();
+        apply_crashes(sim, crashes, logs, s);
+        match stepped {
+            // A crash or a power loss still ahead may undo what looks finished.
+            Ok(all_clients_done) if all_clients_done && nodes_done && faults.is_empty() => break,
             Ok(_) => {}
             Err(e) => {
                 errors.push(e.to_string());

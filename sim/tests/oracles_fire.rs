@@ -58,6 +58,7 @@ fn clean_incarnation() -> Incarnation {
         state_at_stop: Some(StoreSnapshot::default()),
         crashed: false,
         delays: vec![],
+        host_down_ms: None,
     }
 }
 
@@ -289,6 +290,12 @@ fn backlog_never_arrives() -> Finding {
     let mut s = scenario();
     s.restart = Some(quiesce_sim::scenario::RestartSpec { at_ms: 2000 });
     let mut r = record(clean_incarnation());
+    let restarted = Incarnation {
+        started_ms: 2000,
+        state_at_start: Some(StoreSnapshot::default()),
+        ..Incarnation::default()
+    };
+    r.nodes.entry("api".into()).or_default().push(restarted);
     r.peer_messages.push(PeerMessage {
         peer: "p".into(),
         node: "api".into(),

@@ -1,4 +1,5 @@
-//! Regression tests for bugs the stronger oracles found in the stack itself.
+//! Regressions: bugs of the stack that the simulation found, each replayed
+//! in the smallest world that showed it.
 
 use quiesce_sim::{replay, Invariant, Scenario};
 
@@ -22,4 +23,40 @@ fn json_rpc_writer_paused_before_a_message_writes_nothing_after_stop() {
     let late: Vec<_> = run.violations.iter().filter(|v| v.invariant == Invariant::SilentAfterStop).collect();
     assert!(late.is_empty(), "no JSON-RPC message may begin after Stop returned: {late:?}");
     assert!(run.violations.is_empty(), "the correct stack passes: {:?}", run.violations);
+}
+
+fn scenario(json: serde_json::Value) -> Scenario {
+    let s: Scenario = serde_json::from_value(json).expect("a valid scenario");
+    s.validate().expect("a consistent scenario");
+    s
+}
+
+#[test]
+fn registration_between_acceptors_closed_and_listener_join_is_refused() {
+    // Scenario: a connection is accepted just before Stop closes the acceptors and
+    // reaches registration (delayed by `listener.before_register`) while Stop is
+    // held between closing the acceptors and joining the listener group
+    // (`stop.between_steps`, hit 3: after AcceptorsClosed).
+    // Bug: the listener group was closed only by the join, so in that window the
+    // connection entered it and registered after the acceptors had closed
+    // (fuzz seed 7, case 13).
+    // Fix: Stop step 2 closes the listener group when it closes the acceptors;
+    // the join only waits.
+    let s = scenario(serde_json::json!({
+        "version": 1, "name": "registration-after-close", "seed": 3, "duration_ms": 20000,
+        "nodes": [{ "name": "api", "hosts": ["h1"] }],
+        "actors": [{ "kind": "http_client", "name": "late", "node": "api", "start_ms": 950,
+                     "ops": [{ "op": "check_result", "host": "h1", "exit_status": 0 }] }],
+        "chaos": [
+            { "point": "listener.before_register", "from_ms": 940, "action": "delay", "ms": 250 },
+            { "point": "stop.between_steps", "hit": 3, "action": "delay", "ms": 400 }
+        ],
+        "stop": { "node": "api", "at_ms": 1000 },
+        "expect": { "verdict": "pass" }
+    }));
+    let run = replay(&s);
+    let closed = run.violations.iter().filter(|v| v.invariant == Invariant::ListenerClosed);
+    assert_eq!(closed.count(), 0, "no connection may register after the acceptors closed: {}", run.verdict());
+    let text = run.snapshot();
+    assert!(text.contains("accepted c1"), "the late connection must be accepted before close:\n{text}");
 }

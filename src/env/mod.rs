@@ -79,9 +79,16 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// Reads a whole file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send;
 
-    /// Replaces `path` atomically: write a temporary file, flush it, rename
-    /// it, and flush the directory so that the rename survives a power cut.
-    fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send;
+    /// Creates or truncates `path` and writes `data`, without flushing it:
+    /// until [`sync_file`](Env::sync_file), a power cut may lose the data.
+    fn write_file(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Flushes a file's data to disk (fsync).
+    fn sync_file(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Flushes a directory (fsync), so that renames and new names in it
+    /// survive a power cut.
+    fn sync_dir(&self, dir: &Path) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Renames a file (used to keep a corrupt file aside).
     fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send;

@@ -26,9 +26,30 @@ pub enum Point {
     /// A long filter evaluation yielding to the runtime.
     #[serde(rename = "http.filter_pause")]
     HttpFilterPause,
-    /// A state file written, before its rename (the simulated disk's).
+    /// A persist with its snapshot taken, before the temporary file is written.
+    #[serde(rename = "fs.before_write")]
+    FsBeforeWrite,
+    /// A persist's temporary file written, before it is flushed to disk.
+    #[serde(rename = "fs.before_fsync")]
+    FsBeforeFsync,
+    /// A persist's temporary file flushed, before its rename.
     #[serde(rename = "fs.before_rename")]
     FsBeforeRename,
+    /// A persist's file renamed into place, before the directory is flushed.
+    #[serde(rename = "fs.before_dir_sync")]
+    FsBeforeDirSync,
+    /// Stop between two of its steps (after each step but the last).
+    #[serde(rename = "stop.between_steps")]
+    StopBetweenSteps,
+    /// Stop inside its join step: the work group joined, the store not yet sealed.
+    #[serde(rename = "stop.before_seal")]
+    StopBeforeSeal,
+    /// A persist timer's tick that has begun, before it persists.
+    #[serde(rename = "timer.persist")]
+    TimerPersist,
+    /// A log-position tick with its positions read, before it sends them.
+    #[serde(rename = "timer.log_position")]
+    TimerLogPosition,
     /// A JSON-RPC message before it tries the work group.
     #[serde(rename = "jsonrpc.before_handle")]
     JsonRpcBeforeHandle,
@@ -42,14 +63,21 @@ pub enum Point {
 
 impl Point {
     /// Every point.
-    pub const ALL: [Point; 10] = [
+    pub const ALL: [Point; 17] = [
         Point::ListenerBeforeRegister,
         Point::HttpBeforeGate,
         Point::HttpAfterGate,
         Point::HttpBetweenObjects,
         Point::HttpBeforeResponse,
         Point::HttpFilterPause,
+        Point::FsBeforeWrite,
+        Point::FsBeforeFsync,
         Point::FsBeforeRename,
+        Point::FsBeforeDirSync,
+        Point::StopBetweenSteps,
+        Point::StopBeforeSeal,
+        Point::TimerPersist,
+        Point::TimerLogPosition,
         Point::JsonRpcBeforeHandle,
         Point::JsonRpcAfterGate,
         Point::JsonRpcBeforeWrite,
@@ -64,7 +92,14 @@ impl Point {
             Point::HttpBetweenObjects => "http.between_objects",
             Point::HttpBeforeResponse => "http.before_response",
             Point::HttpFilterPause => "http.filter_pause",
+            Point::FsBeforeWrite => "fs.before_write",
+            Point::FsBeforeFsync => "fs.before_fsync",
             Point::FsBeforeRename => "fs.before_rename",
+            Point::FsBeforeDirSync => "fs.before_dir_sync",
+            Point::StopBetweenSteps => "stop.between_steps",
+            Point::StopBeforeSeal => "stop.before_seal",
+            Point::TimerPersist => "timer.persist",
+            Point::TimerLogPosition => "timer.log_position",
             Point::JsonRpcBeforeHandle => "jsonrpc.before_handle",
             Point::JsonRpcAfterGate => "jsonrpc.after_gate",
             Point::JsonRpcBeforeWrite => "jsonrpc.before_write",

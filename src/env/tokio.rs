@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -84,23 +84,17 @@ impl Listener for TokioListener {
     }
 }
 
-/// Flushes the directory of `path`, so that a rename into it is durable.
+/// Flushes a directory, so that a rename into it is durable.
 #[cfg(unix)]
-async fn sync_dir(path: &Path) -> io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 /// Directories cannot be opened for syncing here; the rename is what we have.
 #[cfg(not(unix))]
-async fn sync_dir(_path: &Path) -> io::Result<()> {
+async fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
 }
 
 impl Env for TokioEnv {
@@ -148,15 +142,16 @@ impl Env for TokioEnv {
         }
     }
 
-    async fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> io::Result<()> {
-        use tokio::io::AsyncWriteExt;
-        let tmp = tmp_path(path);
-        let mut file = tokio::fs::File::create(&tmp).await?;
-        file.write_all(&data).await?;
-        file.sync_all().await?;
-        drop(file);
-        tokio::fs::rename(&tmp, path).await?;
-        sync_dir(path).await
+    async fn write_file(&self, path: &Path, data: Vec<u8>) -> io::Result<()> {
+        tokio::fs::write(path, data).await
+    }
+
+    async fn sync_file(&self, path: &Path) -> io::Result<()> {
+        tokio::fs::OpenOptions::new().write(true).open(path).await?.sync_all().await
+    }
+
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        sync_dir(dir).await
     }
 
     async fn lock_file(&self, path: &Path, holder: String) -> io::Result<std::fs::File> {

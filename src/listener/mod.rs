@@ -16,8 +16,9 @@ use crate::node::Stopper;
 
 use timers::Timers;
 
+use crate::bug;
 use crate::config::Config;
-use crate::env::{Env, Listener};
+use crate::env::{Env, Listener, Point};
 use crate::probe::{Probe, StopStep};
 use crate::state::{self, StateError, StateFile};
 
@@ -92,9 +93,10 @@ impl<E: Env> ApiListener<E> {
             shared.spawn("accept loop", accept::accept_loop(s, l));
         }
         let env = shared.env().clone();
-        let timers = Arc::new(Timers::new(Arc::new(move |name, message| {
-            crate::node::report_panic(&env, name, message)
-        })));
+        let mut timers =
+            Timers::new(Arc::new(move |name, message| crate::node::report_panic(&env, name, message)));
+        timers.leave_ticks_running(bug!(shared.config(), TimerTickNotAwaited));
+        let timers = Arc::new(timers);
         start_timers(&shared, &timers);
         let lock = Arc::new(Mutex::new(Some(lock)));
         let acceptors = Arc::new(acceptors);
@@ -125,31 +127,36 @@ impl<E: Env> ApiListener<E> {
 
     async fn stop_in_order(&self) -> Result<(), StopError> {
         let (s, stopper) = (&self.shared, &self.stopper);
-        step(s, StopStep::Begin);
+        step(s, StopStep::Begin).await;
         self.timers.stop().await;
-        step(s, StopStep::TimersStopped);
+        step(s, StopStep::TimersStopped).await;
         self.stop_listener().await;
         s.cluster().disconnect_all();
         debug_assert!(s.cluster().all_told_to_go(), "Stop step 3: every cluster connection is told to go");
-        step(s, StopStep::JsonRpcDisconnected);
+        step(s, StopStep::JsonRpcDisconnected).await;
         stopper.stop_http();
-        step(s, StopStep::HttpClosing);
+        step(s, StopStep::HttpClosing).await;
+        let early = if bug!(s.config(), PersistBeforeJoin) { Some(persist(s).await) } else { None };
         stopper.close_work();
-        step(s, StopStep::WorkJoinStarted);
+        step(s, StopStep::WorkJoinStarted).await;
         stopper.join_work().await;
+        s.env().point(Point::StopBeforeSeal).await;
         // Every gated change is done: from here a change is a slip, refused.
         s.store().seal();
         // What HTTP still has in flight is answering (a 503, a query given
         // up): no response starts after Stop returns.
         stopper.join_answers().await;
-        step(s, StopStep::WorkJoined);
-        let persisted = persist(s).await;
-        step(s, StopStep::Persisted);
+        step(s, StopStep::WorkJoined).await;
+        let persisted = match early {
+            Some(done) => done,
+            None => persist(s).await,
+        };
+        step(s, StopStep::Persisted).await;
         // Nothing writes the directory after this: another node may have it.
         crate::lock::lock(&self.lock).take();
         assert!(s.store().is_sealed(), "Stop: the store is sealed before 'api' stopped");
         tracing::info!("'api' stopped.");
-        step(s, StopStep::Stopped);
+        probe_step(s, StopStep::Stopped);
         persisted.map_err(|reason| StopError::Persist { dir: s.config().state_dir.clone(), reason })
     }
 
@@ -161,13 +168,19 @@ impl<E: Env> ApiListener<E> {
         for listener in self.acceptors.iter() {
             listener.close();
         }
-        step(s, StopStep::AcceptorsClosed);
+        step(s, StopStep::AcceptorsClosed).await;
         self.stopper.join_listeners().await;
-        step(s, StopStep::ListenerJoined);
+        step(s, StopStep::ListenerJoined).await;
     }
 }
 
-fn step<E: Env>(shared: &Shared<E>, step: StopStep) {
+/// Reports a step of Stop, then passes the chaos point between two steps.
+async fn step<E: Env>(shared: &Shared<E>, step: StopStep) {
+    probe_step(shared, step);
+    shared.env().point(Point::StopBetweenSteps).await;
+}
+
+fn probe_step<E: Env>(shared: &Shared<E>, step: StopStep) {
     tracing::debug!("Stop: {step:?}");
     shared.env().probe(|| Probe::Stop { step });
 }
@@ -179,6 +192,7 @@ fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
         let s = s.clone();
         // A failure is logged; the next tick, or Stop's persist, tries again.
         async move {
+            s.env().point(Point::TimerPersist).await;
             let _ = persist(&s).await;
         }
     });
@@ -192,8 +206,8 @@ fn start_timers<E: Env>(shared: &Arc<Shared<E>>, timers: &Timers) {
     });
     let s = shared.clone();
     timers.every("log position", t.log_position_interval, move || {
-        acknowledge_positions(&s);
-        std::future::ready(())
+        let s = s.clone();
+        async move { acknowledge_positions(&s).await }
     });
 }
 
@@ -208,8 +222,14 @@ fn reconnect<E: Env>(shared: &Arc<Shared<E>>) {
 }
 
 /// Tells each connected endpoint how far its messages are applied and persisted.
-fn acknowledge_positions<E: Env>(shared: &Shared<E>) {
-    for (conn, position) in shared.cluster().acknowledgements() {
+async fn acknowledge_positions<E: Env>(shared: &Shared<E>) {
+    let positions = shared.cluster().acknowledgements();
+    if positions.is_empty() {
+        return;
+    }
+    // A delay here leaves a tick in flight, positions read, when Stop begins.
+    shared.env().point(Point::TimerLogPosition).await;
+    for (conn, position) in positions {
         let msg = crate::jsonrpc::message::set_log_position(position);
         conn.send(crate::jsonrpc::connection::encode(&msg));
     }
@@ -220,7 +240,8 @@ async fn persist<E: Env>(shared: &Shared<E>) -> Result<(), String> {
     let cluster = shared.cluster().snapshot();
     let state = StateFile { version: state::FORMAT_VERSION, store: shared.store().snapshot(), cluster };
     let dir = &shared.config().state_dir;
-    match state::save(shared.env(), dir, &state).await {
+    let skip_fsync = bug!(shared.config(), RenameWithoutFsync);
+    match state::write_durably(shared.env(), dir, &state, skip_fsync).await {
         Ok(()) => {
             shared.cluster().persisted(&state.cluster);
             Ok(())

@@ -20,12 +20,20 @@ pub struct Timers {
     stop: CancellationToken,
     tasks: TaskTracker,
     report: PanicReport,
+    /// Planted bug `timer-tick-not-awaited`: stop does not wait for a tick in progress.
+    leave_running: bool,
 }
 
 impl Timers {
     /// Timers whose panicking ticks go to `report`.
     pub fn new(report: PanicReport) -> Self {
-        Timers { stop: CancellationToken::new(), tasks: TaskTracker::new(), report }
+        Timers { stop: CancellationToken::new(), tasks: TaskTracker::new(), report, leave_running: false }
+    }
+
+    /// The planted bug `timer-tick-not-awaited` only: [`stop`](Timers::stop)
+    /// returns without waiting for a tick in progress.
+    pub fn leave_ticks_running(&mut self, on: bool) {
+        self.leave_running = on;
     }
 
     /// Runs `tick` every `every` until [`stop`](Timers::stop); a running
@@ -80,7 +88,9 @@ impl Timers {
     pub async fn stop(&self) {
         self.stop.cancel();
         self.tasks.close();
-        self.tasks.wait().await;
+        if !self.leave_running {
+            self.tasks.wait().await;
+        }
     }
 }
 

@@ -254,8 +254,14 @@ impl Env for LatchEnv {
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send {
         self.inner.read_file(path)
     }
-    fn write_file_atomic(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
-        self.inner.write_file_atomic(path, data)
+    fn write_file(&self, path: &Path, data: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.write_file(path, data)
+    }
+    fn sync_file(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.sync_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        self.inner.sync_dir(dir)
     }
     fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = io::Result<()>> + Send {
         self.inner.rename(from, to)

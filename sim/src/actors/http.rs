@@ -87,6 +87,15 @@ fn plan(op: &Op, id: &str) -> Planned {
             Some(json!({"type": "Host", "host": host, "exit_status": exit_status, "plugin_output": id})),
             vec![host.clone()],
         ),
+        Op::DeleteMany { hosts } => {
+            m("DELETE", "/v1/objects/hosts?cascade=1".into(), Some(json!({"hosts": hosts})), hosts.clone())
+        }
+        Op::Acknowledge { hosts } => m(
+            "POST",
+            "/v1/actions/acknowledge-problem".into(),
+            Some(json!({"type": "Host", "hosts": hosts, "author": id, "comment": "fuzz"})),
+            hosts.clone(),
+        ),
         Op::Query => Planned {
             method: "GET",
             path: "/v1/objects/hosts".into(),

@@ -25,13 +25,22 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     // session after the restart (which replays its backlog first) and the
     // run went on for the window that backlog needs: each of its messages
     // handled with what chaos may add to one, over the peer's link latency.
+    // The start after which a peer's session replays its whole backlog: the
+    // stopped node's last one, if it was a restart (or a crash's) and neither
+    // a Stop (a later cycle's) nor a crash without restart ended it.
+    let last_start = record
+        .nodes
+        .get(&scenario.stop.node)
+        .and_then(|incs| incs.last().filter(|_| incs.len() > 1))
+        .filter(|inc| inc.stop_called_ms.is_none() && !inc.crashed)
+        .map(|inc| inc.started_ms);
     let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
     let replayed: std::collections::BTreeSet<&str> = record
         .peer_sessions
         .iter()
         .filter(|(peer, at)| {
             let window = replay_window_ms(scenario, peer, sent(peer));
-            scenario.restart.as_ref().is_some_and(|r| *at >= r.at_ms)
+            last_start.is_some_and(|start| *at >= start)
                 && !link_cut_after(scenario, peer, *at)
                 && record.end_ms >= at + window
         })
@@ -89,7 +98,9 @@ fn link_cut_after(scenario: &Scenario, peer: &str, at: u64) -> bool {
         Fault::Hold { a, b, until_ms, .. } | Fault::Partition { a, b, until_ms, .. } => {
             (a == peer || b == peer) && *until_ms > at
         }
-        Fault::Crash { at_ms, .. } | Fault::Bounce { at_ms, .. } => *at_ms > at,
+        Fault::Crash { at_ms, .. } | Fault::Bounce { at_ms, .. } | Fault::PowerLoss { at_ms, .. } => {
+            *at_ms > at
+        }
         Fault::Latency { .. } => false,
     })
 }
@@ -125,19 +136,32 @@ fn peer_results_applied_once(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, incs) in &record.nodes {
-        let mut applied: BTreeMap<(String, u64), usize> = BTreeMap::new();
-        let mut order: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        // An era ends with a crash: what was applied and not yet persisted
+        // is lost with it, and the peer rightly sends it again. Within an
+        // era, a result is applied at most once and in ts order.
+        let mut applied: BTreeMap<(String, u64), BTreeMap<usize, usize>> = BTreeMap::new();
+        let mut order: BTreeMap<(usize, String), Vec<f64>> = BTreeMap::new();
+        let eras = incs.iter().scan(0, |era, inc| {
+            let this = *era;
+            *era += usize::from(inc.crashed);
+            Some((this, inc))
+        });
         // An attempt after the seal was refused: it applied nothing.
-        for e in incs.iter().flat_map(|i| i.journal.iter()).filter(|e| !e.after_seal) {
-            if let Origin::Cluster { identity, ts: Some(ts), .. } = &e.origin {
-                *applied.entry((identity.clone(), ts.to_bits())).or_default() += 1;
-                order.entry(identity.clone()).or_default().push(*ts);
+        for (era, inc) in eras {
+            for e in inc.journal.iter().filter(|e| !e.after_seal) {
+                if let Origin::Cluster { identity, ts: Some(ts), .. } = &e.origin {
+                    *applied.entry((identity.clone(), ts.to_bits())).or_default().entry(era).or_default() +=
+                        1;
+                    order.entry((era, identity.clone())).or_default().push(*ts);
+                }
             }
         }
         for m in record.peer_messages.iter().filter(|m| &m.node == node) {
-            let n = applied.get(&(m.peer.clone(), m.ts.to_bits())).copied().unwrap_or(0);
+            let eras = applied.get(&(m.peer.clone(), m.ts.to_bits()));
+            let n: usize = eras.map_or(0, |e| e.values().sum());
+            let twice_in_an_era = eras.is_some_and(|e| e.values().any(|&k| k > 1));
             let must_be_there = m.acknowledged || replayed.contains(m.peer.as_str());
-            if n > 1 || (n == 0 && must_be_there) {
+            if twice_in_an_era || (n == 0 && must_be_there) {
                 out.push(Violation {
                     invariant: Invariant::NothingAcknowledgedIsLost,
                     at_ms: record.end_ms,
@@ -150,7 +174,7 @@ fn peer_results_applied_once(
                 });
             }
         }
-        for (peer, ts) in order {
+        for ((_, peer), ts) in order {
             if let Some(w) = ts.windows(2).find(|w| w[1] <= w[0]) {
                 out.push(Violation {
                     invariant: Invariant::NothingAcknowledgedIsLost,

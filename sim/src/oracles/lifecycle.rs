@@ -137,7 +137,14 @@ fn waits_at(point: Point) -> Option<usize> {
         // A filter evaluation pauses as often as it is long; Stop waits for it.
         Point::HttpFilterPause => None,
         // A timer's persist in flight when Stop began, then Stop's own.
-        Point::FsBeforeRename => Some(2),
+        Point::FsBeforeWrite | Point::FsBeforeFsync | Point::FsBeforeRename | Point::FsBeforeDirSync => {
+            Some(2)
+        }
+        // Stop passes each gap between its steps once, and its seal once:
+        // every delay there that overlapped Stop is Stop's own time.
+        Point::StopBetweenSteps | Point::StopBeforeSeal => None,
+        // A timer tick in flight when Stop began, which step 1 awaits.
+        Point::TimerPersist | Point::TimerLogPosition => Some(1),
         // A message that entered the gate is handled before the join ends.
         Point::JsonRpcAfterGate => Some(1),
         // Stop never waits for a message before its gate, nor for the writer.
@@ -166,7 +173,8 @@ pub fn stop_bound(inc: &Incarnation, called: u64, until: u64) -> u64 {
 pub fn stop_bounded(record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, inc) in incarnations(record) {
-        let Some(called) = inc.stop_called_ms else { continue };
+        // A crash ended this incarnation, not its Stop.
+        let Some(called) = inc.stop_called_ms.filter(|_| !inc.crashed) else { continue };
         let until = inc.stop_returned_ms.unwrap_or(record.end_ms);
         let bound = stop_bound(inc, called, until);
         let took = inc.stop_returned_ms.map(|r| r - called);

@@ -72,15 +72,13 @@ const PEER_RETRY_MS: u64 = 1_000;
 
 /// How long a run must go on after every node is done (started, or stopped
 /// with its tasks ended, or restarted) for every oracle's window to close:
-/// silent-after-stop's watch, and after a restart the time for a peer to
-/// reconnect and for its whole backlog to be replayed. The world ends a run
-/// then, or earlier once every actor has ended, instead of idling to the
-/// scenario's duration.
+/// silent-after-stop's watch, and the time for a peer to reconnect and for
+/// its whole backlog to be replayed (after a restart, a bounce, or a crash
+/// a chaos rule restarts: asked of every world with peers). The world ends
+/// a run then, or earlier once every actor has ended, instead of idling to
+/// the scenario's duration.
 pub fn settle_ms(scenario: &Scenario) -> u64 {
-    let replay = match scenario.restart {
-        Some(_) => PEER_RETRY_MS + cluster::longest_replay_window_ms(scenario),
-        None => 0,
-    };
+    let replay = PEER_RETRY_MS + cluster::longest_replay_window_ms(scenario);
     silent::WATCH_AFTER_DONE_MS.max(replay)
 }
 

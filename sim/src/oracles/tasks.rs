@@ -25,6 +25,11 @@ pub fn all_tasks_end(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> 
     for (node, inc) in incarnations(record) {
         let Some(returned) = inc.stop_returned_ms else { continue };
         let deadline = returned + TASKS_END_MS;
+        if inc.host_down_ms.is_some_and(|down| down < deadline && inc.tasks_ended_ms.is_none()) {
+            // The host went down before the deadline, with tasks still running: the
+            // crash ended them, and what they would have done is not known.
+            continue;
+        }
         if record.end_ms < deadline && inc.tasks_ended_ms.is_none() {
             continue;
         }
@@ -241,6 +246,6 @@ fn link_cut(scenario: &Scenario, actor: Option<&ConnectionEnd>) -> bool {
     scenario.faults.iter().any(|f| match f {
         Fault::Hold { a, b, .. } | Fault::Partition { a, b, .. } => a == &actor.actor || b == &actor.actor,
         Fault::Latency { a, b, ms, .. } => (a == &actor.actor || b == &actor.actor) && *ms > 0,
-        Fault::Crash { .. } | Fault::Bounce { .. } => false,
+        Fault::Crash { .. } | Fault::Bounce { .. } | Fault::PowerLoss { .. } => false,
     })
 }
