@@ -359,12 +359,18 @@ fn straddle_pair(stop_ms: u64) -> impl Strategy<Value = Vec<Option<ChaosRule>>> 
     };
     let before = (prop::sample::select(BEFORE_GATE.to_vec()), 50u64..400, 20u64..100);
     let holding = (prop::sample::select(HOLDING_GATE.to_vec()), 50u64..700, 0u64..300);
-    (before, holding).prop_flat_map(move |((p1, d1, pct), (p2, extra, lead))| {
+    // A third shape, in some cases: the JSON-RPC writer paused before a
+    // message from just before Stop until after Stop has returned, where a
+    // writer that does not look at Stop again speaks after it.
+    let writer = (prop::bool::weighted(0.3), 0u64..300, 200u64..1500);
+    (before, holding, writer).prop_flat_map(move |((p1, d1, pct), (p2, extra, lead), (w, w_lead, w_ms))| {
         // The parked item's delay ends after Stop began; the holder's after that.
         let parked = rule(p1, stop_ms.saturating_sub(d1 * pct / 100), d1);
         let holder = rule(p2, stop_ms.saturating_sub(lead), d1 + extra);
+        let paused = w.then(|| rule(Point::JsonRpcBeforeWrite, stop_ms.saturating_sub(w_lead), w_ms));
         let keep = |r: ChaosRule| prop::option::weighted(0.95, Just(r));
-        (keep(parked), keep(holder)).prop_map(|(a, b)| vec![a, b])
+        let pause = prop::option::weighted(0.95, Just(paused)).prop_map(Option::flatten);
+        (keep(parked), keep(holder), pause).prop_map(|(a, b, c)| vec![a, b, c])
     })
 }
 
