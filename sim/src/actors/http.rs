@@ -138,9 +138,12 @@ fn plan_request(op: &Op, id: &str) -> Planned {
             Some(by_filter(hosts, json!({"attrs": {"vars.v": id}}))),
             hosts.clone(),
         ),
-        Op::DeleteByFilter { hosts } => {
-            m("DELETE", "/v1/objects/hosts?cascade=1".into(), Some(by_filter(hosts, json!({}))), hosts.clone())
-        }
+        Op::DeleteByFilter { hosts } => m(
+            "DELETE",
+            "/v1/objects/hosts?cascade=1".into(),
+            Some(by_filter(hosts, json!({}))),
+            hosts.clone(),
+        ),
         Op::CreateService { service } => m(
             "PUT",
             format!("/v1/objects/services/{service}"),
