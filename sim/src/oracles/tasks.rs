@@ -187,6 +187,11 @@ fn connections_closed_in_bounds(scenario: &Scenario, record: &RunRecord) -> Vec<
             let Some((kind, deadline)) = bound(scenario, record, inc, &life, (http, jsonrpc)) else {
                 continue;
             };
+            if life.closed.is_none() && inc.host_down_ms.is_some_and(|down| down < deadline) {
+                // The host went down (after Stop returned) with the connection
+                // still in its bound: the crash, not the node, ended it.
+                continue;
+            }
             let late = match life.closed {
                 Some(c) => c > deadline,
                 None => record.end_ms >= deadline,
