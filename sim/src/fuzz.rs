@@ -234,16 +234,32 @@ fn op(results: u32) -> impl Strategy<Value = Op> {
     let host = prop::sample::select(HOSTS.to_vec()).prop_map(String::from);
     prop_oneof![
         results => (host.clone(), 0i64..2).prop_map(|(host, exit_status)| Op::CheckResult { host, exit_status }),
-        3 => prop::sample::subsequence(HOSTS.to_vec(), 4..=HOSTS.len())
-            .prop_map(|hs| Op::Modify { hosts: hs.into_iter().map(String::from).collect() }),
+        3 => hosts(4..=HOSTS.len()).prop_map(|hosts| Op::Modify { hosts }),
         1 => (0u8..4).prop_map(|n| Op::Create { host: format!("n{n}") }),
         1 => host.clone().prop_map(|host| Op::Delete { host }),
         1 => Just(Op::Query),
-        1 => prop::sample::subsequence(HOSTS.to_vec(), 2..=4)
-            .prop_map(|hs| Op::DeleteMany { hosts: hs.into_iter().map(String::from).collect() }),
-        2 => prop::sample::subsequence(HOSTS.to_vec(), 1..=6)
-            .prop_map(|hs| Op::Acknowledge { hosts: hs.into_iter().map(String::from).collect() }),
+        1 => hosts(2..=4).prop_map(|hosts| Op::DeleteMany { hosts }),
+        2 => hosts(1..=6).prop_map(|hosts| Op::Acknowledge { hosts }),
+        1 => hosts(1..=6).prop_map(|hosts| Op::RemoveAcknowledgement { hosts }),
+        1 => hosts(1..=6).prop_map(|hosts| Op::AddComment { hosts }),
+        1 => hosts(1..=6).prop_map(|hosts| Op::RemoveComment { hosts }),
+        2 => hosts(2..=HOSTS.len()).prop_map(|hosts| Op::ModifyByFilter { hosts }),
+        1 => hosts(2..=4).prop_map(|hosts| Op::DeleteByFilter { hosts }),
+        1 => service().prop_map(|service| Op::CreateService { service }),
+        1 => service().prop_map(|service| Op::ModifyService { service }),
+        1 => service().prop_map(|service| Op::DeleteService { service }),
     ]
+}
+
+/// Some of the hosts, in order.
+fn hosts(size: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec<String>> {
+    prop::sample::subsequence(HOSTS.to_vec(), size).prop_map(|hs| hs.into_iter().map(String::from).collect())
+}
+
+/// A service name on one of the first hosts (few, so that creates, modifies
+/// and deletes meet the same services).
+fn service() -> impl Strategy<Value = String> {
+    (prop::sample::select(HOSTS[..3].to_vec()), 0u8..2).prop_map(|(host, n)| format!("{host}!s{n}"))
 }
 
 /// Actors of every kind the swarm has, each kind equally likely. Names are
@@ -827,7 +843,7 @@ pub fn features(s: &Scenario) -> Vec<&'static str> {
 }
 
 /// Each kind of HTTP operation and the name its share is printed under.
-const OP_KINDS: [(&str, &str); 7] = [
+const OP_KINDS: [(&str, &str); 15] = [
     ("handler create", "create"),
     ("handler modify (many objects)", "modify"),
     ("handler delete", "delete"),
@@ -835,6 +851,14 @@ const OP_KINDS: [(&str, &str); 7] = [
     ("handler query", "query"),
     ("handler delete (many objects)", "delete_many"),
     ("handler acknowledge-problem", "acknowledge"),
+    ("handler remove-acknowledgement", "remove_acknowledgement"),
+    ("handler add-comment", "add_comment"),
+    ("handler remove-comment", "remove_comment"),
+    ("handler modify by filter", "modify_by_filter"),
+    ("handler delete by filter", "delete_by_filter"),
+    ("handler create service", "create_service"),
+    ("handler modify service", "modify_service"),
+    ("handler delete service", "delete_service"),
 ];
 
 fn op_kind(op: &Op) -> &'static str {
@@ -846,11 +870,19 @@ fn op_kind(op: &Op) -> &'static str {
         Op::Query => "query",
         Op::DeleteMany { .. } => "delete_many",
         Op::Acknowledge { .. } => "acknowledge",
+        Op::RemoveAcknowledgement { .. } => "remove_acknowledgement",
+        Op::AddComment { .. } => "add_comment",
+        Op::RemoveComment { .. } => "remove_comment",
+        Op::ModifyByFilter { .. } => "modify_by_filter",
+        Op::DeleteByFilter { .. } => "delete_by_filter",
+        Op::CreateService { .. } => "create_service",
+        Op::ModifyService { .. } => "modify_service",
+        Op::DeleteService { .. } => "delete_service",
     }
 }
 
 /// Every name [`features`] gives, in the order a campaign prints them.
-pub const FEATURE_NAMES: [&str; 25] = [
+pub const FEATURE_NAMES: [&str; 33] = [
     "crash",
     "crash at a persist point",
     "power loss",
@@ -875,6 +907,14 @@ pub const FEATURE_NAMES: [&str; 25] = [
     "handler query",
     "handler delete (many objects)",
     "handler acknowledge-problem",
+    "handler remove-acknowledgement",
+    "handler add-comment",
+    "handler remove-comment",
+    "handler modify by filter",
+    "handler delete by filter",
+    "handler create service",
+    "handler modify service",
+    "handler delete service",
     "determinism",
 ];
 
@@ -893,6 +933,9 @@ mod tests {
             }
         }
         for f in ["crash", "crash at a persist point", "power loss", "restart cycle", "stop-step chaos"] {
+            assert!(seen.contains(f), "200 cases must include one with '{f}'");
+        }
+        for (f, _) in OP_KINDS {
             assert!(seen.contains(f), "200 cases must include one with '{f}'");
         }
         for f in ["timer chaos", "persist chaos"] {

@@ -98,6 +98,9 @@ pub struct RequestRecord {
     pub modifying: bool,
     /// Objects it targets.
     pub objects: Vec<String>,
+    /// Whether a 200 for an object may mean there was nothing to do
+    /// (remove-comment over a host without comments).
+    pub vacuous_success: bool,
     /// When it was sent.
     pub sent_ms: u64,
     /// How it ended.

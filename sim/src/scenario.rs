@@ -176,6 +176,24 @@ pub enum Op {
     /// `POST /v1/actions/acknowledge-problem` over several hosts at once
     /// (a host that is UP or already acknowledged answers 409).
     Acknowledge { hosts: Vec<String> },
+    /// `POST /v1/actions/remove-acknowledgement` over several hosts at once.
+    RemoveAcknowledgement { hosts: Vec<String> },
+    /// `POST /v1/actions/add-comment` over several hosts at once.
+    AddComment { hosts: Vec<String> },
+    /// `POST /v1/actions/remove-comment` over several hosts at once: every
+    /// comment of each (a host without comments answers 200 too).
+    RemoveComment { hosts: Vec<String> },
+    /// `POST /v1/objects/hosts` with a `filter` matching `hosts` (those that
+    /// exist), setting `vars.v`.
+    ModifyByFilter { hosts: Vec<String> },
+    /// `DELETE /v1/objects/hosts?cascade=1` with a `filter` matching `hosts`.
+    DeleteByFilter { hosts: Vec<String> },
+    /// `PUT /v1/objects/services/<service>` (`host!name`).
+    CreateService { service: String },
+    /// `POST /v1/objects/services/<service>`, setting `vars.v`.
+    ModifyService { service: String },
+    /// `DELETE /v1/objects/services/<service>?cascade=1`.
+    DeleteService { service: String },
 }
 
 /// Something that talks to a node. The actors in `crate::actors` run these

@@ -228,6 +228,7 @@ fn modify_request(status: u16, results: Vec<(&str, u16)>) -> RequestRecord {
         path: "/v1/objects/hosts".into(),
         modifying: true,
         objects: vec!["h1".into(), "h2".into()],
+        vacuous_success: false,
         sent_ms: 900,
         outcome: Outcome::Response {
             status,

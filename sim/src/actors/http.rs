@@ -61,10 +61,46 @@ struct Planned {
     body: Option<Value>,
     modifying: bool,
     objects: Vec<String>,
+    /// Whether each result's `name` is the object it is about (add-comment
+    /// names the comment it created instead: its results go by position).
+    names_objects: bool,
+    /// Whether a 200 for an object may mean there was nothing to do.
+    vacuous_success: bool,
 }
 
 fn plan(op: &Op, id: &str) -> Planned {
-    let m = |method, path: String, body, objects| Planned { method, path, body, modifying: true, objects };
+    let mut p = plan_request(op, id);
+    match op {
+        Op::AddComment { .. } => p.names_objects = false,
+        Op::RemoveComment { .. } => p.vacuous_success = true,
+        _ => {}
+    }
+    p
+}
+
+fn plan_request(op: &Op, id: &str) -> Planned {
+    let m = |method, path: String, body, objects| Planned {
+        method,
+        path,
+        body,
+        modifying: true,
+        objects,
+        names_objects: true,
+        vacuous_success: false,
+    };
+    let action = |name: &str, hosts: &[String], extra: Value| {
+        let mut body = json!({"type": "Host", "hosts": hosts});
+        if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            b.extend(extra);
+        }
+        m("POST", format!("/v1/actions/{name}"), Some(body), hosts.to_vec())
+    };
+    // Matches the named hosts that exist, whichever those are by then.
+    let by_filter = |hosts: &[String], mut body: Value| {
+        body["filter"] = json!("host.name in names");
+        body["filter_vars"] = json!({"names": hosts});
+        body
+    };
     match op {
         Op::Create { host } => m(
             "PUT",
@@ -90,18 +126,47 @@ fn plan(op: &Op, id: &str) -> Planned {
         Op::DeleteMany { hosts } => {
             m("DELETE", "/v1/objects/hosts?cascade=1".into(), Some(json!({"hosts": hosts})), hosts.clone())
         }
-        Op::Acknowledge { hosts } => m(
+        Op::Acknowledge { hosts } => {
+            action("acknowledge-problem", hosts, json!({"author": id, "comment": "fuzz"}))
+        }
+        Op::RemoveAcknowledgement { hosts } => action("remove-acknowledgement", hosts, json!({})),
+        Op::AddComment { hosts } => action("add-comment", hosts, json!({"author": id, "comment": "fuzz"})),
+        Op::RemoveComment { hosts } => action("remove-comment", hosts, json!({})),
+        Op::ModifyByFilter { hosts } => m(
             "POST",
-            "/v1/actions/acknowledge-problem".into(),
-            Some(json!({"type": "Host", "hosts": hosts, "author": id, "comment": "fuzz"})),
+            "/v1/objects/hosts".into(),
+            Some(by_filter(hosts, json!({"attrs": {"vars.v": id}}))),
             hosts.clone(),
         ),
+        Op::DeleteByFilter { hosts } => m(
+            "DELETE",
+            "/v1/objects/hosts?cascade=1".into(),
+            Some(by_filter(hosts, json!({}))),
+            hosts.clone(),
+        ),
+        Op::CreateService { service } => m(
+            "PUT",
+            format!("/v1/objects/services/{service}"),
+            Some(json!({"attrs": {"check_command": "dummy"}})),
+            vec![service.clone()],
+        ),
+        Op::ModifyService { service } => m(
+            "POST",
+            format!("/v1/objects/services/{service}"),
+            Some(json!({"attrs": {"vars.v": id}})),
+            vec![service.clone()],
+        ),
+        Op::DeleteService { service } => {
+            m("DELETE", format!("/v1/objects/services/{service}?cascade=1"), None, vec![service.clone()])
+        }
         Op::Query => Planned {
             method: "GET",
             path: "/v1/objects/hosts".into(),
             body: None,
             modifying: false,
             objects: vec![],
+            names_objects: true,
+            vacuous_success: false,
         },
     }
 }
@@ -138,7 +203,7 @@ struct Entry {
 
 /// The envelope's `status` text and per-object `(name, code)`; unnamed
 /// entries take the name of the object at the same position.
-fn summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
+fn summary(bytes: &[u8], objects: &[String], names_objects: bool) -> (String, Vec<(String, u16)>) {
     let envelope = serde_json::from_slice::<Envelope>(bytes).unwrap_or_else(|_| loose_envelope(bytes));
     let text = envelope.status.as_ref().and_then(Value::as_str).unwrap_or("").to_string();
     let results = envelope
@@ -148,7 +213,7 @@ fn summary(bytes: &[u8], objects: &[String]) -> (String, Vec<(String, u16)>) {
         .enumerate()
         .filter_map(|(i, r)| {
             let code = r.code.as_ref()?.as_u64()? as u16;
-            let name = r.name.as_ref().and_then(Value::as_str).map(String::from);
+            let name = r.name.as_ref().and_then(Value::as_str).filter(|_| names_objects).map(String::from);
             Some((name.or_else(|| objects.get(i).cloned())?, code))
         })
         .collect();
@@ -182,7 +247,7 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>, 
             Outcome::Response { status, at_ms: now_ms(), results: vec![], text: String::new() }
         }
         Ok(Ok((status, bytes))) => {
-            let (text, results) = summary(&bytes, &p.objects);
+            let (text, results) = summary(&bytes, &p.objects, p.names_objects);
             Outcome::Response { status, at_ms: now_ms(), results, text }
         }
         Ok(Err(error)) => Outcome::TransportError { at_ms: now_ms(), error },
@@ -235,6 +300,7 @@ async fn one_request(
         path: p.path.clone(),
         modifying: p.modifying,
         objects: p.objects.clone(),
+        vacuous_success: p.vacuous_success,
         sent_ms: now_ms(),
         outcome: Outcome::NoAnswer,
     };
@@ -352,6 +418,7 @@ pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u
         path: "/v1/events".into(),
         modifying: false,
         objects: vec![],
+        vacuous_success: false,
         sent_ms: now_ms(),
         outcome: Outcome::NoAnswer,
     };
@@ -453,7 +520,7 @@ async fn read_responses(
             while let wire::Parsed::Complete(r, used) = wire::parse(&buf) {
                 buf.drain(..used);
                 let Some((index, objects)) = pending.pop_front() else { break };
-                let (text, results) = summary(&r.body, &objects);
+                let (text, results) = summary(&r.body, &objects, true);
                 rec.finish(
                     actor,
                     index,
@@ -492,6 +559,7 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
             path,
             modifying: true,
             objects: objects.clone(),
+            vacuous_success: false,
             sent_ms: now_ms(),
             outcome: Outcome::NoAnswer,
         };
