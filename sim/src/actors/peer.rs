@@ -91,6 +91,9 @@ fn check_result(host: &str, ts: f64, n: u32, name: &str) -> Value {
     })
 }
 
+/// How long a peer waits before it connects again.
+pub const RETRY_MS: u64 = 1_000;
+
 /// Runs the peer until all results are sent and acknowledged or the run
 /// ends at `end_ms`.
 pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
@@ -106,7 +109,7 @@ pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
         if done {
             break;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
     }
 }
 

@@ -66,10 +66,6 @@ impl Invariant {
     }
 }
 
-/// How long a peer waits before it tries to connect again (its actor's
-/// retry), which a replay after a restart waits out first.
-const PEER_RETRY_MS: u64 = 1_000;
-
 /// How long a run must go on after every node is done (started, or stopped
 /// with its tasks ended, or restarted) for every oracle's window to close:
 /// silent-after-stop's watch, and the time for a peer to reconnect and for
@@ -78,7 +74,8 @@ const PEER_RETRY_MS: u64 = 1_000;
 /// a run then, or earlier once every actor has ended, instead of idling to
 /// the scenario's duration.
 pub fn settle_ms(scenario: &Scenario) -> u64 {
-    let replay = PEER_RETRY_MS + cluster::longest_replay_window_ms(scenario);
+    // A replay after a restart first waits out the peer's retry.
+    let replay = crate::actors::peer::RETRY_MS + cluster::longest_replay_window_ms(scenario);
     silent::WATCH_AFTER_DONE_MS.max(replay)
 }
 
