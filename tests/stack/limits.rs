@@ -1,14 +1,7 @@
 //! Every limit that keeps a node from growing without bound, shown acting on
 //! a real node: each test sets its limit low and pushes past it.
-#![allow(
-    clippy::disallowed_methods,
-    clippy::disallowed_types,
-    reason = "tests drive a real node from outside: its sockets, files and clocks are the test's own"
-)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tokio::io::AsyncReadExt;
 
 #[tokio::test]

@@ -1,13 +1,6 @@
 //! The cluster protocol end to end: real nodes on 127.0.0.1 that connect to
 //! each other, relay check results, replay after a restart, and survive
 //! peers that misbehave. Every wait is bounded; assertions are about outcomes.
-#![allow(
-    clippy::disallowed_methods,
-    clippy::disallowed_types,
-    reason = "tests drive a real node from outside: its sockets, files and clocks are the test's own"
-)]
-
-mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{bounded, LatchEnv};
+use crate::common::{self, bounded, LatchEnv};
 
 /// A port nobody listens on right now (each node must know the other's in advance).
 fn free_port() -> u16 {

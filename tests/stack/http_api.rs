@@ -1,18 +1,11 @@
 //! The HTTP API end to end: a real node (`ApiListener`) on 127.0.0.1, port 0,
 //! driven by reqwest and by raw sockets for what a polite client never does.
 //! Every wait is bounded by a timeout; assertions are about outcomes.
-#![allow(
-    clippy::disallowed_methods,
-    clippy::disallowed_types,
-    reason = "tests drive a real node from outside: its sockets, files and clocks are the test's own"
-)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::common::{self, *};
 
 use quiesce::config::{ApiUser, Config};
 use quiesce::env::tokio::TokioEnv;

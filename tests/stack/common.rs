@@ -1,7 +1,7 @@
 //! What the integration tests share: a real node on 127.0.0.1 port 0 with its
 //! own state directory, bounded waits, and raw-socket helpers for what a
 //! polite client never does.
-#![allow(dead_code)] // each test file uses its own part
+#![allow(dead_code)] // not every helper is used by every build of the tests
 
 use std::future::Future;
 use std::io;

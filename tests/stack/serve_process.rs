@@ -2,11 +2,6 @@
 //! with the right exit codes, a corrupt state file kept aside, and SIGTERM
 //! under modifying load: exit 0, `'api' stopped.`, and every answered write
 //! still there after a restart.
-#![allow(
-    clippy::disallowed_methods,
-    clippy::disallowed_types,
-    reason = "tests drive a real node from outside: its sockets, files and clocks are the test's own"
-)]
 #![cfg(unix)]
 
 use std::io::{Read, Write};
