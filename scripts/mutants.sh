@@ -4,13 +4,21 @@
 #   scripts/mutants.sh                      every file, all mutants (hours)
 #   scripts/mutants.sh src/http/gate.rs     one file
 #   SHARD=2/8 scripts/mutants.sh            one shard of the whole run
+#   IN_PLACE=1 scripts/mutants.sh FILE      mutate this tree itself, reusing
+#                                           its target/ (a spare worktree only:
+#                                           an interrupted run leaves a mutant)
 #
 # Results land in mutants.out/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json); copy a finished shard's summary into
 # sim/mutants/ to keep it. Survivors are explained in sim/MUTANTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-args=(--no-shuffle --jobs 1 --test-workspace=true)
+args=(--no-shuffle --test-workspace=true)
+if [ -n "${IN_PLACE:-}" ]; then
+  args+=(--in-place)
+else
+  args+=(--jobs 1)
+fi
 if [ -n "${SHARD:-}" ]; then
   args+=(--shard "$SHARD")
 fi
