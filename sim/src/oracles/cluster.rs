@@ -51,11 +51,11 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
 }
 
 /// How long a backlog of `messages` from `peer` may take to be applied once
-/// its session opened: the slack, each message handled with what chaos may
-/// add to one, over the peer's link latency.
+/// its session opened: the slack, a millisecond a message, what chaos may
+/// add to them on the node that replays them, and the peer's link latency.
 pub fn replay_window_ms(scenario: &Scenario, peer: &str, messages: u64) -> u64 {
-    let per_message = jsonrpc_chaos_ms(scenario) + 1;
-    REPLAY_SLACK_MS + messages * per_message + latency_ms(scenario, peer)
+    let chaos = jsonrpc_chaos_ms(scenario, &scenario.stop.node, messages);
+    REPLAY_SLACK_MS + messages + chaos + latency_ms(scenario, peer)
 }
 
 /// The longest [`replay_window_ms`] any peer of the scenario can need: the
@@ -68,13 +68,21 @@ pub fn longest_replay_window_ms(scenario: &Scenario) -> u64 {
     peers.max().unwrap_or(0)
 }
 
-/// The most chaos can delay the handling of one JSON-RPC message: every
-/// rule at a handling point, as if all of them hit the same message (the
-/// writer's pause delays acknowledgements, not handling).
-fn jsonrpc_chaos_ms(scenario: &Scenario) -> u64 {
+/// The most chaos can delay the handling of `messages` JSON-RPC messages on
+/// `node`: a rule without a hit number delays every message, as if each hit
+/// it in full; one aimed at a single hit delays one. (The writer's pause
+/// delays acknowledgements, not handling.)
+fn jsonrpc_chaos_ms(scenario: &Scenario, node: &str, messages: u64) -> u64 {
     use quiesce::env::Point;
     let handling = |p: Point| matches!(p, Point::JsonRpcBeforeHandle | Point::JsonRpcAfterGate);
-    scenario.chaos.iter().filter(|r| handling(r.point)).map(|r| r.delay_ms()).sum()
+    let on_node = |host: &Option<String>| host.as_deref().is_none_or(|h| h == node);
+    let hits = |hit: Option<u64>| if hit.is_some() { 1 } else { messages };
+    scenario
+        .chaos
+        .iter()
+        .filter(|r| handling(r.point) && on_node(&r.host))
+        .map(|r| r.delay_ms() * hits(r.hit))
+        .sum()
 }
 
 /// The latency set on `peer`'s links, which every replayed message crosses.
