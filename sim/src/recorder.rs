@@ -13,6 +13,11 @@ struct Inner {
     peer_sessions: Vec<(String, u64)>,
     connection_ends: Vec<ConnectionEnd>,
     trace: Vec<TraceLine>,
+    /// Requests sent whose outcome is not recorded yet.
+    open_requests: usize,
+    /// Peers that open no session again: their actor ended, or a deaf one
+    /// has sent everything and only holds its socket.
+    peers_ended: std::collections::BTreeSet<String>,
 }
 
 /// Everything recorded: requests, peer messages, peer sessions, connection ends, trace.
@@ -52,6 +57,7 @@ impl Recorder {
         self.event_at(r.sent_ms, actor, sent);
         let mut inner = self.lock();
         inner.requests.push(r);
+        inner.open_requests += 1;
         inner.requests.len() - 1
     }
 
@@ -63,6 +69,7 @@ impl Recorder {
         };
         let line = {
             let mut inner = self.lock();
+            inner.open_requests = inner.open_requests.saturating_sub(1);
             let Some(r) = inner.requests.get_mut(index) else { return };
             r.outcome = outcome.clone();
             Event::Finished { id: r.id.clone(), outcome }
@@ -74,6 +81,28 @@ impl Recorder {
     pub fn peer_message(&self, m: PeerMessage) {
         self.event_at(now_ms(), &m.peer, Event::PeerResult { ts: m.ts, host: m.host.clone() });
         self.lock().peer_messages.push(m);
+    }
+
+    /// Whether some request sent is still waiting for its outcome.
+    pub fn requests_open(&self) -> bool {
+        self.lock().open_requests > 0
+    }
+
+    /// Whether `each` holds for every check result a peer has written so far.
+    pub fn every_peer_message(&self, each: impl Fn(&PeerMessage) -> bool) -> bool {
+        self.lock().peer_messages.iter().all(each)
+    }
+
+    /// Records that `peer` opens no session again.
+    pub fn peer_ended(&self, peer: &str) {
+        self.lock().peers_ended.insert(peer.to_string());
+    }
+
+    /// Whether `peer` opened a session at or after `at_ms`, or has ended.
+    pub fn peer_came_back(&self, peer: &str, at_ms: u64) -> bool {
+        let inner = self.lock();
+        inner.peers_ended.contains(peer)
+            || inner.peer_sessions.iter().any(|(p, at)| p == peer && *at >= at_ms)
     }
 
     /// Records that `peer` connected and sent Hello (and its backlog).

@@ -12,7 +12,7 @@ use quiesce::config::{ApiUser, Config, EndpointConfig};
 use quiesce::listener::{ApiListener, StartError};
 use quiesce::probe::Probe;
 use quiesce::state::{self, StateError, StateFile};
-use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
+use quiesce::store::{Mutation, ObjectType, Origin, Store, StoreSnapshot};
 
 use crate::actors::http::{self as http_actor, sleep_until_ms, PORT};
 use crate::actors::peer;
@@ -36,8 +36,37 @@ struct NodeLog {
     incarnations: Vec<Incarnation>,
     stores: Vec<Store>,
     done: bool,
+    /// The host's runtime once the node's schedule is done, asked by the
+    /// driver whether any task of the stack is still alive there.
+    runtime: Option<tokio::runtime::Handle>,
+    /// The host crashed and is not to be restarted.
+    down: bool,
+    /// When the node started again after a Stop, some task was still alive
+    /// on its runtime: an earlier incarnation's, which may still be heard.
+    leak_at_restart: bool,
     /// The node's state directory, which a power loss reaches.
     files: HostFiles,
+}
+
+impl NodeLog {
+    /// Whether nothing of the stack is left on this node to break the
+    /// silence after a Stop: no Stop returned on it, or its host is down for
+    /// good, or its schedule is done and its runtime has no task left alive
+    /// (the stack spawns every task on the runtime; the node's own life runs
+    /// beside them on turmoil's local set and is not counted).
+    fn quiet(&self) -> bool {
+        let stopped = self.incarnations.iter().any(|i| i.stop_returned_ms.is_some());
+        if !stopped || self.down {
+            return true;
+        }
+        if self.leak_at_restart {
+            return false;
+        }
+        // Running again: what ran before had all ended when it restarted.
+        let running = self.incarnations.last().is_some_and(|i| i.stop_returned_ms.is_none());
+        let idle = |h: &tokio::runtime::Handle| h.metrics().num_alive_tasks() == 0;
+        running || (self.done && self.runtime.as_ref().is_some_and(idle))
+    }
 }
 
 type Shared<T> = Arc<Mutex<T>>;
@@ -160,7 +189,10 @@ impl NodeCtx {
     async fn start(&self) -> Option<ApiListener<SimEnv>> {
         let index = {
             let mut log = lock(&self.log);
-            log.done = false;
+            (log.done, log.runtime) = (false, None);
+            if tokio::runtime::Handle::current().metrics().num_alive_tasks() > 0 {
+                log.leak_at_restart = true;
+            }
             log.incarnations.push(Incarnation { started_ms: now_ms(), ..Incarnation::default() });
             log.incarnations.len() - 1
         };
@@ -244,7 +276,8 @@ impl NodeCtx {
     }
 
     fn finish(&self) {
-        lock(&self.log).done = true;
+        let mut log = lock(&self.log);
+        (log.done, log.runtime) = (true, Some(tokio::runtime::Handle::current()));
     }
 }
 
@@ -259,7 +292,7 @@ pub fn run(scenario: &Scenario) -> RunRecord {
     add_actors(&mut sim, &scenario, &rec);
     add_faults(&mut sim, &scenario);
     let mut sim_errors = Vec::new();
-    let end_ms = drive(&mut sim, &scenario, &logs, &crashes, &mut sim_errors);
+    let end_ms = drive(&mut sim, &scenario, (&logs, &rec), &crashes, &mut sim_errors);
     collect(&scenario, rec, logs, sim_errors, end_ms)
 }
 
@@ -447,18 +480,30 @@ fn apply_driver_fault(
                 lock(log).files.power_loss();
             }
             quietly(sim, s, &node, |sim| sim.bounce(node.as_str()));
+            mark_host(logs, &node, false);
         }
         DriverFault::Bounce(node) => {
             mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
             quietly(sim, s, &node, |sim| sim.bounce(node.as_str()));
+            mark_host(logs, &node, false);
         }
         DriverFault::Crash(node) => {
             mark_crashed(logs, &node, sim.elapsed().as_millis() as u64);
             quietly(sim, s, &node, |sim| sim.crash(node.as_str()));
+            mark_host(logs, &node, true);
         }
         DriverFault::Latency(a, b, ms) => {
             sim.set_link_latency(a.as_str(), b.as_str(), Duration::from_millis(ms))
         }
+    }
+}
+
+/// After a crash: a host down for good is done (its schedule ends with
+/// it); one that restarts is not done until its new life says so.
+fn mark_host(logs: &BTreeMap<String, Shared<NodeLog>>, node: &str, down_for_good: bool) {
+    if let Some(log) = logs.get(node) {
+        let mut log = lock(log);
+        (log.done, log.down, log.runtime) = (down_for_good, down_for_good, None);
     }
 }
 
@@ -554,14 +599,16 @@ fn apply_crashes(
 fn drive(
     sim: &mut turmoil::Sim<'static>,
     s: &Scenario,
-    logs: &BTreeMap<String, Shared<NodeLog>>,
+    (logs, rec): (&BTreeMap<String, Shared<NodeLog>>, &Recorder),
     crashes: &Crashes,
     errors: &mut Vec<String>,
 ) -> u64 {
     let mut faults = driver_faults(s);
     let end = Duration::from_millis(s.duration_ms);
-    let settle = crate::oracles::settle_ms(s);
     let mut settled_at: Option<u64> = None;
+    // What is left to settle is read every SETTLE_CHECK_MS, not every tick:
+    // reading the journals costs more than a tick.
+    let (mut need, mut next_check) = (u64::MAX, 0);
     while sim.elapsed() < end {
         let now = sim.elapsed().as_millis() as u64;
         while faults.first().is_some_and(|(at, _)| *at <= now) {
@@ -573,11 +620,15 @@ fn drive(
         // part of the run.
         if nodes_done && faults.is_empty() {
             let since = *settled_at.get_or_insert(now);
-            if now >= since + settle {
+            if now >= next_check {
+                need = crate::oracles::settle_ms(s, now, settling(s, logs, rec));
+                next_check = now + SETTLE_CHECK_MS;
+            }
+            if now >= since.saturating_add(need) {
                 break;
             }
         } else {
-            settled_at = None;
+            (settled_at, next_check) = (None, 0);
         }
         let stepped = sim.step();
         apply_crashes(sim, crashes, logs, s);
@@ -592,6 +643,67 @@ fn drive(
         }
     }
     sim.elapsed().as_millis() as u64
+}
+
+/// How often a settling run reads what its oracles still wait for.
+const SETTLE_CHECK_MS: u64 = 20;
+
+/// What the oracles' windows depend on, read from the nodes now.
+fn settling(
+    s: &Scenario,
+    logs: &BTreeMap<String, Shared<NodeLog>>,
+    rec: &Recorder,
+) -> crate::oracles::Settling {
+    let judged_since = logs.get(&s.stop.node).and_then(|log| {
+        let log = lock(log);
+        let last = log.incarnations.last().filter(|_| log.incarnations.len() > 1);
+        last.filter(|inc| inc.stop_called_ms.is_none() && !inc.crashed).map(|inc| inc.started_ms)
+    });
+    // A replay is played out once every peer of the node has come back to
+    // it (or ended) and every result sent to it is applied and acknowledged.
+    let replay_pending = judged_since.is_some_and(|start| {
+        let peers = s.actors.iter().filter_map(|a| match a {
+            Actor::ClusterPeer(p) if p.node == s.stop.node => Some(p.name.as_str()),
+            _ => None,
+        });
+        !peers.into_iter().all(|p| rec.peer_came_back(p, start)) || !peer_results_applied(s, logs, rec)
+    });
+    let links_cut_until_ms = s
+        .faults
+        .iter()
+        .map(|f| match f {
+            Fault::Hold { until_ms, .. } | Fault::Partition { until_ms, .. } => *until_ms,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    crate::oracles::Settling {
+        stopped_nodes_quiet: logs.values().all(|l| lock(l).quiet()) && !rec.requests_open(),
+        restarted: judged_since.is_some(),
+        replay_pending,
+        links_cut_until_ms,
+    }
+}
+
+/// Whether the stopped node has applied, in any incarnation, every check
+/// result the peers have written to it so far, and acknowledged each to a
+/// peer that reads: the replay and its acknowledgement are both explored.
+fn peer_results_applied(s: &Scenario, logs: &BTreeMap<String, Shared<NodeLog>>, rec: &Recorder) -> bool {
+    let Some(log) = logs.get(&s.stop.node) else { return true };
+    let applied: std::collections::BTreeSet<(String, u64)> = lock(log)
+        .stores
+        .iter()
+        .flat_map(|store| store.journal())
+        .filter(|e| !e.after_seal)
+        .filter_map(|e| match e.origin {
+            Origin::Cluster { identity, ts: Some(ts), .. } => Some((identity, ts.to_bits())),
+            _ => None,
+        })
+        .collect();
+    let played_out = |m: &crate::record::PeerMessage| {
+        applied.contains(&(m.peer.clone(), m.ts.to_bits())) && (m.acknowledged || !m.reads)
+    };
+    rec.every_peer_message(|m| m.node != s.stop.node || played_out(m))
 }
 
 fn collect(

@@ -111,6 +111,7 @@ pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
         }
         tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
     }
+    rec.peer_ended(&spec.name);
 }
 
 /// `ts` for the next message: simulated epoch seconds, strictly increasing.
@@ -182,6 +183,12 @@ async fn session(
         let next_send = if sent.len() as u32 >= spec.results { u64::MAX } else { next_send };
         let last = end_ms.saturating_sub(1_000);
         if !spec.reads {
+            if next_send == u64::MAX {
+                // A deaf peer with nothing left to send holds its socket
+                // until the end: it never learns of a disconnect, so it
+                // opens no session again.
+                rec.peer_ended(&spec.name);
+            }
             sleep_until_ms(next_send.min(last)).await;
             continue;
         }

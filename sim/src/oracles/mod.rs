@@ -66,17 +66,73 @@ impl Invariant {
     }
 }
 
-/// How long a run must go on after every node is done (started, or stopped
-/// with its tasks ended, or restarted) for every oracle's window to close:
-/// silent-after-stop's watch, and the time for a peer to reconnect and for
-/// its whole backlog to be replayed (after a restart, a bounce, or a crash
-/// a chaos rule restarts: asked of every world with peers). The world ends
-/// a run then, or earlier once every actor has ended, instead of idling to
-/// the scenario's duration.
-pub fn settle_ms(scenario: &Scenario) -> u64 {
-    // A replay after a restart first waits out the peer's retry.
-    let replay = crate::actors::peer::RETRY_MS + cluster::longest_replay_window_ms(scenario);
-    silent::WATCH_AFTER_DONE_MS.max(replay)
+/// What the world knows, while a run settles, that decides how long the
+/// oracles still need it to go on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Settling {
+    /// Every node that saw Stop return has no task left alive, or its host
+    /// is down for good: nothing of the stack is left to break the silence;
+    /// and every request an actor sent has its outcome recorded.
+    pub stopped_nodes_quiet: bool,
+    /// The stopped node runs again after a restart.
+    pub restarted: bool,
+    /// The stopped node runs again after a restart (not stopped or crashed
+    /// since), so the peers' backlogs replayed to it are judged, and some
+    /// check result sent to it is not applied yet.
+    pub replay_pending: bool,
+    /// Until when a partition or hold still holds messages on some link.
+    pub links_cut_until_ms: u64,
+}
+
+/// How long after every node is done (started, or stopped with its tasks
+/// ended, or restarted) the run must go on for every oracle's window to
+/// close: silent-after-stop's watch, unless no task of a stopped node is
+/// left to be heard (then only what is in flight must land); a restarted
+/// node's first persist interval; and, while a judged replay has results
+/// left to apply or acknowledge, the time for a peer to reconnect and for
+/// its whole backlog to be applied. The world ends the run then, or earlier once every
+/// actor has ended, instead of idling to the scenario's duration.
+pub fn settle_ms(scenario: &Scenario, now_ms: u64, settling: Settling) -> u64 {
+    let silent = if settling.stopped_nodes_quiet {
+        // What the stopped nodes sent last reaches the actors: the links'
+        // latency, and a held link's release.
+        let held = settling.links_cut_until_ms.saturating_sub(now_ms);
+        held + IN_FLIGHT_MS + scenario_latency_ms(scenario)
+    } else {
+        silent::WATCH_AFTER_DONE_MS
+    };
+    // A node started again serves its clients and persists at least once.
+    let serving = if settling.restarted { RESTARTED_WATCH_MS } else { 0 };
+    // A replay after a restart first waits out the peer's retry, and its
+    // acknowledgement comes with the next log position tick.
+    let ack = quiesce::config::Timings::default().log_position_interval.as_millis() as u64;
+    let replay = match settling.replay_pending {
+        true => crate::actors::peer::RETRY_MS + cluster::longest_replay_window_ms(scenario) + ack,
+        false => 0,
+    };
+    silent.max(serving).max(replay)
+}
+
+/// How long a node started again is watched serving, at the least: one
+/// persist interval and a margin for the requests then in flight.
+pub const RESTARTED_WATCH_MS: u64 = crate::world::PERSIST_INTERVAL_MS + 500;
+
+/// What a message already sent may still take to arrive on a link without
+/// latency set: turmoil's largest random latency (100 ms), and a margin for
+/// the actor to read it.
+pub const IN_FLIGHT_MS: u64 = 150;
+
+/// Every latency the scenario sets on a link, summed: the most any one
+/// message can take.
+fn scenario_latency_ms(scenario: &Scenario) -> u64 {
+    scenario
+        .faults
+        .iter()
+        .map(|f| match f {
+            crate::scenario::Fault::Latency { ms, .. } => *ms,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// One broken invariant, with what shows it.
