@@ -27,6 +27,9 @@ use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 /// Every simulated node persists this often (acknowledgements follow persists).
 pub const PERSIST_INTERVAL_MS: u64 = 2_000;
 
+/// Every simulated node acknowledges check results to its peers this often.
+pub const LOG_POSITION_INTERVAL_MS: u64 = 2_000;
+
 /// The state directory inside every simulated node.
 const STATE_DIR: &str = "/var/lib/quiesce";
 
@@ -111,9 +114,10 @@ impl NodeCtx {
             endpoints,
             journal_capacity: None,
             bugs: s.bugs.iter().copied().collect(),
-            // Acknowledgements follow persists; a short interval keeps runs short.
+            // Acknowledgements follow persists; short intervals keep runs short.
             timings: quiesce::config::Timings {
                 persist_interval: Duration::from_millis(PERSIST_INTERVAL_MS),
+                log_position_interval: Duration::from_millis(LOG_POSITION_INTERVAL_MS),
                 ..Default::default()
             },
             ..Config::default()

@@ -35,16 +35,18 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
         .filter(|inc| inc.stop_called_ms.is_none() && !inc.crashed)
         .map(|inc| inc.started_ms);
     let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
-    let replayed: std::collections::BTreeSet<&str> = record
+    // A message sent later than a window before the end may still be on its
+    // way: only those sent before that cutoff must have arrived.
+    let replayed: BTreeMap<&str, u64> = record
         .peer_sessions
         .iter()
-        .filter(|(peer, at)| {
+        .filter_map(|(peer, at)| {
             let window = replay_window_ms(scenario, peer, sent(peer));
-            last_start.is_some_and(|start| *at >= start)
+            let judged = last_start.is_some_and(|start| *at >= start)
                 && !link_cut_after(scenario, peer, *at)
-                && record.end_ms >= at + window
+                && record.end_ms >= at + window;
+            judged.then(|| (peer.as_str(), record.end_ms - window))
         })
-        .map(|(p, _)| p.as_str())
         .collect();
     out.extend(peer_results_applied_once(record, &replayed));
     out
@@ -138,10 +140,7 @@ fn state_survives(node: &str, before: &Incarnation, after: &Incarnation) -> Opti
 /// Every check result a simulated peer sent is applied at most once, in
 /// `ts` order; exactly once if the node acknowledged it, or if its peer
 /// `replayed` its backlog after the restart.
-fn peer_results_applied_once(
-    record: &RunRecord,
-    replayed: &std::collections::BTreeSet<&str>,
-) -> Vec<Violation> {
+fn peer_results_applied_once(record: &RunRecord, replayed: &BTreeMap<&str, u64>) -> Vec<Violation> {
     let mut out = Vec::new();
     for (node, incs) in &record.nodes {
         // An era ends with a crash: what was applied and not yet persisted
@@ -168,7 +167,9 @@ fn peer_results_applied_once(
             let eras = applied.get(&(m.peer.clone(), m.ts.to_bits()));
             let n: usize = eras.map_or(0, |e| e.values().sum());
             let twice_in_an_era = eras.is_some_and(|e| e.values().any(|&k| k > 1));
-            let must_be_there = m.acknowledged || replayed.contains(m.peer.as_str());
+            let sent_ms = ((m.ts - crate::env::EPOCH_SECS as f64) * 1000.0) as u64;
+            let must_be_there =
+                m.acknowledged || replayed.get(m.peer.as_str()).is_some_and(|cut| sent_ms <= *cut);
             if twice_in_an_era || (n == 0 && must_be_there) {
                 out.push(Violation {
                     invariant: Invariant::NothingAcknowledgedIsLost,

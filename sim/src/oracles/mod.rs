@@ -105,7 +105,7 @@ pub fn settle_ms(scenario: &Scenario, now_ms: u64, settling: Settling) -> u64 {
     let serving = if settling.restarted { RESTARTED_WATCH_MS } else { 0 };
     // A replay after a restart first waits out the peer's retry, and its
     // acknowledgement comes with the next log position tick.
-    let ack = quiesce::config::Timings::default().log_position_interval.as_millis() as u64;
+    let ack = crate::world::LOG_POSITION_INTERVAL_MS;
     let replay = match settling.replay_pending {
         true => crate::actors::peer::RETRY_MS + cluster::longest_replay_window_ms(scenario) + ack,
         false => 0,

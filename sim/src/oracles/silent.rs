@@ -8,10 +8,18 @@ use super::{journal_ms, Invariant, Violation};
 use crate::record::{Incarnation, RunRecord};
 
 /// How long a run goes on after every node is done (Stop returned and the
-/// stopped node's tasks ended), so that this oracle can hear a write that
-/// escaped Stop: longer than the longest interval of the simulated node's
-/// writing timers (persist 2 s, log positions 5 s).
-pub const WATCH_AFTER_DONE_MS: u64 = 6_000;
+/// stopped node's tasks ended) while some task is still alive on a stopped
+/// node, so that this oracle can hear a write that escaped Stop: longer than
+/// the longest interval of the simulated node's writing timers (persist and
+/// log positions, 2 s each). A tick that chaos also delays past it is not
+/// heard.
+pub const WATCH_AFTER_DONE_MS: u64 = WRITING_TIMERS_MS + 1_000;
+
+const WRITING_TIMERS_MS: u64 = if crate::world::PERSIST_INTERVAL_MS > crate::world::LOG_POSITION_INTERVAL_MS {
+    crate::world::PERSIST_INTERVAL_MS
+} else {
+    crate::world::LOG_POSITION_INTERVAL_MS
+};
 
 /// Every incarnation that saw Stop return stays silent after it.
 pub fn silent_after_stop(record: &RunRecord) -> Vec<Violation> {
