@@ -12,13 +12,14 @@ use quiesce::config::{ApiUser, Config, EndpointConfig};
 use quiesce::listener::{ApiListener, StartError};
 use quiesce::probe::Probe;
 use quiesce::state::{self, StateError, StateFile};
-use quiesce::store::{Mutation, ObjectType, Origin, Store, StoreSnapshot};
+use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 
 use crate::actors::http::{self as http_actor, sleep_until_ms, PORT};
 use crate::actors::peer;
 use crate::env::{Crashes, HostFiles, SimEnv};
 use crate::harness_fault;
 use crate::lock::lock;
+use crate::oracles::cluster::{applied_result, replay_judged_since};
 use crate::oracles::tasks::TASKS_END_MS;
 use crate::record::{AppliedDelay, Event, Incarnation, RunRecord, TraceLine};
 use crate::recorder::{now_ms, Recorder};
@@ -658,11 +659,7 @@ fn settling(
     logs: &BTreeMap<String, Shared<NodeLog>>,
     rec: &Recorder,
 ) -> crate::oracles::Settling {
-    let judged_since = logs.get(&s.stop.node).and_then(|log| {
-        let log = lock(log);
-        let last = log.incarnations.last().filter(|_| log.incarnations.len() > 1);
-        last.filter(|inc| inc.stop_called_ms.is_none() && !inc.crashed).map(|inc| inc.started_ms)
-    });
+    let judged_since = logs.get(&s.stop.node).and_then(|log| replay_judged_since(&lock(log).incarnations));
     // A replay is played out once every peer of the node has come back to
     // it (or ended) and every result sent to it is applied and acknowledged.
     let replay_pending = judged_since.is_some_and(|start| {
@@ -694,18 +691,11 @@ fn settling(
 /// peer that reads: the replay and its acknowledgement are both explored.
 fn peer_results_applied(s: &Scenario, logs: &BTreeMap<String, Shared<NodeLog>>, rec: &Recorder) -> bool {
     let Some(log) = logs.get(&s.stop.node) else { return true };
-    let applied: std::collections::BTreeSet<(String, u64)> = lock(log)
-        .stores
-        .iter()
-        .flat_map(|store| store.journal())
-        .filter(|e| !e.after_seal)
-        .filter_map(|e| match e.origin {
-            Origin::Cluster { identity, ts: Some(ts), .. } => Some((identity, ts.to_bits())),
-            _ => None,
-        })
-        .collect();
+    let journals: Vec<_> = lock(log).stores.iter().flat_map(|store| store.journal()).collect();
+    let applied: std::collections::BTreeSet<(&str, u64)> =
+        journals.iter().filter_map(applied_result).map(|(peer, ts)| (peer, ts.to_bits())).collect();
     let played_out = |m: &crate::record::PeerMessage| {
-        applied.contains(&(m.peer.clone(), m.ts.to_bits())) && (m.acknowledged || !m.reads)
+        applied.contains(&(m.peer.as_str(), m.ts.to_bits())) && (m.acknowledged || !m.reads)
     };
     rec.every_peer_message(|m| m.node != s.stop.node || played_out(m))
 }

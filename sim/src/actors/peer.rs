@@ -114,6 +114,12 @@ pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
     rec.peer_ended(&spec.name);
 }
 
+/// When a message with `ts` was sent, in simulated ms: [`next_ts`] takes
+/// the send time, later only to keep `ts` strictly increasing.
+pub fn sent_ms(ts: f64) -> u64 {
+    ((ts - crate::env::EPOCH_SECS as f64) * 1000.0) as u64
+}
+
 /// `ts` for the next message: simulated epoch seconds, strictly increasing.
 fn next_ts(sent: &[(f64, Value)]) -> f64 {
     let now = crate::env::EPOCH_SECS as f64 + now_ms() as f64 / 1000.0;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use quiesce::store::Origin;
+use quiesce::store::{JournalEntry, Origin};
 
 use super::{Invariant, Violation};
 use crate::record::{Incarnation, RunRecord};
@@ -25,15 +25,7 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     // session after the restart (which replays its backlog first) and the
     // run went on for the window that backlog needs: each of its messages
     // handled with what chaos may add to one, over the peer's link latency.
-    // The start after which a peer's session replays its whole backlog: the
-    // stopped node's last one, if it was a restart (or a crash's) and neither
-    // a Stop (a later cycle's) nor a crash without restart ended it.
-    let last_start = record
-        .nodes
-        .get(&scenario.stop.node)
-        .and_then(|incs| incs.last().filter(|_| incs.len() > 1))
-        .filter(|inc| inc.stop_called_ms.is_none() && !inc.crashed)
-        .map(|inc| inc.started_ms);
+    let last_start = record.nodes.get(&scenario.stop.node).and_then(|incs| replay_judged_since(incs));
     let sent = |peer: &str| record.peer_messages.iter().filter(|m| m.peer == peer).count() as u64;
     // A message sent later than a window before the end may still be on its
     // way: only those sent before that cutoff must have arrived.
@@ -52,12 +44,29 @@ pub fn nothing_acknowledged_is_lost(scenario: &Scenario, record: &RunRecord) -> 
     out
 }
 
+/// The start after which a peer's session replays its whole backlog to the
+/// stopped node: its last one, if it was a restart (or a crash's) and
+/// neither a Stop (a later cycle's) nor a crash without restart ended it.
+pub fn replay_judged_since(incarnations: &[Incarnation]) -> Option<u64> {
+    let last = incarnations.last().filter(|_| incarnations.len() > 1)?;
+    (last.stop_called_ms.is_none() && !last.crashed).then_some(last.started_ms)
+}
+
+/// The peer and `ts` of a check result a journal entry applied; none for an
+/// attempt after the seal, which was refused and applied nothing.
+pub fn applied_result(e: &JournalEntry) -> Option<(&str, f64)> {
+    match &e.origin {
+        Origin::Cluster { identity, ts: Some(ts), .. } if !e.after_seal => Some((identity, *ts)),
+        _ => None,
+    }
+}
+
 /// How long a backlog of `messages` from `peer` may take to be applied once
 /// its session opened: the slack, a millisecond a message, what chaos may
 /// add to them on the node that replays them, and the peer's link latency.
 pub fn replay_window_ms(scenario: &Scenario, peer: &str, messages: u64) -> u64 {
     let chaos = jsonrpc_chaos_ms(scenario, &scenario.stop.node, messages);
-    REPLAY_SLACK_MS + messages + chaos + latency_ms(scenario, peer)
+    REPLAY_SLACK_MS + messages + chaos + latency_ms(scenario, Some(peer))
 }
 
 /// The longest [`replay_window_ms`] any peer of the scenario can need: the
@@ -87,14 +96,16 @@ fn jsonrpc_chaos_ms(scenario: &Scenario, node: &str, messages: u64) -> u64 {
         .sum()
 }
 
-/// The latency set on `peer`'s links, which every replayed message crosses.
-fn latency_ms(scenario: &Scenario, peer: &str) -> u64 {
+/// The latency set on the links of `host` (of every host if none), summed:
+/// the most a message over them can take.
+pub fn latency_ms(scenario: &Scenario, host: Option<&str>) -> u64 {
     use crate::scenario::Fault;
+    let touches = |a: &str, b: &str| host.is_none_or(|h| a == h || b == h);
     scenario
         .faults
         .iter()
         .map(|f| match f {
-            Fault::Latency { a, b, ms, .. } if a == peer || b == peer => *ms,
+            Fault::Latency { a, b, ms, .. } if touches(a, b) => *ms,
             _ => 0,
         })
         .sum()
@@ -153,21 +164,18 @@ fn peer_results_applied_once(record: &RunRecord, replayed: &BTreeMap<&str, u64>)
             *era += usize::from(inc.crashed);
             Some((this, inc))
         });
-        // An attempt after the seal was refused: it applied nothing.
         for (era, inc) in eras {
-            for e in inc.journal.iter().filter(|e| !e.after_seal) {
-                if let Origin::Cluster { identity, ts: Some(ts), .. } = &e.origin {
-                    *applied.entry((identity.clone(), ts.to_bits())).or_default().entry(era).or_default() +=
-                        1;
-                    order.entry((era, identity.clone())).or_default().push(*ts);
-                }
+            for (identity, ts) in inc.journal.iter().filter_map(applied_result) {
+                *applied.entry((identity.to_string(), ts.to_bits())).or_default().entry(era).or_default() +=
+                    1;
+                order.entry((era, identity.to_string())).or_default().push(ts);
             }
         }
         for m in record.peer_messages.iter().filter(|m| &m.node == node) {
             let eras = applied.get(&(m.peer.clone(), m.ts.to_bits()));
             let n: usize = eras.map_or(0, |e| e.values().sum());
             let twice_in_an_era = eras.is_some_and(|e| e.values().any(|&k| k > 1));
-            let sent_ms = ((m.ts - crate::env::EPOCH_SECS as f64) * 1000.0) as u64;
+            let sent_ms = crate::actors::peer::sent_ms(m.ts);
             let must_be_there =
                 m.acknowledged || replayed.get(m.peer.as_str()).is_some_and(|cut| sent_ms <= *cut);
             if twice_in_an_era || (n == 0 && must_be_there) {

@@ -2,7 +2,7 @@
 //! the violations it finds, with the time and the evidence. They are pure, so
 //! each can be shown to fire on a hand-made record.
 
-mod cluster;
+pub(crate) mod cluster;
 mod http;
 pub mod lifecycle;
 mod listener;
@@ -78,7 +78,8 @@ pub struct Settling {
     pub restarted: bool,
     /// The stopped node runs again after a restart (not stopped or crashed
     /// since), so the peers' backlogs replayed to it are judged, and some
-    /// check result sent to it is not applied yet.
+    /// peer has not come back yet or some result sent to it is not yet
+    /// applied and acknowledged.
     pub replay_pending: bool,
     /// Until when a partition or hold still holds messages on some link.
     pub links_cut_until_ms: u64,
@@ -97,7 +98,7 @@ pub fn settle_ms(scenario: &Scenario, now_ms: u64, settling: Settling) -> u64 {
         // What the stopped nodes sent last reaches the actors: the links'
         // latency, and a held link's release.
         let held = settling.links_cut_until_ms.saturating_sub(now_ms);
-        held + IN_FLIGHT_MS + scenario_latency_ms(scenario)
+        held + IN_FLIGHT_MS + cluster::latency_ms(scenario, None)
     } else {
         silent::WATCH_AFTER_DONE_MS
     };
@@ -121,19 +122,6 @@ pub const RESTARTED_WATCH_MS: u64 = crate::world::PERSIST_INTERVAL_MS + 500;
 /// latency set: turmoil's largest random latency (100 ms), and a margin for
 /// the actor to read it.
 pub const IN_FLIGHT_MS: u64 = 150;
-
-/// Every latency the scenario sets on a link, summed: the most any one
-/// message can take.
-fn scenario_latency_ms(scenario: &Scenario) -> u64 {
-    scenario
-        .faults
-        .iter()
-        .map(|f| match f {
-            crate::scenario::Fault::Latency { ms, .. } => *ms,
-            _ => 0,
-        })
-        .sum()
-}
 
 /// One broken invariant, with what shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
