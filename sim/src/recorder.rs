@@ -13,8 +13,8 @@ struct Inner {
     peer_sessions: Vec<(String, u64)>,
     connection_ends: Vec<ConnectionEnd>,
     trace: Vec<TraceLine>,
-    /// Requests sent whose outcome is not recorded yet.
-    open_requests: usize,
+    /// Per node, the requests sent to it whose outcome is not recorded yet.
+    open_requests: std::collections::BTreeMap<String, usize>,
     /// Peers that open no session again: their actor ended, or a deaf one
     /// has sent everything and only holds its socket.
     peers_ended: std::collections::BTreeSet<String>,
@@ -56,8 +56,8 @@ impl Recorder {
         let sent = Event::Sent { id: r.id.clone(), method: r.method.clone(), path: r.path.clone() };
         self.event_at(r.sent_ms, actor, sent);
         let mut inner = self.lock();
+        *inner.open_requests.entry(r.node.clone()).or_default() += 1;
         inner.requests.push(r);
-        inner.open_requests += 1;
         inner.requests.len() - 1
     }
 
@@ -69,10 +69,13 @@ impl Recorder {
         };
         let line = {
             let mut inner = self.lock();
-            inner.open_requests = inner.open_requests.saturating_sub(1);
             let Some(r) = inner.requests.get_mut(index) else { return };
             r.outcome = outcome.clone();
-            Event::Finished { id: r.id.clone(), outcome }
+            let (id, node) = (r.id.clone(), r.node.clone());
+            if let Some(open) = inner.open_requests.get_mut(&node) {
+                *open = open.saturating_sub(1);
+            }
+            Event::Finished { id, outcome }
         };
         self.event_at(at_ms, actor, line);
     }
@@ -83,9 +86,9 @@ impl Recorder {
         self.lock().peer_messages.push(m);
     }
 
-    /// Whether some request sent is still waiting for its outcome.
-    pub fn requests_open(&self) -> bool {
-        self.lock().open_requests > 0
+    /// Whether some request sent to `node` is still waiting for its outcome.
+    pub fn requests_open_to(&self, node: &str) -> bool {
+        self.lock().open_requests.get(node).is_some_and(|open| *open > 0)
     }
 
     /// Whether `each` holds for every check result a peer has written so far.

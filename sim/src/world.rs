@@ -67,9 +67,13 @@ impl NodeLog {
             return false;
         }
         // Running again: what ran before had all ended when it restarted.
-        let running = self.incarnations.last().is_some_and(|i| i.stop_returned_ms.is_none());
         let idle = |h: &tokio::runtime::Handle| h.metrics().num_alive_tasks() == 0;
-        running || (self.done && self.runtime.as_ref().is_some_and(idle))
+        self.running() || (self.done && self.runtime.as_ref().is_some_and(idle))
+    }
+
+    /// Whether the node's current incarnation is up and not stopped.
+    fn running(&self) -> bool {
+        !self.down && self.incarnations.last().is_some_and(|i| i.stop_returned_ms.is_none())
     }
 }
 
@@ -679,7 +683,11 @@ fn settling(
         .max()
         .unwrap_or(0);
     crate::oracles::Settling {
-        stopped_nodes_quiet: logs.values().all(|l| lock(l).quiet()) && !rec.requests_open(),
+        stopped_nodes_quiet: logs.iter().all(|(node, log)| {
+            let log = lock(log);
+            // What a running node still answers is no concern of the silence.
+            log.quiet() && (log.running() || !rec.requests_open_to(node))
+        }),
         restarted: judged_since.is_some(),
         replay_pending,
         links_cut_until_ms,

@@ -72,7 +72,8 @@ impl Invariant {
 pub struct Settling {
     /// Every node that saw Stop return has no task left alive, or its host
     /// is down for good: nothing of the stack is left to break the silence;
-    /// and every request an actor sent has its outcome recorded.
+    /// and every request an actor sent to a node not running has its outcome
+    /// recorded.
     pub stopped_nodes_quiet: bool,
     /// The stopped node runs again after a restart.
     pub restarted: bool,
