@@ -18,6 +18,20 @@ struct Inner {
     /// Peers that open no session again: their actor ended, or a deaf one
     /// has sent everything and only holds its socket.
     peers_ended: std::collections::BTreeSet<String>,
+    /// Peers that now wait on the node alone (see [`Recorder::peer_waits`]).
+    peers_waiting: std::collections::BTreeSet<String>,
+}
+
+/// Where a peer stands with the replay to a node started again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerReplay {
+    /// It opened a session since the start, which replayed its backlog.
+    CameBack,
+    /// It may still come back.
+    Pending,
+    /// It never will: its actor ended, or it waits on a session the start
+    /// killed, for something the dead connection will never bring.
+    Never,
 }
 
 /// Everything recorded: requests, peer messages, peer sessions, connection ends, trace.
@@ -101,11 +115,35 @@ impl Recorder {
         self.lock().peers_ended.insert(peer.to_string());
     }
 
-    /// Whether `peer` opened a session at or after `at_ms`, or has ended.
-    pub fn peer_came_back(&self, peer: &str, at_ms: u64) -> bool {
+    /// Records whether `peer` now waits on the node alone: it writes
+    /// nothing more on its session until the node sends it something, or
+    /// until the node takes what it is writing.
+    pub fn peer_waits(&self, peer: &str, waiting: bool) {
+        let mut inner = self.lock();
+        match waiting {
+            true => inner.peers_waiting.insert(peer.to_string()),
+            false => inner.peers_waiting.remove(peer),
+        };
+    }
+
+    /// Where `peer` stands with the replay to a node started at `start_ms`.
+    /// A session opened before the start is dead (the node's stop or crash
+    /// ended it): a peer waiting on it hears of that only through its own
+    /// write, which it will never make, or, for a write already waiting,
+    /// never (turmoil does not wake a writer waiting for room when the
+    /// other end resets). `links_whole`: no partition or hold still keeps
+    /// back the node's goodbye.
+    pub fn peer_replay(&self, peer: &str, start_ms: u64, links_whole: bool) -> PeerReplay {
         let inner = self.lock();
-        inner.peers_ended.contains(peer)
-            || inner.peer_sessions.iter().any(|(p, at)| p == peer && *at >= at_ms)
+        let sessions = inner.peer_sessions.iter().filter(|(p, _)| p == peer);
+        let last = sessions.map(|(_, at)| *at).max();
+        if last.is_some_and(|at| at >= start_ms) {
+            PeerReplay::CameBack
+        } else if inner.peers_ended.contains(peer) || (links_whole && inner.peers_waiting.contains(peer)) {
+            PeerReplay::Never
+        } else {
+            PeerReplay::Pending
+        }
     }
 
     /// Records that `peer` connected and sent Hello (and its backlog).

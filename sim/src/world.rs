@@ -2,7 +2,7 @@
 //! nodes running the unchanged stack and of actors talking to them, runs it,
 //! and returns the [`RunRecord`] the oracles read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use crate::lock::lock;
 use crate::oracles::cluster::{applied_result, replay_judged_since};
 use crate::oracles::tasks::TASKS_END_MS;
 use crate::record::{AppliedDelay, Event, Incarnation, RunRecord, TraceLine};
-use crate::recorder::{now_ms, Recorder};
+use crate::recorder::{now_ms, PeerReplay, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 
 /// Every simulated node persists this often (acknowledgements follow persists).
@@ -664,15 +664,6 @@ fn settling(
     rec: &Recorder,
 ) -> crate::oracles::Settling {
     let judged_since = logs.get(&s.stop.node).and_then(|log| replay_judged_since(&lock(log).incarnations));
-    // A replay is played out once every peer of the node has come back to
-    // it (or ended) and every result sent to it is applied and acknowledged.
-    let replay_pending = judged_since.is_some_and(|start| {
-        let peers = s.actors.iter().filter_map(|a| match a {
-            Actor::ClusterPeer(p) if p.node == s.stop.node => Some(p.name.as_str()),
-            _ => None,
-        });
-        !peers.into_iter().all(|p| rec.peer_came_back(p, start)) || !peer_results_applied(s, logs, rec)
-    });
     let links_cut_until_ms = s
         .faults
         .iter()
@@ -682,6 +673,22 @@ fn settling(
         })
         .max()
         .unwrap_or(0);
+    // A replay is played out once every peer of the node has come back to
+    // it (or never will) and every result sent by those that came back is
+    // applied and acknowledged: what the oracle judges, and no more.
+    let replay_pending = judged_since.is_some_and(|start| {
+        let links_whole = now_ms() >= links_cut_until_ms;
+        let peers = s.actors.iter().filter_map(|a| match a {
+            Actor::ClusterPeer(p) if p.node == s.stop.node => Some(p.name.as_str()),
+            _ => None,
+        });
+        let stand: Vec<(&str, PeerReplay)> =
+            peers.map(|p| (p, rec.peer_replay(p, start, links_whole))).collect();
+        let came_back: BTreeSet<&str> =
+            stand.iter().filter(|(_, r)| *r == PeerReplay::CameBack).map(|(p, _)| *p).collect();
+        stand.iter().any(|(_, r)| *r == PeerReplay::Pending)
+            || !peer_results_applied(s, logs, rec, &came_back)
+    });
     crate::oracles::Settling {
         stopped_nodes_quiet: logs.iter().all(|(node, log)| {
             let log = lock(log);
@@ -695,17 +702,23 @@ fn settling(
 }
 
 /// Whether the stopped node has applied, in any incarnation, every check
-/// result the peers have written to it so far, and acknowledged each to a
-/// peer that reads: the replay and its acknowledgement are both explored.
-fn peer_results_applied(s: &Scenario, logs: &BTreeMap<String, Shared<NodeLog>>, rec: &Recorder) -> bool {
+/// result the peers that came back have written to it so far, and
+/// acknowledged each to a peer that reads: the replay and its
+/// acknowledgement are both explored.
+fn peer_results_applied(
+    s: &Scenario,
+    logs: &BTreeMap<String, Shared<NodeLog>>,
+    rec: &Recorder,
+    came_back: &BTreeSet<&str>,
+) -> bool {
     let Some(log) = logs.get(&s.stop.node) else { return true };
     let journals: Vec<_> = lock(log).stores.iter().flat_map(|store| store.journal()).collect();
-    let applied: std::collections::BTreeSet<(&str, u64)> =
+    let applied: BTreeSet<(&str, u64)> =
         journals.iter().filter_map(applied_result).map(|(peer, ts)| (peer, ts.to_bits())).collect();
     let played_out = |m: &crate::record::PeerMessage| {
         applied.contains(&(m.peer.as_str(), m.ts.to_bits())) && (m.acknowledged || !m.reads)
     };
-    rec.every_peer_message(|m| m.node != s.stop.node || played_out(m))
+    rec.every_peer_message(|m| m.node != s.stop.node || !came_back.contains(m.peer.as_str()) || played_out(m))
 }
 
 fn collect(

@@ -60,3 +60,31 @@ fn registration_between_acceptors_closed_and_listener_join_is_refused() {
     let text = run.snapshot();
     assert!(text.contains("accepted c1"), "the late connection must be accepted before close:\n{text}");
 }
+
+#[test]
+fn reading_peer_whose_write_waits_when_the_node_stops_comes_back_after_restart() {
+    // Scenario: a cluster peer that reads writes faster than the node
+    // handles (every message delayed 400 ms at jsonrpc.before_handle, an
+    // 8-segment socket), so its write waits for room; Stop closes the
+    // connection and the node starts again.
+    // Bug (in the harness's peer): it only wrote while a write waited, and
+    // turmoil wakes no such writer when the other end resets, so it never
+    // learnt of the disconnect, never replayed its backlog, and the run
+    // idled to its replay bound without judging the replay.
+    // Fix: a peer that reads keeps reading while its write waits, as
+    // Icinga's separate reader does (sim/src/actors/peer.rs, Link::send).
+    let s = scenario(serde_json::json!({
+        "version": 1, "name": "peer-write-waits-at-stop", "seed": 5, "duration_ms": 30000, "tcp_capacity": 8,
+        "nodes": [{ "name": "api", "hosts": ["p0"] }],
+        "actors": [{ "kind": "cluster_peer", "name": "a0", "node": "api", "start_ms": 100,
+                     "results": 30, "interval_ms": 20, "host": "p0", "reads": true }],
+        "chaos": [{ "point": "jsonrpc.before_handle", "action": "delay", "ms": 400 }],
+        "stop": { "node": "api", "at_ms": 1500 },
+        "restart": { "at_ms": 2500 },
+        "expect": { "verdict": "pass" }
+    }));
+    let run = replay(&s);
+    assert!(run.violations.is_empty(), "the correct stack passes: {}", run.verdict());
+    let back = run.record.peer_sessions.iter().any(|(p, at)| p == "a0" && *at >= 2500);
+    assert!(back, "the peer must open a session after the restart:\n{}", run.snapshot());
+}

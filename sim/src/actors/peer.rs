@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use turmoil::net::TcpStream;
 
 use super::http::{sleep_until_ms, PORT};
@@ -102,7 +103,10 @@ pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
     let mut acked = 0.0_f64;
     while now_ms() + 1_000 < end_ms {
         match TcpStream::connect((spec.node.as_str(), PORT)).await {
-            Ok(stream) => session(&rec, &spec, end_ms, stream, &mut sent, &mut acked).await,
+            Ok(stream) => {
+                session(&rec, &spec, end_ms, stream, &mut sent, &mut acked).await;
+                rec.peer_waits(&spec.name, false);
+            }
             Err(e) => rec.line(&spec.name, format!("connect failed: {e}")),
         }
         let done = sent.len() as u32 >= spec.results && sent.iter().all(|(ts, _)| *ts <= acked);
@@ -140,24 +144,24 @@ async fn session(
     acked: &mut f64,
 ) {
     rec.line(&spec.name, "connected");
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    let mut link = Link { rd, wr, rec, spec, buf: Vec::new() };
     let hello = json!({"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity": spec.name, "version": 21500, "capabilities": 7}});
     let backlog: Vec<Value> = sent.iter().filter(|(ts, _)| *ts > *acked).map(|(_, m)| m.clone()).collect();
     let mut out = frame(&hello);
     for m in &backlog {
         out.extend(frame(m));
     }
-    if wr.write_all(&out).await.is_err() {
+    let mut relayed = Relayed { next_ms: now_ms() + ACK_EVERY_MS, ..Relayed::default() };
+    if !link.send(&out, &mut relayed, acked).await {
         return rec.line(&spec.name, "hello failed");
     }
     rec.peer_session(&spec.name);
     if !backlog.is_empty() {
         rec.line(&spec.name, format!("replayed {} unacknowledged results", backlog.len()));
     }
-    let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let mut next_send = now_ms();
-    let mut relayed = Relayed { next_ms: now_ms() + ACK_EVERY_MS, ..Relayed::default() };
     loop {
         let now = now_ms();
         if now + 1_000 >= end_ms {
@@ -167,10 +171,12 @@ async fn session(
         if spec.reads && all_sent && sent.iter().all(|(ts, _)| *ts <= *acked) {
             return rec.line(&spec.name, "everything acknowledged; closing");
         }
+        // With nothing to send or acknowledge, only the node can wake it.
+        rec.peer_waits(&spec.name, spec.reads && all_sent && relayed.received <= relayed.told);
         if !all_sent && now >= next_send {
             let ts = next_ts(sent);
             let msg = check_result(&spec.host, ts, sent.len() as u32, &spec.name);
-            if wr.write_all(&frame(&msg)).await.is_err() {
+            if !link.send(&frame(&msg), &mut relayed, acked).await {
                 return rec.line(&spec.name, "disconnected while writing");
             }
             sent.push((ts, msg));
@@ -199,24 +205,70 @@ async fn session(
             continue;
         }
         if let Some(position) = relayed.due(now) {
-            if wr.write_all(&frame(&set_log_position(position))).await.is_err() {
+            if !link.send(&frame(&set_log_position(position)), &mut relayed, acked).await {
                 return rec.line(&spec.name, "disconnected while writing");
             }
         }
         let wait = next_send.min(relayed.next_ms).min(last).saturating_sub(now_ms()).max(1);
-        match tokio::time::timeout(Duration::from_millis(wait), rd.read(&mut chunk)).await {
+        match tokio::time::timeout(Duration::from_millis(wait), link.rd.read(&mut chunk)).await {
             Err(_) => {}
             Ok(Ok(0)) | Ok(Err(_)) => return rec.line(&spec.name, "disconnected by node"),
-            Ok(Ok(n)) => {
-                buf.extend_from_slice(&chunk[..n]);
-                for m in frames(&mut buf) {
-                    relayed.received = relayed.received.max(m.ts.unwrap_or(0.0));
-                    if let Some(pos) = m.position {
-                        on_position(rec, spec, pos, acked);
-                    }
-                }
+            Ok(Ok(n)) => link.absorb(&chunk[..n], &mut relayed, acked),
+        }
+    }
+}
+
+/// One session's socket, and the bytes read from it that do not yet make
+/// a whole frame.
+struct Link<'a> {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    rec: &'a Recorder,
+    spec: &'a ClusterPeer,
+    buf: Vec<u8>,
+}
+
+impl Link<'_> {
+    /// Acts on what the node sent: notes the `ts` it relayed, takes its
+    /// acknowledgements.
+    fn absorb(&mut self, bytes: &[u8], relayed: &mut Relayed, acked: &mut f64) {
+        self.buf.extend_from_slice(bytes);
+        for m in frames(&mut self.buf) {
+            relayed.received = relayed.received.max(m.ts.unwrap_or(0.0));
+            if let Some(pos) = m.position {
+                on_position(self.rec, self.spec, pos, acked);
             }
         }
+    }
+
+    /// Writes all of `bytes`; false once the connection is gone. A peer
+    /// that reads goes on reading while its write waits for the node to
+    /// take more, as Icinga's separate reader does: a node that closes the
+    /// connection then ends the write. (turmoil wakes no writer waiting for
+    /// room when the other end resets, so a write alone would hang for good.)
+    async fn send(&mut self, bytes: &[u8], relayed: &mut Relayed, acked: &mut f64) -> bool {
+        if !self.spec.reads {
+            // A deaf peer learns nothing while its write waits for room.
+            self.rec.peer_waits(&self.spec.name, true);
+            let written = self.wr.write_all(bytes).await.is_ok();
+            self.rec.peer_waits(&self.spec.name, false);
+            return written;
+        }
+        let (mut at, mut chunk) = (0, [0u8; 4096]);
+        while at < bytes.len() {
+            tokio::select! {
+                biased;
+                w = self.wr.write(&bytes[at..]) => match w {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => at += n,
+                },
+                r = self.rd.read(&mut chunk) => match r {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => self.absorb(&chunk[..n], relayed, acked),
+                },
+            }
+        }
+        true
     }
 }
 
