@@ -4,6 +4,8 @@
 #   scripts/mutants.sh                      every file, all mutants (hours)
 #   scripts/mutants.sh src/http/gate.rs     one file
 #   SHARD=2/8 scripts/mutants.sh            one shard of the whole run
+#   ITERATE=1 scripts/mutants.sh FILE       resume: skip the mutants the last
+#                                           run in mutants.out/ already judged
 #   IN_PLACE=1 scripts/mutants.sh FILE      mutate this tree itself, reusing
 #                                           its target/ (a spare worktree only:
 #                                           an interrupted run leaves a mutant)
@@ -18,6 +20,9 @@ if [ -n "${IN_PLACE:-}" ]; then
   args+=(--in-place)
 else
   args+=(--jobs 1)
+fi
+if [ -n "${ITERATE:-}" ]; then
+  args+=(--iterate)
 fi
 if [ -n "${SHARD:-}" ]; then
   args+=(--shard "$SHARD")
