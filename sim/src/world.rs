@@ -26,10 +26,12 @@ use crate::recorder::{now_ms, PeerReplay, Recorder};
 use crate::scenario::{Actor, ClusterPeer, Fault, NodeSpec, PanicSite, Scenario};
 
 /// Every simulated node persists this often (acknowledgements follow persists).
-pub const PERSIST_INTERVAL_MS: u64 = 2_000;
+/// Short, so that runs are short: a node started again is watched for one
+/// interval, and a stopped one for one interval past the longest timer's.
+pub const PERSIST_INTERVAL_MS: u64 = 1_000;
 
 /// Every simulated node acknowledges check results to its peers this often.
-pub const LOG_POSITION_INTERVAL_MS: u64 = 2_000;
+pub const LOG_POSITION_INTERVAL_MS: u64 = 1_000;
 
 /// The state directory inside every simulated node.
 const STATE_DIR: &str = "/var/lib/quiesce";

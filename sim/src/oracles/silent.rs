@@ -11,7 +11,7 @@ use crate::record::{Incarnation, RunRecord};
 /// stopped node's tasks ended) while some task is still alive on a stopped
 /// node, so that this oracle can hear a write that escaped Stop: longer than
 /// the longest interval of the simulated node's writing timers (persist and
-/// log positions, 2 s each). A tick that chaos also delays past it is not
+/// log positions, 1 s each). A tick that chaos also delays past it is not
 /// heard.
 pub const WATCH_AFTER_DONE_MS: u64 = WRITING_TIMERS_MS + 1_000;
 
