@@ -301,7 +301,6 @@ pub fn run(scenario: &Scenario) -> RunRecord {
     let crashes = Crashes::default();
     let logs = add_nodes(&mut sim, &scenario, &rec, &crashes);
     add_actors(&mut sim, &scenario, &rec);
-    add_faults(&mut sim, &scenario);
     let mut sim_errors = Vec::new();
     let end_ms = drive(&mut sim, &scenario, (&logs, &rec), &crashes, &mut sim_errors);
     collect(&scenario, rec, logs, sim_errors, end_ms)
@@ -401,46 +400,28 @@ fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder
     }
 }
 
-/// Network faults run from a client of their own, at their times.
-fn add_faults(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>) {
-    let faults: Vec<Fault> = s
-        .faults
-        .iter()
-        .filter(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. }))
-        .cloned()
-        .collect();
-    if faults.is_empty() {
-        return;
+/// The partitions and holds of a scenario as the driver applies them: each
+/// begins and ends at its time. (A client host of their own would cost a
+/// host's tick on every step of the run.)
+fn link_events(s: &Scenario) -> Vec<(u64, Fault, bool)> {
+    let mut events: Vec<(u64, Fault, bool)> = Vec::new();
+    for f in &s.faults {
+        if let Fault::Hold { at_ms, until_ms, .. } | Fault::Partition { at_ms, until_ms, .. } = f {
+            events.push((*at_ms, f.clone(), true));
+            events.push((*until_ms, f.clone(), false));
+        }
     }
-    sim.client("faults", async move {
-        let mut events: Vec<(u64, Fault, bool)> = Vec::new();
-        for f in faults {
-            match &f {
-                Fault::Hold { at_ms, until_ms, .. } | Fault::Partition { at_ms, until_ms, .. } => {
-                    events.push((*at_ms, f.clone(), true));
-                    events.push((*until_ms, f.clone(), false));
-                }
-                Fault::Latency { .. }
-                | Fault::Crash { .. }
-                | Fault::Bounce { .. }
-                | Fault::PowerLoss { .. } => {}
-            }
-        }
-        events.sort_by_key(|(at, _, _)| *at);
-        for (at, f, begin) in events {
-            sleep_until_ms(at).await;
-            apply_fault(&f, begin);
-        }
-        Ok(())
-    });
+    // Stable: a fault that ends when another begins keeps the scenario's order.
+    events.sort_by_key(|(at, _, _)| *at);
+    events
 }
 
-fn apply_fault(f: &Fault, begin: bool) {
+fn apply_link_fault(sim: &turmoil::Sim<'static>, f: &Fault, begin: bool) {
     match (f, begin) {
-        (Fault::Hold { a, b, .. }, true) => turmoil::hold(a.as_str(), b.as_str()),
-        (Fault::Hold { a, b, .. }, false) => turmoil::release(a.as_str(), b.as_str()),
-        (Fault::Partition { a, b, .. }, true) => turmoil::partition(a.as_str(), b.as_str()),
-        (Fault::Partition { a, b, .. }, false) => turmoil::repair(a.as_str(), b.as_str()),
+        (Fault::Hold { a, b, .. }, true) => sim.hold(a.as_str(), b.as_str()),
+        (Fault::Hold { a, b, .. }, false) => sim.release(a.as_str(), b.as_str()),
+        (Fault::Partition { a, b, .. }, true) => sim.partition(a.as_str(), b.as_str()),
+        (Fault::Partition { a, b, .. }, false) => sim.repair(a.as_str(), b.as_str()),
         (Fault::Latency { .. } | Fault::Crash { .. } | Fault::Bounce { .. } | Fault::PowerLoss { .. }, _) => {
         }
     }
@@ -554,15 +535,12 @@ fn quietly(
     }
 }
 
-/// Every host of the world: nodes, actors' hosts and the faults' client.
+/// Every host of the world: nodes and actors' hosts.
 fn hosts(s: &Scenario) -> Vec<String> {
     let mut out: std::collections::BTreeSet<String> = s.nodes.iter().map(|n| n.name.clone()).collect();
     out.extend(s.actors.iter().map(|a| host_of(s, a.name())));
     if harness_fault::actor(s).is_some() {
         out.insert(SHARED_HOST.to_string());
-    }
-    if s.faults.iter().any(|f| matches!(f, Fault::Hold { .. } | Fault::Partition { .. })) {
-        out.insert("faults".to_string());
     }
     out.into_iter().collect()
 }
@@ -615,6 +593,7 @@ fn drive(
     errors: &mut Vec<String>,
 ) -> u64 {
     let mut faults = driver_faults(s);
+    let mut links = link_events(s);
     let end = Duration::from_millis(s.duration_ms);
     let mut settled_at: Option<u64> = None;
     // What is left to settle is read every SETTLE_CHECK_MS, not every tick:
@@ -625,6 +604,10 @@ fn drive(
         while faults.first().is_some_and(|(at, _)| *at <= now) {
             let (_, f) = faults.remove(0);
             apply_driver_fault(sim, f, logs, s);
+        }
+        while links.first().is_some_and(|(at, _, _)| *at <= now) {
+            let (_, f, begin) = links.remove(0);
+            apply_link_fault(sim, &f, begin);
         }
         let nodes_done = logs.values().all(|l| lock(l).done);
         // Settling waits for the faults still to come: a crash later on is
@@ -645,7 +628,11 @@ fn drive(
         apply_crashes(sim, crashes, logs, s);
         match stepped {
             // A crash or a power loss still ahead may undo what looks finished.
-            Ok(all_clients_done) if all_clients_done && nodes_done && faults.is_empty() => break,
+            Ok(all_clients_done)
+                if all_clients_done && nodes_done && faults.is_empty() && links.is_empty() =>
+            {
+                break
+            }
             Ok(_) => {}
             Err(e) => {
                 errors.push(e.to_string());
