@@ -78,14 +78,18 @@ impl NetstringCodec {
     /// Reads the length prefix. `Ok(None)`: more bytes are needed.
     fn header(&self, src: &[u8]) -> Result<Option<(usize, usize)>, NetstringError> {
         let digits = src.iter().take_while(|b| b.is_ascii_digit()).count();
+        // In the order the bytes show them: a leading zero is plain from the
+        // second digit, a length too long only from the tenth. Checked the
+        // other way round, `0000000000` would be refused for one or the
+        // other depending on how its bytes arrived.
+        if digits > 1 && src[0] == b'0' {
+            return Err(NetstringError::LeadingZero);
+        }
         if digits > MAX_DIGITS {
             return Err(NetstringError::LengthTooLong);
         }
         if digits == 0 {
             return if src.is_empty() { Ok(None) } else { Err(NetstringError::NoLength) };
-        }
-        if digits > 1 && src[0] == b'0' {
-            return Err(NetstringError::LeadingZero);
         }
         let Some(&after) = src.get(digits) else { return Ok(None) };
         if after != b':' {
@@ -246,6 +250,18 @@ mod tests {
             "an empty payload is framed but not JSON"
         );
         assert!(matches!(err(b"5:{\"a"), NetstringError::Truncated(_)));
+    }
+
+    #[test]
+    fn ten_zeros_are_a_leading_zero_whole_or_split() {
+        // Scenario: a peer sends `0000000000`, which breaks two rules.
+        // Bug: whole, it was refused for its length (ten digits); arriving
+        // two bytes first, for its leading zero: the error hung on the
+        // network's chunking (found by the split-anywhere property).
+        // Fix: the header checks the leading zero, which the second byte
+        // shows, before the length, which only the tenth shows.
+        assert!(matches!(err(b"0000000000"), NetstringError::LeadingZero));
+        assert_eq!(decode_in_chunks(256, b"0000000000", &[2]), Err("Invalid NetString (leading zero)".into()));
     }
 
     fn deep_frame(levels: usize) -> Vec<u8> {
