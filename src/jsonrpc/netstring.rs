@@ -261,7 +261,10 @@ mod tests {
         // Fix: the header checks the leading zero, which the second byte
         // shows, before the length, which only the tenth shows.
         assert!(matches!(err(b"0000000000"), NetstringError::LeadingZero));
-        assert_eq!(decode_in_chunks(256, b"0000000000", &[2]), Err("Invalid NetString (leading zero)".into()));
+        assert_eq!(
+            decode_in_chunks(256, b"0000000000", &[2]),
+            Err("Invalid NetString (leading zero)".into())
+        );
     }
 
     fn deep_frame(levels: usize) -> Vec<u8> {
