@@ -246,3 +246,49 @@ mod tests {
         assert!(corrupt(cluster_file(-1.0, 0.0, &[])), "a negative last_ts");
     }
 }
+
+#[cfg(test)]
+#[expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "these tests set up a real directory for the real environment; no simulation runs here"
+)]
+mod lock_tests {
+    use super::*;
+    use crate::env::tokio::TokioEnv;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("quiesce-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_by_another_program_names_an_unknown_holder() {
+        // A program other than quiesce may lock the file without writing a
+        // name into it; the refusal must still say who, as well as it can.
+        let dir = scratch("foreign");
+        std::fs::create_dir_all(&dir).unwrap();
+        let foreign = std::fs::File::create(dir.join(LOCK_FILE)).unwrap();
+        foreign.try_lock().unwrap();
+        match lock(&TokioEnv::new(), &dir, "node1".into()).await {
+            Err(StateError::Locked { holder, .. }) => assert_eq!(holder, "an unknown process"),
+            other => panic!("a held lock must be refused as Locked, got {other:?}"),
+        }
+        drop(foreign);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lock_file_that_cannot_be_opened_is_an_io_error_not_another_holder() {
+        // Blaming another process for a file we cannot open would send the
+        // operator looking for a process that does not exist.
+        let dir = scratch("unopenable");
+        std::fs::create_dir_all(dir.join(LOCK_FILE)).unwrap();
+        match lock(&TokioEnv::new(), &dir, "node1".into()).await {
+            Err(StateError::Io { path, .. }) => assert_eq!(path, dir.join(LOCK_FILE)),
+            other => panic!("an unopenable lock file must be an I/O error, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -222,3 +222,45 @@ fn admit<E: Env>(shared: &Shared<E>, peer: &Peer, handle: &ConnHandle) -> Result
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::env::tokio::TokioEnv;
+    use crate::listener::ApiListener;
+
+    #[tokio::test]
+    #[expect(clippy::disallowed_methods, reason = "the test removes its real state directory")]
+    async fn a_peer_whose_hello_was_read_as_the_listener_group_closed_is_not_registered() {
+        // On a runtime with several threads, Stop's step 2 can close the
+        // listener group after a peer's Hello was read and before the peer
+        // registers; no single-threaded test can place Stop there, so this
+        // hands `start` such a peer directly. Registered after the join,
+        // the connection would outlive Stop's step 3 and run past 'api' stopped.
+        let dir = std::env::temp_dir().join(format!("quiesce-handshake-late-{}", std::process::id()));
+        let config = Config {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            state_dir: dir.clone(),
+            node_name: "a".into(),
+            ..Config::default()
+        };
+        let node = ApiListener::start(TokioEnv::new(), config).await.expect("node starts");
+        let shared = node.shared().clone();
+        node.stop().await.expect("Stop persists the state");
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let (rd, writer) = tokio::io::split(ours);
+        let reader = FramedRead::new(rd, NetstringCodec::new(1024));
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let peer = Peer::new(1, addr, "b".into(), ConnKind::Anonymous);
+        let opening =
+            Opening { peer, initiator: "b".into(), reader, writer, pending: None, gate: None, place: None };
+        tokio::time::timeout(Duration::from_secs(2), start(shared.clone(), opening))
+            .await
+            .expect("a peer arriving after the listener group closed is turned away at once");
+        assert_eq!(shared.connection_counts(), (0, 0, 0), "nothing registers after the listener joined");
+        let _ = std::fs::remove_dir_all(&dir); // seam-ok: a test's cleanup on the real environment
+    }
+}

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{self, bounded, LatchEnv};
+use crate::common::{self, bounded, Captured, LatchEnv};
 
 /// A port nobody listens on right now (each node must know the other's in advance).
 fn free_port() -> u16 {
@@ -342,6 +342,103 @@ async fn anonymous_peers_count_from_their_first_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_peer_keeps_its_place_after_its_hello_and_an_endpoint_gives_it_back() {
+    let port = free_port();
+    let mut config = node_config("a", port, &state_dir("anonkeep"), &[("b", free_port())]);
+    config.timings.reconnect_interval = Duration::from_secs(600);
+    config.timings.anonymous_lifetime = Duration::from_secs(600);
+    config.limits.max_anonymous = 1;
+    let a = start(config).await;
+    let mut b = raw_peer(port, &frame(&hello("b"))).await;
+    assert_eq!(read_frame(&mut b).await["method"], "icinga::Hello");
+    eventually("the endpoint gave its place back", || a.shared().anonymous_places() == 0).await;
+    let mut nobody = raw_peer(port, &frame(&hello("nobody"))).await;
+    assert_eq!(read_frame(&mut nobody).await["method"], "icinga::Hello");
+    assert_eq!(a.shared().anonymous_places(), 1, "an anonymous peer holds its place after its Hello");
+    let mut over = raw_peer(port, &frame(&hello("somebody"))).await;
+    assert!(closed_by_node(&mut over).await, "a second anonymous peer is over max_anonymous = 1");
+    a.stop().await.expect("Stop persists the state");
+}
+
+fn hello(identity: &str) -> Value {
+    json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": identity}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_peers_first_message_is_handled_even_without_a_hello() {
+    let port = free_port();
+    let a = start(node_config("a", port, &state_dir("nohello"), &[])).await;
+    let call = json!({"jsonrpc": "2.0", "method": "no::Such", "id": 3, "params": {}});
+    let mut s = raw_peer(port, &frame(&call)).await;
+    assert_eq!(read_frame(&mut s).await["method"], "icinga::Hello", "the node answers first with its Hello");
+    let reply = read_frame(&mut s).await;
+    assert_eq!((reply["id"].clone(), reply["error"].is_string()), (json!(3), true), "{reply}");
+    a.stop().await.expect("Stop persists the state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_hello_is_the_handshake_and_not_a_call() {
+    // An endpoint's Hello is consumed by the handshake; an anonymous one is
+    // too, even when it carries an id, so the next frame answers the next call.
+    let port = free_port();
+    let a = start(node_config("a", port, &state_dir("hellocall"), &[])).await;
+    let mut with_id = hello("nobody");
+    with_id["id"] = json!(7);
+    let call = json!({"jsonrpc": "2.0", "method": "no::Such", "id": 8, "params": {}});
+    let mut s = raw_peer(port, &[frame(&with_id), frame(&call)].concat()).await;
+    assert_eq!(read_frame(&mut s).await["method"], "icinga::Hello");
+    assert_eq!(read_frame(&mut s).await["id"], json!(8), "no answer to the Hello itself");
+    a.stop().await.expect("Stop persists the state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_goes_silent_is_disconnected_and_one_that_speaks_stays() {
+    // Icinga drops an endpoint connection from which nothing arrived for
+    // longer than the liveness timeout (60 s); a peer's heartbeats keep it.
+    let port = free_port();
+    let mut config =
+        node_config("a", port, &state_dir("liveness"), &[("b", free_port()), ("c", free_port())]);
+    config.timings.reconnect_interval = Duration::from_secs(600);
+    config.timings.liveness_check_interval = Duration::from_millis(100);
+    config.timings.liveness_timeout = Duration::from_millis(500);
+    let a = start(config).await;
+    let mut silent = raw_peer(port, &frame(&hello("b"))).await;
+    let mut speaking = raw_peer(port, &frame(&hello("c"))).await;
+    eventually("both endpoints connect", || connected(&a, "b") && connected(&a, "c")).await;
+    let heartbeat = frame(&json!({"jsonrpc": "2.0", "method": "event::Heartbeat", "params": {}}));
+    let speaker = tokio::spawn(async move {
+        for _ in 0..15 {
+            speaking.write_all(&heartbeat).await.expect("heartbeat");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        speaking
+    });
+    assert!(closed_by_node(&mut silent).await, "a silent endpoint is disconnected");
+    let _speaking = bounded("the speaker ends", speaker).await.expect("speaker ran");
+    assert!(connected(&a, "c"), "an endpoint whose heartbeats arrive stays connected");
+    a.stop().await.expect("Stop persists the state");
+}
+
+#[test]
+fn the_node_says_how_many_messages_it_replays_to_an_endpoint() {
+    let log = Captured::default();
+    log.runtime().block_on(async {
+        let port = free_port();
+        let mut config = node_config("a", port, &state_dir("replaylog"), &[("b", free_port())]);
+        config.timings.reconnect_interval = Duration::from_secs(600);
+        let a = start(config).await;
+        create_host(port, "h1").await;
+        assert_eq!(check_result(port, "h1", "for b").await, 200);
+        let mut b = raw_peer(port, &frame(&hello("b"))).await;
+        assert_eq!(read_frame(&mut b).await["method"], "icinga::Hello");
+        assert_eq!(read_frame(&mut b).await["method"], "event::CheckResult", "the backlog is replayed");
+        a.stop().await.expect("Stop persists the state");
+    });
+    let text = log.text();
+    assert!(text.contains("Replaying 1 messages to endpoint 'b'"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_falls_behind_is_disconnected_and_its_results_stay_in_the_replay_log() {
     let port = free_port();
     let mut config = node_config("a", port, &state_dir("behind"), &[("deaf", free_port())]);
@@ -368,36 +465,6 @@ async fn a_peer_that_falls_behind_is_disconnected_and_its_results_stay_in_the_re
     let kept = a.shared().cluster_snapshot().endpoints["deaf"].replay.len();
     assert_eq!(kept, sent, "every relayed result stays in the replay log for the reconnect");
     a.stop().await.expect("Stop persists the state");
-}
-
-/// Log lines written while the guard lives, on this thread's runtime.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn start(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 #[tokio::test]

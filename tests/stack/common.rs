@@ -292,3 +292,55 @@ impl Env for LatchEnv {
         self.probes.lock().unwrap().push(event());
     }
 }
+
+/// Log lines written while the guard lives, on this thread (and, through
+/// [`Captured::runtime`], on a runtime's worker threads).
+#[derive(Clone, Default)]
+pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn dispatch(&self) -> tracing::Dispatch {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::Dispatch::new(subscriber)
+    }
+
+    /// Captures this thread's log lines until the guard drops.
+    pub fn start(&self) -> tracing::dispatcher::DefaultGuard {
+        tracing::dispatcher::set_default(&self.dispatch())
+    }
+
+    /// A two-worker runtime whose threads log here: a default subscriber is
+    /// per thread, and a node's tasks run on the workers.
+    pub fn runtime(&self) -> tokio::runtime::Runtime {
+        let dispatch = self.dispatch();
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                // The guard lives as long as the worker thread: the runtime's.
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
+            .build()
+            .expect("a test runtime")
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}

@@ -64,8 +64,13 @@ async fn a_body_that_trickles_in_is_given_up_at_its_total_deadline() {
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_reads_its_response_is_disconnected_at_the_write_timeout() {
+#[test]
+fn a_client_that_never_reads_its_response_is_disconnected_at_the_write_timeout() {
+    let log = Captured::default();
+    log.runtime().block_on(a_client_that_never_reads(&log));
+}
+
+async fn a_client_that_never_reads(log: &Captured) {
     let mut config = config("noread");
     config.timings.http_write_timeout = std::time::Duration::from_millis(300);
     let node = Node::start(config).await;
@@ -95,6 +100,10 @@ async fn a_client_that_never_reads_its_response_is_disconnected_at_the_write_tim
     let got = read_to_end(&mut deaf).await.map(|s| s.len()).unwrap_or(0);
     assert!(got < 3 * notes.len(), "the connection ended before the whole answer ({got} bytes)");
     node.stop().await;
+    // An operator learns why the node dropped the client, at the default level.
+    let text = log.text();
+    let why = text.lines().find(|l| l.contains("Closing HTTP connection from [127.0.0.1:"));
+    assert!(why.is_some_and(|l| l.contains("INFO") && l.contains("read nothing")), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
