@@ -310,12 +310,10 @@ async fn a_frame_before_hello_is_limited_far_below_one_after_it() {
     let mut early = raw_peer(port, &frame(&big)).await;
     assert!(closed_by_node(&mut early).await, "a large first frame ends the connection");
     // After a Hello, the same frame is within an anonymous peer's 1 MiB, and answered.
-    let hello = json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": "nobody"}});
-    let mut late = raw_peer(port, &frame(&hello)).await;
+    let mut late = raw_peer(port, &frame(&hello("nobody"))).await;
     assert_eq!(read_frame(&mut late).await["method"], "icinga::Hello", "the node answers the Hello");
     late.write_all(&frame(&big)).await.expect("write");
-    let reply = read_frame(&mut late).await;
-    assert_eq!((reply["id"].clone(), reply["error"].is_string()), (json!(1), true), "{reply}");
+    expect_error_reply(&mut late, 1).await;
     a.stop().await.expect("Stop persists the state");
 }
 
@@ -360,6 +358,12 @@ async fn an_anonymous_peer_keeps_its_place_after_its_hello_and_an_endpoint_gives
     a.stop().await.expect("Stop persists the state");
 }
 
+/// Reads the node's answer to call `id`, which must be an error.
+async fn expect_error_reply(s: &mut TcpStream, id: u64) {
+    let reply = read_frame(s).await;
+    assert_eq!((reply["id"].clone(), reply["error"].is_string()), (json!(id), true), "{reply}");
+}
+
 fn hello(identity: &str) -> Value {
     json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": identity}})
 }
@@ -371,8 +375,7 @@ async fn an_anonymous_peers_first_message_is_handled_even_without_a_hello() {
     let call = json!({"jsonrpc": "2.0", "method": "no::Such", "id": 3, "params": {}});
     let mut s = raw_peer(port, &frame(&call)).await;
     assert_eq!(read_frame(&mut s).await["method"], "icinga::Hello", "the node answers first with its Hello");
-    let reply = read_frame(&mut s).await;
-    assert_eq!((reply["id"].clone(), reply["error"].is_string()), (json!(3), true), "{reply}");
+    expect_error_reply(&mut s, 3).await;
     a.stop().await.expect("Stop persists the state");
 }
 
