@@ -435,3 +435,54 @@ fn apply_check_result<E: Env>(
     shared.store().apply(Mutation::CheckResult { otype, name, cr }, origin, now, work)?;
     Ok(Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use crate::config::{Config, EndpointConfig};
+    use crate::env::tokio::TokioEnv;
+    use crate::listener::ApiListener;
+
+    #[tokio::test(start_paused = true)]
+    #[expect(clippy::disallowed_methods, reason = "the test removes its real state directory")]
+    async fn an_endpoint_silent_for_exactly_the_liveness_timeout_stays_connected() {
+        // Icinga drops a peer only once it has been silent for more than the
+        // timeout. Real sockets never land on the boundary; paused time and
+        // an in-memory stream put a check exactly on it.
+        let dir = std::env::temp_dir().join(format!("quiesce-liveness-edge-{}", std::process::id()));
+        let mut config = Config {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            state_dir: dir.clone(),
+            node_name: "a".into(),
+            endpoints: vec![EndpointConfig { name: "b".into(), host: "127.0.0.1".into(), port: 9 }],
+            ..Config::default()
+        };
+        let t = &mut config.timings;
+        t.reconnect_interval = Duration::from_secs(3600);
+        t.persist_interval = Duration::from_secs(3600);
+        t.liveness_check_interval = Duration::from_millis(100);
+        t.liveness_timeout = Duration::from_millis(300);
+        let node = ApiListener::start(TokioEnv::new(), config).await.expect("node starts");
+        let shared = node.shared().clone();
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let hello = br#"{"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity":"b"}}"#;
+        theirs.write_all(format!("{}:", hello.len()).as_bytes()).await.unwrap();
+        theirs.write_all(hello).await.unwrap();
+        theirs.write_all(b",").await.unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 2));
+        tokio::spawn(crate::jsonrpc::handshake::incoming(shared.clone(), 7, addr, ours));
+        let connected = || shared.connected_endpoints().iter().any(|e| e == "b");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(connected(), "b's Hello registers it");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(connected(), "at the check 300 ms after its Hello, b is not yet silent for more than 300 ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!connected(), "at the next check it is, and it is disconnected");
+        node.stop().await.expect("Stop persists the state");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
