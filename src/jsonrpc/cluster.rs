@@ -538,6 +538,22 @@ mod tests {
     }
 
     #[test]
+    fn disconnect_all_tells_every_endpoint_and_anonymous_connection_to_go() {
+        let c = cluster(&["b"]);
+        let (endpoint, _erx) = handle(1, "b", "a");
+        c.register_endpoint("a", endpoint.clone(), 0.0).unwrap();
+        let (anonymous, _arx) = handle(2, "stranger", "stranger");
+        c.register_anonymous(anonymous.clone());
+        assert!(!c.all_told_to_go(), "two registered connections are still running");
+        c.disconnect_all();
+        assert!(
+            endpoint.stop.is_cancelled() && anonymous.stop.is_cancelled(),
+            "Stop step 3 reaches both kinds"
+        );
+        assert!(c.all_told_to_go());
+    }
+
+    #[test]
     fn a_relay_never_goes_back_to_its_origin() {
         let c = cluster(&["b", "c"]);
         c.relay(1.0, Some("b"), |_| Bytes::from_static(b"x"));

@@ -364,6 +364,18 @@ async fn expect_error_reply(s: &mut TcpStream, id: u64) {
     assert_eq!((reply["id"].clone(), reply["error"].is_string()), (json!(id), true), "{reply}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_peer_is_disconnected_at_stop_not_at_the_end_of_its_lifetime() {
+    let port = free_port();
+    let mut config = node_config("a", port, &state_dir("anonstop"), &[]);
+    config.timings.anonymous_lifetime = Duration::from_secs(600);
+    let a = start(config).await;
+    let mut nobody = raw_peer(port, &frame(&hello("nobody"))).await;
+    assert_eq!(read_frame(&mut nobody).await["method"], "icinga::Hello");
+    a.stop().await.expect("Stop persists the state");
+    assert!(closed_by_node(&mut nobody).await, "Stop step 3 disconnects anonymous peers too");
+}
+
 fn hello(identity: &str) -> Value {
     json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": identity}})
 }
