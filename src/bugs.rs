@@ -59,6 +59,10 @@ pub enum Bug {
     /// A step-order slip: Stop persisted before joining the work group,
     /// so changes of handlers still in flight missed the state file.
     PersistBeforeJoin,
+    /// A plausible slip in Stop step 3 (Icinga's Stop disconnects its
+    /// anonymous clients beside the endpoints): the sweep went over endpoint
+    /// connections only, and left anonymous ones to their 10 s lifetime.
+    StopForgetsAnonymous,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -66,7 +70,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -85,6 +89,7 @@ impl Bug {
         Bug::RenameWithoutFsync,
         Bug::TimerTickNotAwaited,
         Bug::PersistBeforeJoin,
+        Bug::StopForgetsAnonymous,
         Bug::Canary,
     ];
 }

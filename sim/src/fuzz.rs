@@ -188,10 +188,11 @@ struct ActorKinds {
     idle_keep_alive: bool,
     event_subscriber: bool,
     slow_reader: bool,
+    anonymous_peer: bool,
 }
 
 fn actor_kinds() -> impl Strategy<Value = ActorKinds> {
-    prop::collection::vec(any::<bool>(), 7).prop_map(|on| {
+    prop::collection::vec(any::<bool>(), 8).prop_map(|on| {
         let mut on = on.into_iter();
         let mut next = || on.next().unwrap_or(false);
         // Fields are initialised in the order written.
@@ -203,6 +204,7 @@ fn actor_kinds() -> impl Strategy<Value = ActorKinds> {
             idle_keep_alive: next(),
             event_subscriber: next(),
             slow_reader: next(),
+            anonymous_peer: next(),
         }
     })
 }
@@ -559,7 +561,17 @@ pub fn cases() -> impl Strategy<Value = Case> {
     fixed.prop_flat_map(|(seed, swarm, stop_ms, tcp_capacity)| {
         // Actors start before Stop, where they can race it.
         let horizon = stop_ms;
-        let actors = prop::collection::vec(actor(swarm.actors, horizon), 1..MAX_ACTORS).prop_map(named);
+        // An anonymous peer comes beside the others, not instead of one: it
+        // dilutes no kind that a planted bug needs.
+        let anonymous = match swarm.actors.anonymous_peer {
+            true => prop::option::weighted(0.95, misbehaving(horizon, Actor::AnonymousPeer)).boxed(),
+            false => Just(None).boxed(),
+        };
+        let actors = (prop::collection::vec(actor(swarm.actors, horizon), 1..MAX_ACTORS), anonymous)
+            .prop_map(|(mut actors, anonymous)| {
+                actors.extend(anonymous);
+                named(actors)
+            });
         // A swarm feature draws at least three rules or one fault; each may
         // still shrink away (to None), so a shrunk case keeps only what matters.
         let chaos = prop::collection::vec(
@@ -834,6 +846,7 @@ pub fn features(s: &Scenario) -> Vec<&'static str> {
         "half or silent connection",
     );
     add(actor(|a| matches!(a, Actor::IdleKeepAlive(_))), "idle keep-alive");
+    add(actor(|a| matches!(a, Actor::AnonymousPeer(_))), "anonymous cluster peer");
     let ops: Vec<&Op> = s
         .actors
         .iter()
@@ -875,7 +888,7 @@ fn op_kind(op: &Op) -> String {
 }
 
 /// Every name [`features`] gives, in the order a campaign prints them.
-pub const FEATURE_NAMES: [&str; 33] = [
+pub const FEATURE_NAMES: [&str; 34] = [
     "crash",
     "crash at a persist point",
     "power loss",
@@ -893,6 +906,7 @@ pub const FEATURE_NAMES: [&str; 33] = [
     "slow reader",
     "half or silent connection",
     "idle keep-alive",
+    "anonymous cluster peer",
     "handler create",
     "handler modify (many objects)",
     "handler delete",

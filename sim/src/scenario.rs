@@ -211,6 +211,9 @@ pub enum Actor {
     SilentConnection(Misbehaving),
     /// Sends one request on a keep-alive connection, then stays idle.
     IdleKeepAlive(Misbehaving),
+    /// A cluster peer with an identity no node knows: sends its Hello, then
+    /// reads whatever comes until the node closes the connection.
+    AnonymousPeer(Misbehaving),
     /// Subscribes to `/v1/events` and reads one line every `read_every_ms`.
     EventSubscriber(EventSubscriber),
     /// Pipelines modifications on one connection and reads nothing for a while.
@@ -325,6 +328,7 @@ macro_rules! actor_name {
             | Actor::HalfRequest(Misbehaving { name, .. })
             | Actor::SilentConnection(Misbehaving { name, .. })
             | Actor::IdleKeepAlive(Misbehaving { name, .. })
+            | Actor::AnonymousPeer(Misbehaving { name, .. })
             | Actor::EventSubscriber(EventSubscriber { name, .. })
             | Actor::SlowReader(SlowReader { name, .. }) => name,
         }

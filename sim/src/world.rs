@@ -377,6 +377,7 @@ fn actor_future(a: &Actor, rec: Recorder, end: u64) -> ActorFuture {
         Actor::ClusterPeer(p) => Box::pin(peer::peer(rec, p, end)),
         Actor::HalfRequest(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::HalfRequest, end)),
         Actor::SilentConnection(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::Silent, end)),
+        Actor::AnonymousPeer(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::AnonymousPeer, end)),
         Actor::IdleKeepAlive(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::IdleKeepAlive, end)),
         Actor::EventSubscriber(e) => Box::pin(http_actor::event_subscriber(rec, e, end)),
         Actor::SlowReader(r) => Box::pin(http_actor::slow_reader(rec, r, end)),

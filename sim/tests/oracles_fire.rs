@@ -446,9 +446,12 @@ fn real_runs(invariant: Invariant) -> Vec<Scenario> {
         }
         Invariant::ResponsesTellTheTruth => zoo(&["modify-answers200-when-skipped"]),
         Invariant::NothingAcknowledgedIsLost => zoo(&["dropped-messages-acknowledged"]),
-        Invariant::AllTasksEnd => {
-            zoo(&["idle-keep-alive-not-closed", "no-writer-timeout", "event-stream-left-open"])
-        }
+        Invariant::AllTasksEnd => zoo(&[
+            "idle-keep-alive-not-closed",
+            "no-writer-timeout",
+            "event-stream-left-open",
+            "stop-forgets-anonymous",
+        ]),
         Invariant::SilentAfterStop => zoo(&["write-after-stop"]),
         Invariant::NoPanic => {
             vec![with_harness_fault(

@@ -315,9 +315,15 @@ impl Cluster {
 
     /// Tells every connection to go (Stop step 3).
     pub fn disconnect_all(&self) {
-        let inner = self.lock();
-        for handle in inner.endpoints.values().filter_map(|e| e.conn.as_ref()).chain(inner.anonymous.values())
-        {
+        self.disconnect_endpoints();
+        for handle in self.lock().anonymous.values() {
+            handle.disconnect();
+        }
+    }
+
+    /// Tells every endpoint connection to go.
+    pub fn disconnect_endpoints(&self) {
+        for handle in self.lock().endpoints.values().filter_map(|e| e.conn.as_ref()) {
             handle.disconnect();
         }
     }

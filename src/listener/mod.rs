@@ -131,8 +131,15 @@ impl<E: Env> ApiListener<E> {
         self.timers.stop().await;
         step(s, StopStep::TimersStopped).await;
         self.stop_listener().await;
-        s.cluster().disconnect_all();
-        debug_assert!(s.cluster().all_told_to_go(), "Stop step 3: every cluster connection is told to go");
+        if bug!(s.config(), StopForgetsAnonymous) {
+            s.cluster().disconnect_endpoints();
+        } else {
+            s.cluster().disconnect_all();
+            debug_assert!(
+                s.cluster().all_told_to_go(),
+                "Stop step 3: every cluster connection is told to go"
+            );
+        }
         step(s, StopStep::JsonRpcDisconnected).await;
         stopper.stop_http();
         step(s, StopStep::HttpClosing).await;

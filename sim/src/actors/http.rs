@@ -342,6 +342,9 @@ async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> Option<u64
     tokio::time::timeout(limit, read_all).await.ok()
 }
 
+/// The connection-end kind of an anonymous cluster peer.
+pub const ANONYMOUS_PEER: &str = "anonymous_peer";
+
 /// What a misbehaving actor does before it waits for the server to close.
 #[derive(Clone, Copy, Debug)]
 pub enum Misbehaviour {
@@ -351,6 +354,8 @@ pub enum Misbehaviour {
     Silent,
     /// Sends one complete keep-alive request, then stays idle.
     IdleKeepAlive,
+    /// Sends a JSON-RPC Hello with an identity nobody configured.
+    AnonymousPeer,
 }
 
 impl Misbehaviour {
@@ -359,6 +364,7 @@ impl Misbehaviour {
             Misbehaviour::HalfRequest => "half_request",
             Misbehaviour::Silent => "silent",
             Misbehaviour::IdleKeepAlive => "idle_keep_alive",
+            Misbehaviour::AnonymousPeer => ANONYMOUS_PEER,
         }
     }
 
@@ -370,6 +376,10 @@ impl Misbehaviour {
             Misbehaviour::Silent => String::new(),
             Misbehaviour::IdleKeepAlive => {
                 format!("GET /v1 HTTP/1.1\r\nHost: {node}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\n\r\n")
+            }
+            Misbehaviour::AnonymousPeer => {
+                let hello = r#"{"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity":"stranger"}}"#;
+                format!("{}:{hello},", hello.len())
             }
         }
     }

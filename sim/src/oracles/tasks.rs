@@ -12,6 +12,10 @@ use quiesce::probe::{ConnId, ConnKind, Probe, StopStep};
 
 use super::lifecycle::incarnations;
 use super::{Invariant, Violation};
+use quiesce::env::Point;
+
+use crate::actors::http::ANONYMOUS_PEER;
+use crate::env::ChaosAction;
 use crate::record::{ConnectionEnd, Incarnation, RunRecord};
 use crate::scenario::{Fault, Scenario};
 
@@ -49,6 +53,7 @@ pub fn all_tasks_end(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> 
         });
     }
     out.extend(idle_connections_closed(record));
+    out.extend(anonymous_connections_closed(scenario, record));
     out.extend(connections_closed_in_bounds(scenario, record));
     out
 }
@@ -121,6 +126,80 @@ fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Opt
             closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
         )],
     })
+}
+
+/// An anonymous peer that reads everything is closed when Stop reaches the
+/// JSON-RPC step, not left to its lifetime: its writer has no message the
+/// peer would not take at once, so the close waits only for the chaos
+/// delays on the JSON-RPC path. Judged by the node's own probes.
+fn anonymous_connections_closed(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let reading = record.connection_ends.iter().filter(|e| e.kind == ANONYMOUS_PEER);
+    for end in reading.filter(|e| !link_cut(scenario, Some(e))) {
+        let (Some(incs), Some(addr)) = (record.nodes.get(&end.node), end.local_addr.as_deref()) else {
+            continue;
+        };
+        for inc in incs.iter().filter(|i| !i.crashed) {
+            out.extend(anonymous_closed_in(scenario, (inc, record.end_ms), end, addr));
+        }
+    }
+    out
+}
+
+/// The close of the anonymous connection from `addr`, if `inc` had it
+/// registered when Stop told every JSON-RPC connection to go.
+fn anonymous_closed_in(
+    scenario: &Scenario,
+    (inc, end_ms): (&Incarnation, u64),
+    end: &ConnectionEnd,
+    addr: &str,
+) -> Option<Violation> {
+    let step = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::JsonRpcDisconnected }))?;
+    let told = inc.probes[step].0;
+    let before = &inc.probes[..step];
+    let conn = before.iter().find_map(|(_, p)| match p {
+        Probe::Accepted { conn, peer } if peer == addr => Some(*conn),
+        _ => None,
+    })?;
+    before
+        .iter()
+        .find(|(_, p)| matches!(p, Probe::Registered { conn: c, kind: ConnKind::Anonymous } if *c == conn))?;
+    let closed = inc
+        .probes
+        .iter()
+        .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at));
+    let deadline = told + SLACK_MS + jsonrpc_delays_ms(scenario, &end.node);
+    let in_time = match closed {
+        Some(c) => c <= deadline,
+        // Not judged: the run, or the host, ended before the deadline.
+        None => inc.host_down_ms.is_some_and(|down| down < deadline) || end_ms < deadline,
+    };
+    (!in_time).then(|| Violation {
+        invariant: Invariant::AllTasksEnd,
+        at_ms: deadline,
+        node: end.node.clone(),
+        message: "an anonymous cluster connection must be closed when Stop reaches the JSON-RPC step".into(),
+        evidence: vec![format!(
+            "actor {}: connection c{conn}, JSON-RPC step at {told} ms, node closed it at {}",
+            end.actor,
+            closed.map(|c| format!("{c} ms")).unwrap_or_else(|| "never".into())
+        )],
+    })
+}
+
+/// Every delay a chaos rule may add on `node`'s JSON-RPC path, each rule once.
+fn jsonrpc_delays_ms(scenario: &Scenario, node: &str) -> u64 {
+    let on_path = |p: Point| {
+        matches!(p, Point::JsonRpcBeforeHandle | Point::JsonRpcAfterGate | Point::JsonRpcBeforeWrite)
+    };
+    let rules =
+        scenario.chaos.iter().filter(|r| on_path(r.point) && r.host.as_deref().is_none_or(|h| h == node));
+    rules
+        .map(|r| match r.action {
+            ChaosAction::Delay { ms } => ms,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// An event stream's end reaches its client this soon after the HTTP step:
