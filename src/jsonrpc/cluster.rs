@@ -560,6 +560,70 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_is_offered_for_connecting_only_while_neither_connected_nor_connecting() {
+        let c = cluster(&["b", "c"]);
+        c.register_endpoint("a", handle(1, "b", "a").0, 0.0).unwrap();
+        assert_eq!(c.start_connecting(), vec!["c".to_string()], "b is connected");
+        assert!(c.start_connecting().is_empty(), "c is being connected to");
+        c.done_connecting("c");
+        assert_eq!(c.start_connecting(), vec!["c".to_string()], "a finished attempt may be retried");
+    }
+
+    /// Log lines written while `work` runs on this thread, at DEBUG and above.
+    fn logged(work: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                crate::lock::lock(&self.0).extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, work);
+        let text = String::from_utf8_lossy(&crate::lock::lock(&lines.0)).into_owned();
+        text
+    }
+
+    #[test]
+    fn a_full_replay_log_warns_once_until_the_endpoint_acknowledges() {
+        let c = Cluster::new(["b"], ReplayBounds { age: 86_400.0, bytes: 150 });
+        let hundred = |_| Bytes::from(vec![b'x'; 100]);
+        let full = |text: &str| text.matches("is full").count();
+        assert_eq!(full(&logged(|| _ = c.relay(100.0, None, hundred))), 0, "nothing dropped yet");
+        let twice = logged(|| {
+            c.relay(101.0, None, hundred);
+            c.relay(102.0, None, hundred);
+        });
+        assert_eq!(full(&twice), 1, "one warning while the log stays full:\n{twice}");
+        let last = c.snapshot().endpoints["b"].replay.last().map(|r| r.ts).unwrap();
+        c.acknowledged_by("b", last);
+        let again = logged(|| {
+            c.relay(103.0, None, hundred);
+            c.relay(104.0, None, hundred);
+        });
+        assert_eq!(full(&again), 1, "after an acknowledgement a new drop warns again:\n{again}");
+    }
+
+    #[test]
+    fn only_a_position_past_the_newest_relayed_message_is_noted() {
+        let c = cluster(&["b"]);
+        let ts = c.relay(100.0, None, message);
+        let past = |text: &str| text.matches("past the newest message").count();
+        assert_eq!(past(&logged(|| c.acknowledged_by("b", ts))), 0, "the newest itself is no surprise");
+        assert_eq!(past(&logged(|| c.acknowledged_by("b", ts + 1.0))), 1);
+    }
+
+    #[test]
     fn a_relay_never_goes_back_to_its_origin() {
         let c = cluster(&["b", "c"]);
         c.relay(1.0, Some("b"), |_| Bytes::from_static(b"x"));

@@ -435,7 +435,7 @@ async fn an_endpoint_that_goes_silent_is_disconnected_and_one_that_speaks_stays(
 }
 
 #[test]
-fn the_node_says_how_many_messages_it_replays_to_an_endpoint() {
+fn the_node_says_what_it_replays_to_an_endpoint_and_what_it_has_applied_from_it() {
     let log = Captured::default();
     log.runtime().block_on(async {
         let port = free_port();
@@ -443,14 +443,28 @@ fn the_node_says_how_many_messages_it_replays_to_an_endpoint() {
         config.timings.reconnect_interval = Duration::from_secs(600);
         let a = start(config).await;
         create_host(port, "h1").await;
+        create_host(port, "h2").await;
         assert_eq!(check_result(port, "h1", "for b").await, 200);
         let mut b = raw_peer(port, &frame(&hello("b"))).await;
         assert_eq!(read_frame(&mut b).await["method"], "icinga::Hello");
         assert_eq!(read_frame(&mut b).await["method"], "event::CheckResult", "the backlog is replayed");
+        let cr = json!({"jsonrpc": "2.0", "method": "event::CheckResult", "ts": 5.5,
+            "params": {"host": "h2", "cr": {"exit_status": 0, "output": "from b", "execution_end": 5.5}}});
+        b.write_all(&frame(&cr)).await.expect("write");
+        eventually("b's result is applied", || output_of(&a, "h2").as_deref() == Some("from b")).await;
+        drop(b);
+        eventually("b is gone", || !connected(&a, "b")).await;
+        let mut again = raw_peer(port, &frame(&hello("b"))).await;
+        assert_eq!(read_frame(&mut again).await["method"], "icinga::Hello");
         a.stop().await.expect("Stop persists the state");
     });
     let text = log.text();
     assert!(text.contains("Replaying 1 messages to endpoint 'b'"), "{text}");
+    assert!(text.contains("Endpoint 'b' connected; its messages up to log position 0 are applied"), "{text}");
+    assert!(
+        text.contains("Endpoint 'b' connected; its messages up to log position 5.5 are applied"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
