@@ -103,10 +103,10 @@ fn shrinking_a_failing_case_leaves_a_smaller_case_that_still_fails() {
     // The first of the campaign's cases with something to shrink (and no
     // restart, whose time alone takes a dozen steps) that the bug breaks.
     let shrinkable = |c: &Case| c.size() >= 3 && c.scenario(name, &bug, Expect::Pass).restart.is_none();
-    let (index, invariant) = (0..40)
+    let (index, invariant) = (0..60)
         .filter(|&i| shrinkable(&case_tree(SEED, i).expect("a case").current()))
         .find_map(|i| Some((i, play(&case_tree(SEED, i).ok()?.current()).first()?.invariant)))
-        .expect("the planted bug breaks one of the first 40 cases");
+        .expect("the planted bug breaks one of the first 60 cases");
     let mut tree = case_tree(SEED, index).expect("a case");
     let original = tree.current();
     let smallest = shrink(&mut tree, 40, |c| play(c).iter().any(|v| v.invariant == invariant));
