@@ -499,6 +499,16 @@ mod tests {
     }
 
     #[test]
+    fn relays_while_the_clock_stands_still_are_a_millisecond_apart() {
+        // Distinct and readable: a peer, or an operator reading the replay
+        // log, sees 100.001 after 100, not a value one float step above it.
+        let c = cluster(&["b"]);
+        let ts1 = c.relay(100.0, None, message);
+        let ts2 = c.relay(100.0, None, message);
+        assert_eq!((ts1, ts2), (100.0, 100.0 + 0.001));
+    }
+
+    #[test]
     fn relay_ts_rises_where_a_millisecond_is_below_the_precision_of_the_last() {
         // Scenario: a state file's last_ts is 1e15, the largest a file may hold.
         // Bug: `last + 0.001` rounds back to `last`, so two relays shared a ts
