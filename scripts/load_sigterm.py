@@ -61,7 +61,7 @@ def write_config(state, port):
 
 
 def start(config):
-    proc = subprocess.Popen([BIN, "serve", "--config", config], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([BIN, "serve", "--plain", "--config", config], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     log = []
     threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()

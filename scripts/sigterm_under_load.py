@@ -25,7 +25,7 @@ def free_port():
 
 
 def start(port, state):
-    p = subprocess.Popen([BIN, "serve", "--api-user", "root:icinga", "--listen", f"127.0.0.1:{port}",
+    p = subprocess.Popen([BIN, "serve", "--plain", "--api-user", "root:icinga", "--listen", f"127.0.0.1:{port}",
                           "--state-dir", state], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines = []
     threading.Thread(target=lambda: lines.extend(p.stderr), daemon=True).start()

@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// A TOML file with the same settings.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Speak plain TCP instead of TLS. Loopback only: a cluster peer's
+    /// identity is then whatever its Hello claims.
+    #[arg(long)]
+    pub plain: bool,
 }
 
 /// The config file: the flags' settings under the same names, plus intervals.
@@ -118,6 +122,9 @@ impl ServeArgs {
         apply_file(&mut config, file);
         self.apply_flags(&mut config);
         validate(&config)?;
+        if self.plain {
+            only_loopback(&config)?;
+        }
         Ok(config)
     }
 
@@ -178,6 +185,43 @@ fn apply_file_limits(config: &mut Config, file: &FileConfig) {
     secs(&mut t.log_duration, file.log_duration_secs);
 }
 
+/// Plain TCP trusts what peers claim: only loopback may carry it, both the
+/// addresses listened on and the endpoints connected to.
+fn only_loopback(config: &Config) -> Result<(), String> {
+    if let Some(addr) = config.listen.iter().find(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "--plain serves plain TCP, which only loopback addresses may: {addr} is not loopback"
+        ));
+    }
+    let loopback =
+        |host: &str| host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if let Some(e) = config.endpoints.iter().find(|e| !loopback(&e.host)) {
+        return Err(format!(
+            "--plain connects over plain TCP, which only loopback hosts may: endpoint '{}' is at '{}'",
+            e.name, e.host
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the node's TLS material from the state directory, where
+/// `quiesce pki` and a first `serve` put it: `certs/ca.crt`,
+/// `certs/<node>.crt` and `certs/<node>.key`, as Icinga lays them out.
+#[expect(clippy::disallowed_methods, reason = "certificates are read before the stack starts")]
+pub fn load_tls(config: &Config) -> Result<crate::tls::TlsMaterial, String> {
+    let certs = config.state_dir.join("certs");
+    let name = &config.node_name;
+    let read = |file: PathBuf| {
+        std::fs::read(&file).map_err(|e| format!("cannot read '{}': {e}", file.display()))
+        // seam-ok: before the stack starts
+    };
+    let ca = read(certs.join("ca.crt"))?;
+    let cert = read(certs.join(format!("{name}.crt")))?;
+    let key = read(certs.join(format!("{name}.key")))?;
+    crate::tls::TlsMaterial::from_pem(&ca, &cert, &key)
+        .map_err(|e| format!("TLS files in '{}': {e}", certs.display()))
+}
+
 fn validate(config: &Config) -> Result<(), String> {
     let mut names = std::collections::BTreeSet::new();
     for user in &config.api_users {
@@ -220,6 +264,19 @@ mod tests {
         assert_eq!(c.api_users[0].name, "root");
         assert_eq!(c.endpoints[0].port, 5666);
         assert_eq!(c.listen, vec!["127.0.0.1:5665".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn plain_tcp_is_refused_beyond_loopback() {
+        let cfg = |args: &[&str]| serve(args).unwrap().to_config();
+        assert!(cfg(&["--plain"]).is_ok(), "the default address is loopback");
+        assert!(cfg(&["--plain", "--listen", "[::1]:5665"]).is_ok());
+        let err = cfg(&["--plain", "--listen", "0.0.0.0:5665"]).unwrap_err();
+        assert!(err.contains("0.0.0.0:5665 is not loopback"), "{err}");
+        let err = cfg(&["--plain", "--endpoint", "b@192.0.2.7:5665"]).unwrap_err();
+        assert!(err.contains("endpoint 'b' is at '192.0.2.7'"), "{err}");
+        assert!(cfg(&["--plain", "--endpoint", "b@localhost:5666"]).is_ok());
+        assert!(cfg(&["--listen", "0.0.0.0:5665"]).is_ok(), "TLS may listen anywhere");
     }
 
     #[test]

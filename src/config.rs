@@ -73,6 +73,8 @@ impl std::str::FromStr for EndpointConfig {
 pub struct Timings {
     /// Sniffing and registration of a new connection; an outgoing connect.
     pub connect_timeout: Duration,
+    /// A TLS handshake on a new connection (Icinga's `TlsHandshakeTimeout`).
+    pub tls_handshake_timeout: Duration,
     /// Back-off after an accept error that is not "closed".
     pub accept_backoff: Duration,
     /// An HTTP connection idle this long between requests is closed.
@@ -112,6 +114,7 @@ impl Default for Timings {
         let s = Duration::from_secs;
         Timings {
             connect_timeout: s(15),
+            tls_handshake_timeout: s(10),
             accept_backoff: Duration::from_millis(100),
             http_idle_timeout: s(10),
             http_close_cap: s(10),
@@ -201,6 +204,10 @@ pub struct Config {
     pub limits: Limits,
     /// Journal entries kept in memory (`None`: all, for the simulation).
     pub journal_capacity: Option<usize>,
+    /// TLS on every listen address and outgoing connection; `None` is
+    /// plain TCP, for loopback and simulation only: a Hello's claimed
+    /// identity is then trusted.
+    pub tls: Option<crate::tls::TlsMaterial>,
     /// Planted bugs switched on (simulation only).
     #[cfg(feature = "bug-zoo")]
     pub bugs: crate::bugs::BugSet,
@@ -217,6 +224,7 @@ impl Default for Config {
             timings: Timings::default(),
             limits: Limits::default(),
             journal_capacity: Some(10_000),
+            tls: None,
             #[cfg(feature = "bug-zoo")]
             bugs: Default::default(),
         }

@@ -19,6 +19,7 @@ pub(crate) mod node;
 pub mod probe;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub(crate) mod waitgroup;
 pub(crate) mod work;
 

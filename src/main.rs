@@ -25,13 +25,22 @@ fn main() -> ExitCode {
     };
     let Command::Serve(args) = cli.command;
     init_logging();
-    let config = match args.to_config() {
+    let mut config = match args.to_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("quiesce: {e}");
             return ExitCode::from(2);
         }
     };
+    if !args.plain {
+        match quiesce::cli::load_tls(&config) {
+            Ok(material) => config.tls = Some(material),
+            Err(e) => {
+                eprintln!("quiesce: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

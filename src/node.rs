@@ -60,6 +60,8 @@ pub struct Shared<E: Env> {
     /// close, idle ones close at once, event streams end.
     http_stop: Signal,
     tasks: TaskTracker,
+    /// rustls's configurations, when the node speaks TLS.
+    tls: Option<crate::tls::Tls>,
     started: SystemTime,
     registry: Mutex<std::collections::BTreeMap<ConnId, ConnKind>>,
     next_conn: AtomicU64,
@@ -127,7 +129,7 @@ impl Stopper {
 
 impl<E: Env> Shared<E> {
     /// A node's context, and the stopper only its listener keeps.
-    pub(crate) fn new(env: E, config: Config) -> (Self, Stopper) {
+    pub(crate) fn new(env: E, config: Config, tls: Option<crate::tls::Tls>) -> (Self, Stopper) {
         let store = Store::new(config.journal_capacity).with_event_backlog(config.limits.event_backlog);
         let bounds = ReplayBounds::new(config.timings.log_duration, config.limits.replay_log_bytes);
         let cluster = Cluster::new(config.endpoints.iter().map(|e| e.name.as_str()), bounds);
@@ -152,6 +154,7 @@ impl<E: Env> Shared<E> {
             listener_stop: Signal(listener_stop),
             http_stop: Signal(http_stop),
             tasks: TaskTracker::new(),
+            tls,
             registry: Mutex::default(),
             next_conn: AtomicU64::new(1),
             refused_connections: AtomicU64::new(0),
@@ -162,6 +165,11 @@ impl<E: Env> Shared<E> {
     /// The world, through the seam.
     pub(crate) fn env(&self) -> &E {
         &self.env
+    }
+
+    /// TLS for connections, unless the node speaks plain TCP.
+    pub(crate) fn tls(&self) -> Option<&crate::tls::Tls> {
+        self.tls.as_ref()
     }
 
     /// The node's settings.

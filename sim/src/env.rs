@@ -401,6 +401,14 @@ impl Env for SimEnv {
         lock(&self.rng).next_u64()
     }
 
+    fn crypto(&self) -> Arc<rustls::crypto::CryptoProvider> {
+        // The handshake's random values come from the run's seed. ring's key
+        // exchange still draws its ephemeral keys from the OS: until the
+        // simulation has a seeded key exchange, its worlds run plain TCP.
+        let ring = rustls::crypto::ring::default_provider();
+        Arc::new(rustls::crypto::CryptoProvider { secure_random: &SeededRandom, ..ring })
+    }
+
     async fn read_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         Ok(self.files.get(path))
     }
@@ -466,5 +474,27 @@ impl Env for SimEnv {
 
     fn probe(&self, event: impl FnOnce() -> Probe) {
         (self.sink)(event());
+    }
+}
+
+/// rustls's randomness in a simulation: the run's own stream, reseeded at
+/// the start of every run ([`reseed_tls_random`]). A run plays on one
+/// thread, so the handshakes draw from it in a fixed order.
+#[derive(Debug)]
+struct SeededRandom;
+
+thread_local! {
+    static TLS_RANDOM: std::cell::RefCell<SmallRng> = std::cell::RefCell::new(SmallRng::seed_from_u64(0));
+}
+
+/// Starts the TLS random stream of a run at `seed`.
+pub fn reseed_tls_random(seed: u64) {
+    TLS_RANDOM.with(|r| *r.borrow_mut() = SmallRng::seed_from_u64(seed ^ 0x7415_5eed));
+}
+
+impl rustls::crypto::SecureRandom for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+        TLS_RANDOM.with(|r| r.borrow_mut().fill_bytes(buf));
+        Ok(())
     }
 }

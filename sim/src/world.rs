@@ -295,6 +295,7 @@ impl NodeCtx {
 /// Runs a scenario to its end and returns what happened.
 pub fn run(scenario: &Scenario) -> RunRecord {
     harness_fault::check(scenario, PanicSite::Build);
+    crate::env::reseed_tls_random(scenario.seed);
     let scenario = Arc::new(scenario.clone());
     let rec = Recorder::default();
     let mut sim = build_sim(&scenario);

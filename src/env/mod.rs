@@ -76,6 +76,10 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// The next value of the one seeded source of randomness.
     fn random_u64(&self) -> u64;
 
+    /// The cryptography TLS uses: cipher suites, key exchange, signature
+    /// checks and the randomness of handshakes.
+    fn crypto(&self) -> std::sync::Arc<rustls::crypto::CryptoProvider>;
+
     /// Reads a whole file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send;
 

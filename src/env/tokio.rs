@@ -134,6 +134,13 @@ impl Env for TokioEnv {
         z ^ (z >> 31)
     }
 
+    fn crypto(&self) -> Arc<rustls::crypto::CryptoProvider> {
+        // ring's defaults: TLS 1.3 and 1.2 suites with forward secrecy, the
+        // ECDHE-ECDSA and ECDHE-RSA AES-GCM suites of Icinga's cipher list
+        // among them; randomness from the operating system.
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
     async fn read_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         match tokio::fs::read(path).await {
             Ok(data) => Ok(Some(data)),

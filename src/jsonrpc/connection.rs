@@ -474,7 +474,13 @@ mod tests {
         theirs.write_all(hello).await.unwrap();
         theirs.write_all(b",").await.unwrap();
         let addr = SocketAddr::from(([127, 0, 0, 1], 2));
-        tokio::spawn(crate::jsonrpc::handshake::incoming(shared.clone(), 7, addr, ours));
+        tokio::spawn(crate::jsonrpc::handshake::incoming(
+            shared.clone(),
+            7,
+            addr,
+            ours,
+            crate::tls::PeerCert::Plain,
+        ));
         let connected = || shared.connected_endpoints().iter().any(|e| e == "b");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(connected(), "b's Hello registers it");

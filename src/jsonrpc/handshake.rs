@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::FramedRead;
+use tokio_util::either::Either;
 
 use super::cluster::{AnonymousPlace, ConnHandle, Refusal};
 use super::connection::{self, encode, Peer, Wire};
@@ -21,10 +22,17 @@ use crate::env::{Env, Stream};
 use crate::node::Shared;
 use crate::probe::{ConnId, ConnKind};
 use crate::store::unix_seconds;
+use crate::tls::{PeerCert, TlsConn};
 use crate::waitgroup::Guard;
 
 /// Serves a connection whose first byte was a digit.
-pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, addr: SocketAddr, stream: S) {
+pub async fn incoming<E: Env, S: Stream>(
+    shared: Arc<Shared<E>>,
+    conn: ConnId,
+    addr: SocketAddr,
+    stream: S,
+    cert: PeerCert,
+) {
     let max = shared.config().limits.max_anonymous;
     // Every peer counts as anonymous from its first byte until its Hello
     // names a configured endpoint, so silent peers cannot pile up.
@@ -42,11 +50,12 @@ pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, a
         }
     };
     let claimed = Message::from_map(first.clone()).ok().and_then(|m| m.hello_identity().map(String::from));
-    let (identity, kind) = match claimed {
-        Some(id) if shared.cluster().is_endpoint(&id) => (id, ConnKind::Endpoint),
-        // An anonymous peer's claim goes into logs: made safe once, here.
-        Some(id) => (crate::logsafe::text(&id), ConnKind::Anonymous),
-        None => (format!("[{addr}]"), ConnKind::Anonymous),
+    let (identity, kind) = match identify(&shared, &cert, claimed.as_deref(), addr) {
+        Ok(who) => who,
+        Err(why) => {
+            tracing::warn!("{why}");
+            return shared.reject(conn, &why);
+        }
     };
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
     let pending = if is_hello { None } else { Some(first) };
@@ -54,6 +63,39 @@ pub async fn incoming<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, a
     let initiator = identity.clone();
     let peer = Peer::new(conn, addr, identity, kind);
     start(shared, Opening { peer, initiator, reader, writer, pending, gate: None, place }).await;
+}
+
+/// Who a peer is. With TLS: the CN of a certificate our CA signed, which
+/// must be a configured endpoint and which a Hello may not contradict;
+/// without a valid certificate, anonymous whatever its Hello claims. On
+/// plain TCP (loopback, simulation): the Hello's claim of an endpoint.
+fn identify<E: Env>(
+    shared: &Shared<E>,
+    cert: &PeerCert,
+    claimed: Option<&str>,
+    addr: SocketAddr,
+) -> Result<(String, ConnKind), String> {
+    // Names from the wire go into logs: made safe once, here.
+    let safe = crate::logsafe::text;
+    let anonymous =
+        |label: Option<&str>| (label.map(safe).unwrap_or(format!("[{addr}]")), ConnKind::Anonymous);
+    match cert {
+        PeerCert::Plain => Ok(match claimed {
+            Some(id) if shared.cluster().is_endpoint(id) => (id.to_string(), ConnKind::Endpoint),
+            other => anonymous(other),
+        }),
+        PeerCert::Verified { cn } => match claimed {
+            Some(id) if id != cn => Err(format!(
+                "Hello from [{addr}] claims identity '{}' but its certificate is for '{}'. Closing the connection.",
+                safe(id),
+                safe(cn)
+            )),
+            _ if shared.cluster().is_endpoint(cn) => Ok((cn.clone(), ConnKind::Endpoint)),
+            _ => Err(format!("Unknown endpoint '{}' with valid certificate. Aborting JSON-RPC connection.", safe(cn))),
+        },
+        PeerCert::Unverified { cn, .. } => Ok(anonymous(cn.as_deref())),
+        PeerCert::Absent => Ok(anonymous(None)),
+    }
 }
 
 fn claimed_hello(first: &Map<String, Value>) -> bool {
@@ -103,9 +145,15 @@ async fn connect_and_hello<E: Env>(
     name: &str,
     host: &str,
     port: u16,
-) -> Result<Option<E::Stream>, String> {
+) -> Result<Option<Either<E::Stream, TlsConn<E::Stream>>>, String> {
     let attempt = async {
-        let mut stream = shared.env().connect(host, port).await.map_err(|e| e.to_string())?;
+        let stream = shared.env().connect(host, port).await.map_err(|e| e.to_string())?;
+        let mut stream = match shared.tls() {
+            None => Either::Left(stream),
+            Some(tls) => {
+                Either::Right(tls.connect(name, stream).await.map_err(|e| format!("TLS handshake: {e}"))?)
+            }
+        };
         let mut hello = bytes::BytesMut::new();
         super::netstring::encode_payload(&encode(&message::hello(&shared.config().node_name)), &mut hello);
         stream.write_all(&hello).await.map_err(|e| e.to_string())?;

@@ -10,9 +10,10 @@ use tokio::io::AsyncReadExt;
 
 use super::rewind::Rewind;
 use crate::bug;
-use crate::env::{AcceptError, Env, Listener, Point};
+use crate::env::{AcceptError, Env, Listener, Point, Stream};
 use crate::node::Shared;
 use crate::probe::{ConnId, ConnKind, Probe};
+use crate::tls::{PeerCert, Tls, TlsConn};
 
 /// Accepts until the acceptor is closed. Holds the listener group for its
 /// whole life, so Stop's join waits for it to exit.
@@ -133,7 +134,7 @@ fn register_from_accept_loop<E: Env>(
 }
 
 /// Waits for the first byte, bounded by the connect timeout and by Stop.
-async fn sniff<E: Env>(shared: &Shared<E>, stream: &mut E::Stream) -> Result<u8, String> {
+async fn sniff<E: Env, S: Stream>(shared: &Shared<E>, stream: &mut S) -> Result<u8, String> {
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(shared.config().timings.connect_timeout, stream.read(&mut byte));
     let stopping = shared.listener_stop().raised();
@@ -149,7 +150,49 @@ async fn sniff<E: Env>(shared: &Shared<E>, stream: &mut E::Stream) -> Result<u8,
     }
 }
 
-async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, mut stream: E::Stream) {
+/// The server side of the TLS handshake, bounded by Icinga's handshake
+/// timeout and by Stop, as sniffing is.
+async fn tls_handshake<E: Env>(
+    shared: &Shared<E>,
+    tls: &Tls,
+    stream: E::Stream,
+) -> Result<(TlsConn<E::Stream>, PeerCert), String> {
+    let handshake = tokio::time::timeout(shared.config().timings.tls_handshake_timeout, tls.accept(stream));
+    tokio::select! {
+        biased;
+        _ = shared.listener_stop().raised(), if !bug!(shared.config(), NoRegistrationGate) => {
+            Err("the listener is stopping".into())
+        }
+        r = handshake => match r {
+            Err(_) => Err("TLS handshake timed out".into()),
+            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+            Ok(Ok(done)) => Ok(done),
+        },
+    }
+}
+
+async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, stream: E::Stream) {
+    let Some(tls) = shared.tls().cloned() else {
+        return serve(shared, conn, peer, stream, PeerCert::Plain).await;
+    };
+    match tls_handshake(&shared, &tls, stream).await {
+        Ok((stream, cert)) => serve(shared, conn, peer, stream, cert).await,
+        Err(why) => {
+            tracing::warn!("Client TLS handshake failed (from [{peer}]): {why}");
+            shared.reject(conn, &why)
+        }
+    }
+}
+
+/// Sniffs the first byte of a connection (after TLS, if any) and hands it
+/// to the protocol it starts.
+async fn serve<E: Env, S: Stream>(
+    shared: Arc<Shared<E>>,
+    conn: ConnId,
+    peer: SocketAddr,
+    mut stream: S,
+    cert: PeerCert,
+) {
     let first = match sniff(&shared, &mut stream).await {
         Ok(b) => b,
         Err(why) => {
@@ -161,7 +204,7 @@ async fn handle<E: Env>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, 
     let stream = Rewind::new(Bytes::copy_from_slice(&[first]), stream);
     if first.is_ascii_digit() {
         // The cluster path reads the Hello first and passes the gate itself.
-        return crate::jsonrpc::handshake::incoming(shared, conn, peer, stream).await;
+        return crate::jsonrpc::handshake::incoming(shared, conn, peer, stream, cert).await;
     }
     let gate = shared.enter_listener();
     if gate.is_none() && !bug!(shared.config(), NoRegistrationGate) {

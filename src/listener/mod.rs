@@ -31,6 +31,9 @@ pub enum StartError {
     /// The state directory could not be loaded.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The certificates or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why Stop could not keep its promise of a persisted state.
@@ -71,7 +74,8 @@ impl<E: Env> ApiListener<E> {
     /// Loads the state directory, binds every listen address, starts the
     /// accept loops and the timers.
     pub async fn start(env: E, config: Config) -> Result<Self, StartError> {
-        let (shared, stopper) = Shared::new(env, config);
+        let tls = config.tls.as_ref().map(|m| crate::tls::Tls::new(&env, m)).transpose()?;
+        let (shared, stopper) = Shared::new(env, config, tls);
         let (shared, stopper) = (Arc::new(shared), Arc::new(stopper));
         let (dir, holder) = (&shared.config().state_dir, format!("node '{}'", shared.config().node_name));
         let lock = state::lock(shared.env(), dir, holder).await?;

@@ -25,7 +25,15 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 fn serve(port: u16, dir: &Path) -> Command {
     let mut c = Command::new(BIN);
-    c.args(["serve", "--api-user", "root:icinga", "--listen", &format!("127.0.0.1:{port}"), "--state-dir"]);
+    c.args([
+        "serve",
+        "--plain",
+        "--api-user",
+        "root:icinga",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+    ]);
     c.arg(dir).stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }

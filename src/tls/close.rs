@@ -1,0 +1,76 @@
+//! A TLS connection whose shutdown is Icinga's `GracefulDisconnect`: send
+//! close_notify, then wait for the peer's. The wait has no bound of its own;
+//! every caller already caps a shutdown (the JSON-RPC close cap, the HTTP
+//! close cap), so a peer that never answers costs at most that cap.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A TLS stream, either side, with a graceful shutdown.
+pub struct TlsConn<S> {
+    inner: tokio_rustls::TlsStream<S>,
+    closing: Closing,
+}
+
+/// Where a shutdown stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closing {
+    /// Not begun.
+    Open,
+    /// Our close_notify is out; reading until the peer's (or the end).
+    AwaitingPeer,
+    /// Both sides said goodbye, or the peer went away.
+    Closed,
+}
+
+impl<S> TlsConn<S> {
+    pub(super) fn new(inner: tokio_rustls::TlsStream<S>) -> Self {
+        TlsConn { inner, closing: Closing::Open }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsConn<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsConn<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match self.closing {
+                Closing::Open => {
+                    // Sends close_notify, flushes it, and ends our half of the TCP stream.
+                    ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+                    self.closing = Closing::AwaitingPeer;
+                }
+                Closing::AwaitingPeer => {
+                    let mut scratch = [0u8; 1024];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    // Data the peer still sends after our goodbye is dropped:
+                    // nobody is left to read it. An error ends the wait too.
+                    match ready!(Pin::new(&mut self.inner).poll_read(cx, &mut buf)) {
+                        Ok(()) if !buf.filled().is_empty() => {}
+                        Ok(()) | Err(_) => self.closing = Closing::Closed,
+                    }
+                }
+                Closing::Closed => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
