@@ -74,7 +74,9 @@ impl<E: Env> ApiListener<E> {
     /// Loads the state directory, binds every listen address, starts the
     /// accept loops and the timers.
     pub async fn start(env: E, config: Config) -> Result<Self, StartError> {
-        let tls = config.tls.as_ref().map(|m| crate::tls::Tls::new(&env, m)).transpose()?;
+        // Icinga's GracefulDisconnect waits 10 s for the peer's close_notify: the close cap.
+        let close_wait = config.timings.close_cap;
+        let tls = config.tls.as_ref().map(|m| crate::tls::Tls::new(&env, m, close_wait)).transpose()?;
         let (shared, stopper) = Shared::new(env, config, tls);
         let (shared, stopper) = (Arc::new(shared), Arc::new(stopper));
         let (dir, holder) = (&shared.config().state_dir, format!("node '{}'", shared.config().node_name));

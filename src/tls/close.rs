@@ -1,18 +1,25 @@
 //! A TLS connection whose shutdown is Icinga's `GracefulDisconnect`: send
-//! close_notify, then wait for the peer's. The wait has no bound of its own;
-//! every caller already caps a shutdown (the JSON-RPC close cap, the HTTP
-//! close cap), so a peer that never answers costs at most that cap.
+//! close_notify, then wait for the peer's, at most a bounded time (Icinga:
+//! 10 s), so a peer that never answers cannot keep a task alive. Callers
+//! may cap a shutdown more tightly (Stop's close caps do).
 
 use std::io;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 /// A TLS stream, either side, with a graceful shutdown.
 pub struct TlsConn<S> {
     inner: tokio_rustls::TlsStream<S>,
     closing: Closing,
+    /// How long to wait for the peer's close_notify.
+    close_wait: Duration,
+    /// Set when our close_notify is out.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 /// Where a shutdown stands.
@@ -27,8 +34,8 @@ enum Closing {
 }
 
 impl<S> TlsConn<S> {
-    pub(super) fn new(inner: tokio_rustls::TlsStream<S>) -> Self {
-        TlsConn { inner, closing: Closing::Open }
+    pub(super) fn new(inner: tokio_rustls::TlsStream<S>, close_wait: Duration) -> Self {
+        TlsConn { inner, closing: Closing::Open, close_wait, deadline: None }
     }
 }
 
@@ -57,9 +64,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsConn<S> {
                 Closing::Open => {
                     // Sends close_notify, flushes it, and ends our half of the TCP stream.
                     ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+                    self.deadline = Some(Box::pin(tokio::time::sleep(self.close_wait)));
                     self.closing = Closing::AwaitingPeer;
                 }
                 Closing::AwaitingPeer => {
+                    if self.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+                        // The peer never answered: the socket closes without its goodbye.
+                        self.closing = Closing::Closed;
+                        continue;
+                    }
                     let mut scratch = [0u8; 1024];
                     let mut buf = ReadBuf::new(&mut scratch);
                     // Data the peer still sends after our goodbye is dropped:

@@ -11,7 +11,7 @@ mod verify;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -140,12 +140,14 @@ pub struct Tls {
     /// refused, as in Icinga.
     strict: Arc<dyn ClientCertVerifier>,
     time: Arc<dyn rustls::time_provider::TimeProvider>,
+    /// How long a shutdown waits for the peer's close_notify.
+    close_wait: Duration,
 }
 
 impl Tls {
     /// Builds the server and client sides from the node's material, with
     /// randomness and time from the environment. TLS 1.2 and 1.3 only.
-    pub fn new<E: Env>(env: &E, material: &TlsMaterial) -> Result<Self, TlsError> {
+    pub fn new<E: Env>(env: &E, material: &TlsMaterial, close_wait: Duration) -> Result<Self, TlsError> {
         let provider: Arc<CryptoProvider> = env.crypto();
         let time: Arc<dyn rustls::time_provider::TimeProvider> = Arc::new(EnvTime(env.clone()));
         let mut roots = RootCertStore::empty();
@@ -169,7 +171,7 @@ impl Tls {
             .dangerous()
             .with_custom_certificate_verifier(endpoint)
             .with_client_auth_cert(material.chain.clone(), material.key.clone_key())?;
-        Ok(Tls { server: Arc::new(server), client: Arc::new(client), strict, time })
+        Ok(Tls { server: Arc::new(server), client: Arc::new(client), strict, time, close_wait })
     }
 
     /// The server side of a handshake on an accepted connection, and what
@@ -177,7 +179,7 @@ impl Tls {
     pub async fn accept<S: Stream>(&self, stream: S) -> std::io::Result<(TlsConn<S>, PeerCert)> {
         let tls = tokio_rustls::TlsAcceptor::from(self.server.clone()).accept(stream).await?;
         let cert = self.judge(tls.get_ref().1.peer_certificates());
-        Ok((TlsConn::new(tls.into()), cert))
+        Ok((TlsConn::new(tls.into(), self.close_wait), cert))
     }
 
     /// The client side of a handshake to the endpoint `name`, whose
@@ -185,7 +187,7 @@ impl Tls {
     pub async fn connect<S: Stream>(&self, name: &str, stream: S) -> std::io::Result<TlsConn<S>> {
         let server_name = verify::server_name_for(name)?;
         let tls = tokio_rustls::TlsConnector::from(self.client.clone()).connect(server_name, stream).await?;
-        Ok(TlsConn::new(tls.into()))
+        Ok(TlsConn::new(tls.into(), self.close_wait))
     }
 
     fn judge(&self, certs: Option<&[CertificateDer<'static>]>) -> PeerCert {
