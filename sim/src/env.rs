@@ -402,11 +402,16 @@ impl Env for SimEnv {
     }
 
     fn crypto(&self) -> Arc<rustls::crypto::CryptoProvider> {
-        // The handshake's random values come from the run's seed. ring's key
-        // exchange still draws its ephemeral keys from the OS: until the
-        // simulation has a seeded key exchange, its worlds run plain TCP.
+        // Everything random in a handshake comes from the run's seed: the
+        // hellos' random values and the ephemeral X25519 keys. ring's own
+        // key exchanges draw from the OS, so they are left out; signatures
+        // are deterministic with the Ed25519 keys simulated nodes get.
         let ring = rustls::crypto::ring::default_provider();
-        Arc::new(rustls::crypto::CryptoProvider { secure_random: &SeededRandom, ..ring })
+        Arc::new(rustls::crypto::CryptoProvider {
+            secure_random: &SeededRandom,
+            kx_groups: vec![&SeededX25519],
+            ..ring
+        })
     }
 
     async fn read_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -496,5 +501,50 @@ impl rustls::crypto::SecureRandom for SeededRandom {
     fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
         TLS_RANDOM.with(|r| r.borrow_mut().fill_bytes(buf));
         Ok(())
+    }
+}
+
+/// X25519 whose ephemeral secrets come from the run's seed.
+#[derive(Debug)]
+struct SeededX25519;
+
+impl rustls::crypto::SupportedKxGroup for SeededX25519 {
+    fn start(&self) -> Result<Box<dyn rustls::crypto::ActiveKeyExchange>, rustls::Error> {
+        let mut seed = [0u8; 32];
+        TLS_RANDOM.with(|r| r.borrow_mut().fill_bytes(&mut seed));
+        let secret = x25519_dalek::StaticSecret::from(seed);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        Ok(Box::new(X25519Exchange { secret, public }))
+    }
+
+    fn name(&self) -> rustls::NamedGroup {
+        rustls::NamedGroup::X25519
+    }
+}
+
+/// One side of an X25519 exchange in flight.
+struct X25519Exchange {
+    secret: x25519_dalek::StaticSecret,
+    public: [u8; 32],
+}
+
+impl rustls::crypto::ActiveKeyExchange for X25519Exchange {
+    fn complete(self: Box<Self>, peer: &[u8]) -> Result<rustls::crypto::SharedSecret, rustls::Error> {
+        let invalid = || rustls::Error::from(rustls::PeerMisbehaved::InvalidKeyShare);
+        let peer: [u8; 32] = peer.try_into().map_err(|_| invalid())?;
+        let shared = self.secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+        // An all-zero result means the peer sent a low-order point.
+        if !shared.was_contributory() {
+            return Err(invalid());
+        }
+        Ok(rustls::crypto::SharedSecret::from(&shared.as_bytes()[..]))
+    }
+
+    fn pub_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn group(&self) -> rustls::NamedGroup {
+        rustls::NamedGroup::X25519
     }
 }
