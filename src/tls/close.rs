@@ -3,8 +3,8 @@
 //! 10 s), so a peer that never answers cannot keep a task alive. Callers
 //! may cap a shutdown more tightly (Stop's close caps do).
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
