@@ -1,0 +1,53 @@
+//! What can go wrong with keys, certificates and their files: always a
+//! sentence naming the file when there is one, never a panic.
+
+/// An error of the pki module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input has no usable PEM block of the expected kind.
+    #[error("expected a PEM '{expected}' block, found {found}")]
+    Pem {
+        /// The block label that was looked for.
+        expected: &'static str,
+        /// What the input holds instead.
+        found: String,
+    },
+    /// A certificate that does not parse as X.509.
+    #[error("not a valid X.509 certificate: {0}")]
+    Certificate(String),
+    /// A certificate signing request that does not parse.
+    #[error("not a valid certificate signing request: {0}")]
+    Csr(String),
+    /// A CSR whose signature does not verify with its own key.
+    #[error("the certificate signing request's signature does not verify")]
+    CsrSignature,
+    /// A certificate or CSR without a subject common name.
+    #[error("the {0} has no common name")]
+    NoCommonName(&'static str),
+    /// A name that cannot be a certificate's CN, SAN and file name.
+    #[error("'{0}' cannot name a certificate: use letters, digits, '.', '-' and '_', not starting with '.' or '-'")]
+    BadName(String),
+    /// A private key that neither rcgen nor ring can use.
+    #[error("not a usable private key: {0}")]
+    Key(String),
+    /// A CA key that is not the key of the CA certificate.
+    #[error("the key does not belong to the certificate")]
+    KeyMismatch,
+    /// A CA certificate without basic constraints CA:TRUE.
+    #[error("the certificate is not a CA certificate (no basic constraints CA:TRUE)")]
+    NotCa,
+    /// A time a certificate cannot hold.
+    #[error("the time is outside what a certificate can hold")]
+    Time,
+    /// The system's secure random source failed.
+    #[error("the system's random source failed")]
+    Random,
+    /// rcgen could not make a key, CSR or certificate.
+    #[error("cannot make the {what}: {source}")]
+    Generate {
+        /// What was being made.
+        what: &'static str,
+        /// rcgen's reason.
+        source: rcgen::Error,
+    },
+}
