@@ -1,6 +1,9 @@
 //! What can go wrong with keys, certificates and their files: always a
 //! sentence naming the file when there is one, never a panic.
 
+use std::io;
+use std::path::PathBuf;
+
 /// An error of the pki module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -50,4 +53,74 @@ pub enum Error {
         /// rcgen's reason.
         source: rcgen::Error,
     },
+    /// A file that holds something unusable.
+    #[error("'{}': {source}", path.display())]
+    Content {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        source: Box<Error>,
+    },
+    /// A file that cannot be read.
+    #[error("cannot read '{}': {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS's reason.
+        source: io::Error,
+    },
+    /// A file or directory that cannot be written.
+    #[error("cannot write '{}': {source}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS's reason.
+        source: io::Error,
+    },
+    /// A file that would be overwritten.
+    #[error("'{}' exists already; keys and certificates are never overwritten", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A command that needs the CA in a state directory that has none.
+    #[error("there is no CA in '{}' (ca.crt and ca.key): create one with 'quiesce pki new-ca'", dir.display())]
+    NoCa {
+        /// The CA directory looked in.
+        dir: PathBuf,
+    },
+    /// A node key without its certificate, which a new certificate would orphan.
+    #[error(
+        "the key '{}' exists but its certificate '{}' does not; move the key away to make a new pair",
+        key.display(),
+        cert.display()
+    )]
+    KeyWithoutCert {
+        /// The node's key file.
+        key: PathBuf,
+        /// The missing certificate file.
+        cert: PathBuf,
+    },
+    /// A node that trusts a CA it does not have, so it cannot sign its own certificate.
+    #[error(
+        "'{}' is there but no CA in '{}' to sign a certificate for '{cn}' with: make a key and CSR \
+         with 'quiesce pki new-cert --cn {cn} --key FILE --csr FILE' and have the CA's node sign it",
+        trusted.display(),
+        ca_dir.display()
+    )]
+    TrustedCaOnly {
+        /// The trusted CA certificate.
+        trusted: PathBuf,
+        /// The empty CA directory.
+        ca_dir: PathBuf,
+        /// The node's name.
+        cn: String,
+    },
+}
+
+impl Error {
+    /// This error, said about the file `path`.
+    pub(super) fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        Error::Content { path: path.into(), source: Box::new(self) }
+    }
 }
