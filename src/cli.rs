@@ -2,12 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::config::{ApiUser, Config, EndpointConfig};
+use crate::pki;
 
 /// quiesce: an Icinga-compatible API listener whose shutdown is deterministic.
 #[derive(Debug, Parser)]
@@ -23,6 +24,81 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API until SIGTERM or SIGINT, then stop deterministically.
     Serve(ServeArgs),
+    /// Make the CA, keys and certificates, as `icinga2 pki` does.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+/// The `quiesce pki` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create the cluster CA in DIR/ca; refused if there is one.
+    NewCa(StateDirArg),
+    /// Create a key and a certificate signed by the local CA in DIR/certs, or
+    /// with --key and --csr a key and a CSR for another machine's CA.
+    NewCert(NewCertArgs),
+    /// Sign a CSR with the CA in DIR/ca.
+    SignCsr(SignCsrArgs),
+}
+
+/// The state directory flag of the `pki` commands.
+#[derive(Debug, Args)]
+pub struct StateDirArg {
+    /// The state directory, as for `serve`. Default ./quiesce-state.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Flags of `quiesce pki new-cert`.
+#[derive(Debug, Args)]
+pub struct NewCertArgs {
+    /// The node's name: the certificate's CN and DNS subjectAltName.
+    #[arg(long, value_name = "NAME")]
+    pub cn: String,
+    /// Write the key here (with --csr) instead of into DIR/certs.
+    #[arg(long, value_name = "FILE", requires = "csr", conflicts_with = "state_dir")]
+    pub key: Option<PathBuf>,
+    /// Write a CSR here (with --key) instead of a certificate.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub csr: Option<PathBuf>,
+    /// Where the CA and the certificates are.
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+/// Flags of `quiesce pki sign-csr`.
+#[derive(Debug, Args)]
+pub struct SignCsrArgs {
+    /// The CSR to sign.
+    #[arg(long, value_name = "FILE")]
+    pub csr: PathBuf,
+    /// Where to write the certificate.
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// Where the CA is.
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+impl StateDirArg {
+    /// The directory given, or the one `serve` uses by default.
+    pub fn dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| Config::default().state_dir)
+    }
+}
+
+impl PkiCommand {
+    /// Runs the command; `now` starts the validity of what it signs.
+    pub fn run(&self, now: SystemTime) -> Result<pki::Written, pki::Error> {
+        match self {
+            PkiCommand::NewCa(args) => pki::create_ca(&args.dir(), now),
+            PkiCommand::NewCert(NewCertArgs { cn, key: Some(key), csr: Some(csr), .. }) => {
+                pki::create_key_and_csr(cn, key, csr)
+            }
+            PkiCommand::NewCert(args) => pki::create_node_cert(&args.state.dir(), &args.cn, now),
+            PkiCommand::SignCsr(args) => pki::sign_csr_file(&args.state.dir(), &args.csr, &args.cert, now),
+        }
+    }
 }
 
 /// Flags of `quiesce serve`. Each one overrides the config file's setting.
@@ -253,7 +329,35 @@ mod tests {
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Serve(a) => a,
+            Command::Pki(_) => unreachable!("parsed as serve"),
         })
+    }
+
+    fn pki(args: &[&str]) -> Result<PkiCommand, clap::Error> {
+        let mut argv = vec!["quiesce", "pki"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Pki(c) => c,
+            Command::Serve(_) => unreachable!("parsed as pki"),
+        })
+    }
+
+    #[test]
+    fn pki_commands_default_to_serves_state_dir_and_pair_key_with_csr() {
+        let Ok(PkiCommand::NewCa(a)) = pki(&["new-ca"]) else { panic!("new-ca parses") };
+        assert_eq!(a.dir(), Config::default().state_dir);
+        let Ok(PkiCommand::SignCsr(a)) =
+            pki(&["sign-csr", "--csr", "x.csr", "--cert", "x.crt", "--state-dir", "d"])
+        else {
+            panic!("sign-csr parses")
+        };
+        assert_eq!(a.state.dir(), PathBuf::from("d"));
+        assert!(pki(&["new-cert", "--cn", "a", "--key", "a.key", "--csr", "a.csr"]).is_ok());
+        assert!(pki(&["new-cert", "--cn", "a", "--key", "a.key"]).is_err(), "--key needs --csr");
+        assert!(pki(&["new-cert", "--cn", "a", "--csr", "a.csr"]).is_err(), "--csr needs --key");
+        assert!(pki(&["new-cert", "--cn", "a", "--key", "k", "--csr", "c", "--state-dir", "d"]).is_err());
+        assert!(pki(&["new-cert"]).is_err(), "--cn is required");
+        assert!(pki(&["sign-csr", "--csr", "x.csr"]).is_err(), "--cert is required");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod listener;
 pub(crate) mod lock;
 pub(crate) mod logsafe;
 pub(crate) mod node;
+pub mod pki;
 pub mod probe;
 pub mod state;
 pub mod store;

@@ -1,9 +1,10 @@
-//! `quiesce serve`: the API listener as a daemon.
+//! `quiesce serve`: the API listener as a daemon; `quiesce pki`: its certificates.
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::Parser;
-use quiesce::cli::{Cli, Command};
+use quiesce::cli::{Cli, Command, PkiCommand};
 use quiesce::env::tokio::TokioEnv;
 use quiesce::listener::ApiListener;
 
@@ -19,11 +20,14 @@ fn main() -> ExitCode {
             // One line, as a supervisor logs it.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("quiesce: {first} (see 'quiesce serve --help')");
+            eprintln!("quiesce: {first} (see '{}')", help_hint());
             return ExitCode::from(2);
         }
     };
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Pki(command) => return run_pki(&command),
+    };
     init_logging();
     let mut config = match args.to_config() {
         Ok(c) => c,
@@ -52,6 +56,36 @@ fn main() -> ExitCode {
     // Every task has ended or had its close cap (see `serve`); nothing is left to wait for.
     runtime.shutdown_background();
     code
+}
+
+/// Where a bad command line finds its flags: the subcommand's help.
+fn help_hint() -> &'static str {
+    match std::env::args().nth(1).as_deref() {
+        Some("pki") => "quiesce pki --help",
+        _ => "quiesce serve --help",
+    }
+}
+
+/// Runs a `pki` command: the files written on stdout, or one error line and exit code 1.
+fn run_pki(command: &PkiCommand) -> ExitCode {
+    match command.run(wall_clock()) {
+        Ok(written) => {
+            println!("{written}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("quiesce: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the pki commands run without the stack; the clock dates their certificates"
+)]
+fn wall_clock() -> SystemTime {
+    SystemTime::now()
 }
 
 fn init_logging() {

@@ -90,9 +90,7 @@ impl TlsMaterial {
 /// The common name (CN) of a certificate's subject, which Icinga takes as
 /// the peer's identity; `None` if it has none or does not parse.
 pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(String::from)
+    crate::pki::common_name(cert.as_ref())
 }
 
 /// What a peer proved of itself in the handshake.

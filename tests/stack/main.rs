@@ -12,4 +12,5 @@ mod cluster;
 mod common;
 mod http_api;
 mod limits;
+mod pki_process;
 mod serve_process;
