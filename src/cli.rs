@@ -285,17 +285,12 @@ fn only_loopback(config: &Config) -> Result<(), String> {
 /// `certs/<node>.crt` and `certs/<node>.key`, as Icinga lays them out.
 #[expect(clippy::disallowed_methods, reason = "certificates are read before the stack starts")]
 pub fn load_tls(config: &Config) -> Result<crate::tls::TlsMaterial, String> {
-    let certs = config.state_dir.join("certs");
-    let name = &config.node_name;
-    let read = |file: PathBuf| {
-        std::fs::read(&file).map_err(|e| format!("cannot read '{}': {e}", file.display()))
-        // seam-ok: before the stack starts
-    };
-    let ca = read(certs.join("ca.crt"))?;
-    let cert = read(certs.join(format!("{name}.crt")))?;
-    let key = read(certs.join(format!("{name}.key")))?;
+    let layout = crate::pki::Layout::new(&config.state_dir, &config.node_name).map_err(|e| e.to_string())?;
+    let read =
+        |file: PathBuf| std::fs::read(&file).map_err(|e| format!("cannot read '{}': {e}", file.display()));
+    let (ca, cert, key) = (read(layout.trusted_ca())?, read(layout.node_cert())?, read(layout.node_key())?);
     crate::tls::TlsMaterial::from_pem(&ca, &cert, &key)
-        .map_err(|e| format!("TLS files in '{}': {e}", certs.display()))
+        .map_err(|e| format!("TLS files in '{}': {e}", layout.certs_dir().display()))
 }
 
 fn validate(config: &Config) -> Result<(), String> {

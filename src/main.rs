@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         }
     };
     if !args.plain {
-        match quiesce::cli::load_tls(&config) {
+        match provision_tls(&config) {
             Ok(material) => config.tls = Some(material),
             Err(e) => {
                 eprintln!("quiesce: {e}");
@@ -56,6 +56,17 @@ fn main() -> ExitCode {
     // Every task has ended or had its close cap (see `serve`); nothing is left to wait for.
     runtime.shutdown_background();
     code
+}
+
+/// The node's certificates: made on a first start (a CA and a certificate
+/// for the node name, as `quiesce pki` would), then read.
+fn provision_tls(config: &quiesce::config::Config) -> Result<quiesce::tls::TlsMaterial, String> {
+    let provisioned = quiesce::pki::ensure_for_serve(&config.state_dir, &config.node_name, wall_clock())
+        .map_err(|e| e.to_string())?;
+    if let quiesce::pki::Provisioned::Created { .. } = provisioned {
+        tracing::info!("{provisioned}");
+    }
+    quiesce::cli::load_tls(config)
 }
 
 /// Where a bad command line finds its flags: the subcommand's help.

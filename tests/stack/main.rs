@@ -14,3 +14,4 @@ mod http_api;
 mod limits;
 mod pki_process;
 mod serve_process;
+mod tls;
