@@ -76,6 +76,10 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// The next value of the one seeded source of randomness.
     fn random_u64(&self) -> u64;
 
+    /// The process id `/v1/status/IcingaApplication` reports. The simulation
+    /// answers a fixed number, so that a seed replays the same answers.
+    fn pid(&self) -> u32;
+
     /// Reads a whole file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send;
 

@@ -251,6 +251,9 @@ impl Env for LatchEnv {
     fn random_u64(&self) -> u64 {
         self.inner.random_u64()
     }
+    fn pid(&self) -> u32 {
+        self.inner.pid()
+    }
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send {
         self.inner.read_file(path)
     }

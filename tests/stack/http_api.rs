@@ -406,6 +406,7 @@ async fn status_reports_the_application_and_the_listener() {
     assert_eq!(app["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(app["node_name"], "node1");
     assert!(app["program_start"].as_f64().unwrap() > 0.0);
+    assert_eq!(app["pid"], std::process::id(), "the node runs in this test's process");
     let (_, _, body) = call(node.url("/v1/status/ApiListener"), Method::GET, None).await;
     assert!(body["results"][0]["status"]["api"]["http"]["clients"].as_u64().unwrap() >= 1);
     assert!(body["results"][0]["perfdata"]
