@@ -559,7 +559,7 @@ mod tests {
         CheckResult {
             exit_status: 1,
             output,
-            performance_data: vec![],
+            performance_data: None,
             check_source: "n".into(),
             command,
             execution_start: 5.0,

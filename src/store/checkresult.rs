@@ -20,9 +20,10 @@ pub struct CheckResult {
     pub exit_status: i64,
     /// The plugin's output.
     pub output: String,
-    /// Performance data, one entry per label.
+    /// Performance data, one entry per label; `None` when the sender gave
+    /// none, which Icinga answers as `null`, not as an empty list.
     #[serde(default)]
-    pub performance_data: Vec<String>,
+    pub performance_data: Option<Vec<String>>,
     /// Where the check ran.
     #[serde(default)]
     pub check_source: String,
@@ -65,7 +66,7 @@ impl CheckResult {
     pub fn check_bounds(&self, command: &str) -> Result<(), InputError> {
         check_depth(&self.command, MAX_DEPTH - 1, || format!("'{command}'"))?;
         let size = self.output.len()
-            + self.performance_data.iter().map(|p| p.len() + 1).sum::<usize>()
+            + self.performance_data.iter().flatten().map(|p| p.len() + 1).sum::<usize>()
             + self.check_source.len()
             + encoded_len(&self.command);
         if size > MAX_CHECK_RESULT_BYTES {
@@ -90,7 +91,7 @@ impl CheckResult {
             ("execution_start", self.execution_start.into()),
             ("exit_status", self.exit_status.into()),
             ("output", self.output.as_str().into()),
-            ("performance_data", self.performance_data.iter().map(|p| Value::from(p.as_str())).collect()),
+            ("performance_data", perfdata_attr(self.performance_data.as_deref())),
             ("previous_hard_state", previous_hard_state.into()),
             ("schedule_end", self.execution_end.into()),
             ("schedule_start", self.execution_start.into()),
@@ -102,6 +103,14 @@ impl CheckResult {
             ("vars_before", Value::Null),
         ];
         Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+/// Performance data as the API answers it: a list of strings, or null.
+fn perfdata_attr(perfdata: Option<&[String]>) -> Value {
+    match perfdata {
+        Some(list) => list.iter().map(|p| Value::from(p.as_str())).collect(),
+        None => Value::Null,
     }
 }
 
@@ -135,7 +144,7 @@ mod tests {
         CheckResult {
             exit_status: 0,
             output: output.into(),
-            performance_data: vec![],
+            performance_data: None,
             check_source: String::new(),
             command,
             execution_start: 0.0,

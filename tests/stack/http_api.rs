@@ -477,6 +477,36 @@ async fn process_check_result_validates_and_applies() {
 }
 
 #[tokio::test]
+async fn performance_data_absent_is_null_and_present_is_a_list() {
+    // Scenario: a passive result without performance_data, then one with a
+    // plugin's string, then one with an empty list.
+    // Bug: the stored result answered `[]` where Icinga answers `null`.
+    // Fix: absent performance data is kept as absent and answered as null.
+    let node = Node::start(config()).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    let url = node.url("/v1/actions/process-check-result");
+    let perfdata = || async {
+        let (_, _, body) =
+            call(node.url("/v1/objects/hosts/h1?attrs=last_check_result"), Method::GET, None).await;
+        body["results"][0]["attrs"]["last_check_result"]["performance_data"].clone()
+    };
+    for (perf, expected) in [
+        (None, Value::Null),
+        (Some(json!("rta=1ms pl=0%")), json!(["rta=1ms", "pl=0%"])),
+        (Some(json!([])), json!([])),
+    ] {
+        let mut body = json!({"type": "Host", "host": "h1", "exit_status": 0, "plugin_output": "UP"});
+        if let Some(perf) = perf {
+            body["performance_data"] = perf;
+        }
+        let (status, _, answer) = call(url.clone(), Method::POST, Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(perfdata().await, expected);
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn create_sets_vars_paths_as_modify_does() {
     // Scenario: PUT /v1/objects/hosts/h1 with {"attrs":{"vars.os":"linux"}}.
     // Bug: the key was stored literally, an attribute named "vars.os".
