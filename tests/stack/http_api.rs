@@ -140,7 +140,7 @@ async fn unauthenticated_requests_get_icingas_401() {
 #[tokio::test]
 async fn a_missing_permission_is_403() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let url = node.url("/v1/objects/hosts/h1");
     let (status, _, body) = call_as("ro", "pw", url.clone(), Method::POST, Some(json!({"attrs": {}}))).await;
     assert_eq!(status, 403);
@@ -227,7 +227,7 @@ async fn bodies_over_the_limit_are_413_chunked_or_not() {
     let mut config = config();
     config.limits.http_body = 1024;
     let node = Node::start_with(TokioEnv::new(), config).await;
-    let big = json!({"attrs": {"notes": "x".repeat(4096)}});
+    let big = json!({"attrs": {"check_command": "dummy", "notes": "x".repeat(4096)}});
     // `small` lacks config/modify, so the ordinary limit applies.
     let (status, _, body) =
         call_as("small", "pw", node.url("/v1/objects/hosts/big"), Method::PUT, Some(big.clone())).await;
@@ -271,7 +271,7 @@ async fn an_oversized_header_is_refused_cleanly() {
 #[tokio::test]
 async fn method_override_replaces_the_method() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({"address": "10.0.0.1"})).await;
+    create_host(&node, "h1", json!({"address": "10.0.0.1", "check_command": "dummy"})).await;
     // POST + override GET: a query with a body, as real clients send it.
     let resp = request(Method::POST, node.url("/v1/objects/hosts"))
         .header("X-HTTP-Method-Override", "GET")
@@ -309,7 +309,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
     let (status, _, body) = call(
         node.url("/v1/objects/hosts/web1"),
         Method::PUT,
-        Some(json!({"attrs": {"address": "10.0.0.1"}})),
+        Some(json!({"attrs": {"address": "10.0.0.1", "check_command": "dummy"}})),
     )
     .await;
     assert_eq!(
@@ -377,6 +377,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
 async fn pretty_indents_and_mutations_name_their_origin() {
     let node = Node::start(config()).await;
     let resp = request(Method::PUT, node.url("/v1/objects/hosts/h1?pretty=1"))
+        .json(&json!({"attrs": {"check_command": "dummy"}}))
         .header("X-Request-Id", "req-42")
         .send()
         .await
@@ -420,9 +421,66 @@ async fn status_reports_the_application_and_the_listener() {
 }
 
 #[tokio::test]
+async fn a_checkable_without_check_command_fails_validation_as_in_icinga() {
+    // Scenario: PUT a host, then a service, without check_command; a service
+    // whose host does not exist; a modify that empties check_command.
+    // Bug: all were accepted, where Icinga's validation refuses them.
+    // Fix: the store validates a checkable as Icinga does (check_command,
+    // then max_check_attempts, then a service's host) and answers its texts.
+    let node = Node::start(config()).await;
+    let put = |path: &str, attrs: Value| {
+        let url = node.url(path);
+        async move { call(url, Method::PUT, Some(json!({ "attrs": attrs }))).await }
+    };
+    let refused = |name: &str, kind: &str, attr: &str, message: &str| {
+        let error = format!(
+            "Error: Validation failed for object '{name}' of type '{kind}'; Attribute '{attr}': {message}"
+        );
+        json!({"results": [{"code": 500, "errors": [error], "status": "Object could not be created."}]})
+    };
+    let (status, _, body) = put("/v1/objects/hosts/h1", json!({"address": "192.0.2.1"})).await;
+    assert_eq!(status, 500);
+    assert_eq!(body, refused("h1", "Host", "check_command", "Attribute must not be empty."));
+    assert!(node.api.shared().store().get(ObjectType::Host, "h1").is_none());
+    let (_, _, body) = put("/v1/objects/hosts/h1", json!({"check_command": ""})).await;
+    assert_eq!(body, refused("h1", "Host", "check_command", "Attribute must not be empty."));
+    let (_, _, body) =
+        put("/v1/objects/hosts/h1", json!({"check_command": "dummy", "max_check_attempts": 0})).await;
+    assert_eq!(body, refused("h1", "Host", "max_check_attempts", "Value must be greater than 0."));
+    // A service's check_command is checked before its host, as Checkable's
+    // attributes are before Service's.
+    let (_, _, body) = put("/v1/objects/services/nope!http", json!({})).await;
+    assert_eq!(body, refused("nope!http", "Service", "check_command", "Attribute must not be empty."));
+    let (_, _, body) = put("/v1/objects/services/nope!http", json!({"check_command": "http"})).await;
+    assert_eq!(
+        body,
+        refused("nope!http", "Service", "host_name", "Object 'nope' of type 'Host' does not exist.")
+    );
+    create_host(&node, "h1", json!({"check_command": "hostalive"})).await;
+    let (status, _, body) = put("/v1/objects/services/h1!http", json!({"vars": {"port": 80}})).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            refused("h1!http", "Service", "check_command", "Attribute must not be empty.")
+        )
+    );
+    let url = node.url("/v1/objects/hosts/h1");
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"attrs": {"check_command": ""}}))).await;
+    let emptied = "Attribute 'check_command' could not be set: Error: Validation failed for object 'h1' of type 'Host'; Attribute 'check_command': Attribute must not be empty.";
+    assert_eq!((status, &body["results"][0]["status"]), (StatusCode::INTERNAL_SERVER_ERROR, &json!(emptied)));
+    let host = node.api.shared().store().get(ObjectType::Host, "h1").unwrap();
+    assert_eq!(host.attr("check_command"), "hostalive", "a refused modify changes nothing");
+    let (status, _, body) = call(url, Method::POST, Some(json!({"attrs": {"check_command": "ping4"}}))).await;
+    assert_eq!(status, 200, "{body}");
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn process_check_result_validates_and_applies() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     create_service(&node, "h1!disk").await;
     let url = node.url("/v1/actions/process-check-result");
     let ok = json!({"type": "Service", "filter": "service.name==\"disk\"", "exit_status": 2, "plugin_output": "DISK CRITICAL"});
@@ -512,7 +570,12 @@ async fn create_sets_vars_paths_as_modify_does() {
     // Bug: the key was stored literally, an attribute named "vars.os".
     // Fix: create sets paths in key order, as Icinga writes `attrs` into config.
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true})).await;
+    create_host(
+        &node,
+        "h1",
+        json!({"check_command": "dummy", "vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true}),
+    )
+    .await;
     let (_, _, body) = call(node.url("/v1/objects/hosts/h1?attrs=vars"), Method::GET, None).await;
     assert_eq!(body["results"][0]["attrs"], json!({"vars": {"a": 1, "os": "linux", "x": {"y": true}}}));
     let url = node.url("/v1/objects/hosts/h2");
@@ -526,7 +589,7 @@ async fn create_sets_vars_paths_as_modify_does() {
 #[tokio::test]
 async fn acknowledgements_and_comments_come_and_go() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let action = |a: &str| node.url(&format!("/v1/actions/{a}"));
     let ack = json!({"type": "Host", "host": "h1", "author": "me", "comment": "looking"});
     let (status, _, body) = call(action("acknowledge-problem"), Method::POST, Some(ack.clone())).await;
@@ -584,8 +647,8 @@ fn names<E: Env>(node: &Node<E>, otype: ObjectType) -> Vec<String> {
 #[tokio::test]
 async fn children_are_found_for_used_by_remove_comment_and_delete() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
-    create_host(&node, "h2", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    create_host(&node, "h2", json!({"check_command": "dummy"})).await;
     create_service(&node, "h1!a").await;
     create_service(&node, "h1!b").await;
     create_service(&node, "h2!a").await;
@@ -658,7 +721,7 @@ async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
     let (status, _, body) = call(
         node.url("/v1/objects/hosts/h1"),
         Method::PUT,
-        Some(json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "notes": nested(MAX_DEPTH - 2)}})),
+        Some(json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "notes": nested(MAX_DEPTH - 2), "check_command": "dummy"}})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -717,7 +780,7 @@ async fn a_body_deeper_than_the_limit_is_400_naming_it() {
 #[tokio::test]
 async fn an_unsupported_filter_is_400_naming_it() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let body = json!({"filter": UNSUPPORTED_FILTER});
     let (status, _, body) = call(node.url("/v1/objects/hosts"), Method::GET, Some(body)).await;
     assert_eq!(status, 400, "{body}");
@@ -747,7 +810,7 @@ async fn a_filter_past_the_budget_is_400_and_one_within_it_is_answered() {
     config.limits.filter_budget = 1_000;
     let node = Node::start_with(TokioEnv::new(), config).await;
     for i in 0..20 {
-        create_host(&node, &format!("h{i}"), json!({})).await;
+        create_host(&node, &format!("h{i}"), json!({"check_command": "dummy"})).await;
     }
     // About 7 steps per host.
     let (status, body) = query_hosts_as_ro(&node, r#"host.name == "h7""#).await;
@@ -775,7 +838,7 @@ async fn a_long_filter_lets_stop_run_and_is_answered_503() {
     let node = Node::start_with(env.clone(), config()).await;
     let text = "a".repeat(10_000);
     for i in 0..50 {
-        create_host(&node, &format!("h{i}"), json!({"vars": {"text": text}})).await;
+        create_host(&node, &format!("h{i}"), json!({"check_command": "dummy", "vars": {"text": text}})).await;
     }
     // Each comparison reads 10 KB: about 50 000 steps per host, 2.5 M in
     // all, well within the default budget and a hundred pauses long.
@@ -865,7 +928,7 @@ async fn read_chunk(s: &mut TcpStream, pending: &mut Vec<u8>) -> Option<String> 
 #[tokio::test]
 async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let (mut s, mut pending) = open_events(&node, None).await;
 
     let cr = json!({"host": "h1", "exit_status": 1, "plugin_output": "DOWN"});
@@ -914,7 +977,7 @@ async fn an_event_filter_gets_the_whole_budget_for_each_event() {
     let mut config = config();
     config.limits.filter_budget = 100;
     let node = Node::start_with(TokioEnv::new(), config).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     // A state change matches at once (about 10 steps); a check result would
     // match only at the end of the chain, past 100 steps.
     let mut chain = vec![r#"event.type == "StateChange""#.to_string()];
@@ -1071,7 +1134,7 @@ async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched 
     let env = LatchEnv::at(Point::HttpBetweenObjects, 1, true);
     let node = Node::start_with(env.clone(), config).await;
     for h in ["a", "b", "c"] {
-        create_host(&node, h, json!({})).await;
+        create_host(&node, h, json!({"check_command": "dummy"})).await;
     }
     env.seen.store(0, Ordering::SeqCst);
     let reached = env.reached.notified();
@@ -1148,7 +1211,7 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
 async fn modify_one_host(config: Config) -> bool {
     let env = LatchEnv::at(Point::HttpBetweenObjects, 1, true);
     let node = Node::start_with(env.clone(), config).await;
-    create_host(&node, "a", json!({})).await;
+    create_host(&node, "a", json!({"check_command": "dummy"})).await;
     env.probes.lock().unwrap().clear();
     let body = Some(json!({"attrs": {"notes": "x"}}));
     let (status, _, _) = call(node.url("/v1/objects/hosts/a"), Method::POST, body).await;
