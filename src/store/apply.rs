@@ -7,6 +7,8 @@ use serde_json::{json, Map, Value};
 
 use crate::input;
 
+use super::checkresult::{host_result_state, Processed};
+use super::transition::{self, Checked, StateType, Transition};
 use super::{
     event_body, index, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType,
     StoreError, CONFIG_ATTRS,
@@ -76,7 +78,11 @@ fn get_mut<'a>(inner: &'a mut Inner, otype: ObjectType, name: &str) -> Result<&'
     Ok(Arc::make_mut(obj))
 }
 
-/// Runtime attributes every new checkable starts with.
+/// Runtime attributes every new checkable starts with. A new checkable is
+/// OK: Icinga's raw state of an unchecked one is UNKNOWN (which reads DOWN
+/// for a host), and quiesce keeps it OK so that a new host is not a
+/// problem to acknowledge. Its state type is SOFT, as in Icinga, until the
+/// first result.
 fn defaults(otype: ObjectType, name: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("__name".into(), json!(name));
@@ -88,16 +94,20 @@ fn defaults(otype: ObjectType, name: &str) -> Map<String, Value> {
             ("acknowledgement", json!(0)),
             ("acknowledgement_expiry", json!(0)),
             ("address", json!("")),
+            ("check_attempt", json!(1)),
             ("check_command", json!("")),
             ("enable_active_checks", json!(true)),
             ("enable_passive_checks", json!(true)),
             ("last_check", json!(-1)),
             ("last_check_result", Value::Null),
             ("last_hard_state", json!(0)),
+            ("last_hard_state_change", json!(0)),
+            ("last_state", json!(0)),
             ("last_state_change", json!(0)),
-            ("max_check_attempts", json!(1)),
+            ("last_state_type", json!(0)),
+            ("max_check_attempts", json!(3)),
             ("state", json!(0)),
-            ("state_type", json!(1)),
+            ("state_type", json!(0)),
             ("vars", Value::Null),
         ] {
             m.insert(k.into(), v);
@@ -444,37 +454,93 @@ fn check_result(
     if last_end.is_some_and(|end| end > cr.execution_end) {
         return Err(StoreError::Outdated(name.to_string()));
     }
-    let old_state = obj.attr("state").as_i64().unwrap_or(0);
-    let new_state = cr.state(is_host);
-    let previous_hard = obj.attr("last_hard_state").as_i64().unwrap_or(0);
+    let before = checked(obj);
+    let max_attempts = obj.attrs.get("max_check_attempts").and_then(attempts).unwrap_or(3);
+    let t = transition::next(before, cr.object_state(is_host), max_attempts);
+    let processed = processed(obj, is_host, cr, &t);
+    let (state, state_type) = (t.after.state, t.after.state_type.number());
+    let end = cr.execution_end;
     let a = &mut obj.attrs;
-    a.insert("last_check_result".into(), cr.to_attr(is_host, previous_hard));
-    a.insert("last_check".into(), json!(cr.execution_end));
-    a.insert("state".into(), json!(new_state));
-    a.insert("state_type".into(), json!(1));
-    a.insert("last_hard_state".into(), json!(new_state));
-    if old_state != new_state {
-        a.insert("last_state_change".into(), json!(time));
+    a.insert("last_check_result".into(), cr.to_attr(is_host, processed));
+    a.insert("last_check".into(), json!(end));
+    a.insert("last_state".into(), json!(before.state));
+    a.insert("last_state_type".into(), json!(before.state_type.number()));
+    a.insert("state".into(), json!(state));
+    a.insert("state_type".into(), json!(state_type));
+    a.insert("check_attempt".into(), json!(t.after.attempt));
+    // Icinga dates both changes by the result's end, not by when it arrived.
+    if t.state_change {
+        a.insert("last_state_change".into(), json!(end));
+    }
+    if t.hard_change {
+        a.insert("last_hard_state".into(), json!(state));
+        a.insert("last_hard_state_change".into(), json!(end));
+    }
+    // An acknowledgement ends with the problem, as Icinga's: a normal one at
+    // any state change, a sticky one only at OK. Icinga clears it before it
+    // announces the result, so its event comes first.
+    let ack = obj.attr("acknowledgement").as_i64().unwrap_or(0);
+    if t.state_change && (ack == 1 || (ack == 2 && state == 0)) {
+        obj.attrs.insert("acknowledgement".into(), json!(0));
+        obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
+        events.add("AcknowledgementCleared", obj, time, || json!({"state": state}));
     }
     // The result is copied into events only for a listener.
     let attr = |obj: &Object| obj.attr("last_check_result").clone();
     events.add("CheckResult", obj, time, || json!({"check_result": attr(obj)}));
-    if old_state != new_state {
+    if t.announced() {
         events.add(
             "StateChange",
             obj,
             time,
-            || json!({"state": new_state, "state_type": 1, "check_result": attr(obj)}),
+            || json!({"state": state, "state_type": state_type, "check_result": attr(obj)}),
         );
-    }
-    // A recovery clears a non-sticky acknowledgement, as Icinga does.
-    if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
-        obj.attrs.insert("acknowledgement".into(), json!(0));
-        obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
-        events.add("AcknowledgementCleared", obj, time, || json!({"state": new_state}));
     }
     Outcome::events(events.list)
 }
+
+/// What the state machine reads of a checkable; attributes a state file
+/// written before it existed lacks read as a HARD state at attempt 1.
+fn checked(obj: &Object) -> Checked {
+    Checked {
+        state: obj.attr("state").as_i64().unwrap_or(0),
+        state_type: StateType::from_number(obj.attr("state_type").as_i64()),
+        attempt: obj.attr("check_attempt").as_i64().unwrap_or(1),
+    }
+}
+
+/// What Icinga records in a result as it processes it. `previous_hard_state`
+/// is the HARD state before the current one: the one this result replaces
+/// if it makes a hard change, else the one the last result recorded; 99
+/// (pending) before there was any.
+fn processed(obj: &Object, is_host: bool, cr: &CheckResult, t: &Transition) -> Processed {
+    let last = obj.attr("last_check_result");
+    let raw = |state: i64| if is_host { host_result_state(state) } else { state };
+    let hard_before = obj.attr("last_hard_state").as_i64().unwrap_or(0);
+    // Until the first hard change, the time of the last one is still the default 0.
+    let had_hard = !last.is_null() && obj.attr("last_hard_state_change").as_f64() != Some(0.0);
+    let previous_hard_state = if t.hard_change {
+        if had_hard {
+            raw(hard_before)
+        } else {
+            PENDING
+        }
+    } else {
+        last.get("previous_hard_state").and_then(Value::as_i64).unwrap_or(PENDING)
+    };
+    let vars_after = json!({
+        "attempt": t.after.attempt,
+        // No dependencies exist here: every checkable is reachable.
+        "reachable": true,
+        "state": cr.state(is_host),
+        "state_type": t.after.state_type.number(),
+    });
+    let vars_before = last.get("vars_after").cloned().unwrap_or(Value::Null);
+    Processed { previous_hard_state, vars_before, vars_after }
+}
+
+/// Icinga's `ServicePending`: the state of a result not yet had.
+const PENDING: i64 = 99;
 
 #[allow(clippy::too_many_arguments)]
 fn acknowledge(
@@ -738,6 +804,44 @@ mod tests {
             execution_end: 5.0,
             ttl: 0.0,
         }
+    }
+
+    #[test]
+    fn an_acknowledgement_ends_at_a_state_change_and_a_sticky_one_at_ok() {
+        // Scenario: a service acknowledged in WARNING goes CRITICAL; then a
+        // sticky acknowledgement through WARNING back to OK.
+        // Bug: only an OK result ended an acknowledgement, sticky or not.
+        // Fix: as Icinga's: a normal one ends at any state change, a sticky one at OK.
+        let store = store_with_host();
+        let attrs = json!({"check_command": "dummy"}).as_object().cloned().unwrap();
+        let create = Mutation::Create { otype: ObjectType::Service, name: "h!s".into(), attrs };
+        store.change(create, Origin::Local, at(1)).unwrap();
+        let check = |exit_status: i64, end: f64| {
+            let mut cr = result(json!(null), "x".into());
+            (cr.exit_status, cr.execution_start, cr.execution_end) = (exit_status, end, end);
+            let m = Mutation::CheckResult { otype: ObjectType::Service, name: "h!s".into(), cr };
+            store.change(m, Origin::Local, at(100)).unwrap();
+            store.get(ObjectType::Service, "h!s").unwrap()
+        };
+        let acknowledge = |sticky: bool| {
+            let m = Mutation::Acknowledge {
+                otype: ObjectType::Service,
+                name: "h!s".into(),
+                author: "a".into(),
+                comment: "c".into(),
+                sticky,
+                expiry: 0.0,
+            };
+            store.change(m, Origin::Local, at(100)).unwrap();
+        };
+        check(1, 10.0);
+        acknowledge(false);
+        let s = check(2, 20.0);
+        assert_eq!(s.attr("acknowledgement"), &json!(0), "WARNING to CRITICAL ends a normal one");
+        assert_eq!(s.attr("last_state_change"), &json!(20.0), "dated by the result, not its arrival");
+        acknowledge(true);
+        assert_eq!(check(1, 30.0).attr("acknowledgement"), &json!(2), "a sticky one outlasts a change");
+        assert_eq!(check(0, 40.0).attr("acknowledgement"), &json!(0), "and ends at OK");
     }
 
     fn nested(levels: usize) -> serde_json::Value {

@@ -478,6 +478,56 @@ async fn a_checkable_without_check_command_fails_validation_as_in_icinga() {
 }
 
 #[tokio::test]
+async fn a_hosts_first_problem_is_soft_and_turns_hard_at_max_check_attempts() {
+    // Scenario: a host with the default max_check_attempts (3) goes DOWN
+    // three times through process-check-result, then comes back UP.
+    // Bug: the first DOWN answered state_type 1 (HARD) with vars_before
+    // and vars_after null; Icinga answers SOFT attempt 1 and fills both.
+    // Fix: Icinga's state machine, and the vars it records in each result.
+    let node = Node::start(config()).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    let url = node.url("/v1/actions/process-check-result");
+    let attrs = "attrs=state&attrs=state_type&attrs=check_attempt&attrs=max_check_attempts\
+                 &attrs=last_state&attrs=last_state_type&attrs=last_hard_state&attrs=last_check_result";
+    let query = node.url(&format!("/v1/objects/hosts/h1?{attrs}"));
+    let (_, _, body) = call(query.clone(), Method::GET, None).await;
+    let fresh = &body["results"][0]["attrs"];
+    assert_eq!(
+        (&fresh["state_type"], &fresh["check_attempt"], &fresh["max_check_attempts"]),
+        (&json!(0), &json!(1), &json!(3))
+    );
+    let vars = |attempt: i64, state: i64, state_type: i64| json!({"attempt": attempt, "reachable": true, "state": state, "state_type": state_type});
+    // exit status, then: state, state_type, check_attempt, last_hard_state,
+    // and the result's state, previous_hard_state and vars_after.
+    let steps = [
+        (1, (1, 0, 1, 0), (2, 99, vars(1, 2, 0))),
+        (1, (1, 0, 2, 0), (2, 99, vars(2, 2, 0))),
+        (1, (1, 1, 1, 1), (2, 99, vars(1, 2, 1))),
+        (0, (0, 1, 1, 0), (0, 2, vars(1, 0, 1))),
+    ];
+    let mut before = (Value::Null, 0, 0);
+    for (exit_status, (state, state_type, attempt, hard), (cr_state, previous_hard, vars_after)) in steps {
+        let cr = json!({"type": "Host", "host": "h1", "exit_status": exit_status, "plugin_output": "x"});
+        let (status, _, body) = call(url.clone(), Method::POST, Some(cr)).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, _, body) = call(query.clone(), Method::GET, None).await;
+        let a = &body["results"][0]["attrs"];
+        let seen = (&a["state"], &a["state_type"], &a["check_attempt"], &a["last_hard_state"]);
+        assert_eq!(
+            seen,
+            (&json!(state), &json!(state_type), &json!(attempt), &json!(hard)),
+            "after exit {exit_status}: {a}"
+        );
+        assert_eq!((&a["last_state"], &a["last_state_type"]), (&json!(before.1), &json!(before.2)));
+        let cr = &a["last_check_result"];
+        assert_eq!((&cr["state"], &cr["previous_hard_state"]), (&json!(cr_state), &json!(previous_hard)));
+        assert_eq!((&cr["vars_before"], &cr["vars_after"]), (&before.0, &vars_after));
+        before = (vars_after, state, state_type);
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn process_check_result_validates_and_applies() {
     let node = Node::start(config()).await;
     create_host(&node, "h1", json!({"check_command": "dummy"})).await;
@@ -946,6 +996,44 @@ async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
     let rest = read_to_end(&mut s).await.unwrap();
     pending.extend_from_slice(rest.as_bytes());
     assert_eq!(String::from_utf8_lossy(&pending), "0\r\n\r\n", "nothing but the last chunk, then EOF");
+}
+
+#[tokio::test]
+async fn every_soft_result_and_the_hard_change_are_announced_as_state_changes() {
+    // Scenario: a subscriber of CheckResult and StateChange; a host goes
+    // DOWN four times (max_check_attempts 3).
+    // Bug: StateChange came only when the state changed, always HARD.
+    // Fix: as Icinga's OnStateChange: each SOFT result, and the hard change,
+    // with the state type of the moment; a HARD problem that stays is not.
+    let node = Node::start(config()).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    let (mut s, mut pending) = open_events(&node, None).await;
+    for _ in 0..4 {
+        let cr = json!({"host": "h1", "exit_status": 1, "plugin_output": "DOWN"});
+        assert_eq!(call(node.url("/v1/actions/process-check-result"), Method::POST, Some(cr)).await.0, 200);
+    }
+    let mut seen = vec![];
+    for _ in 0..7 {
+        let line = read_chunk(&mut s, &mut pending).await.unwrap();
+        let event: Value = serde_json::from_str(line.trim_end()).unwrap();
+        let attempt = &event["check_result"]["vars_after"]["attempt"];
+        seen.push((
+            event["type"].as_str().unwrap().to_string(),
+            event["state_type"].clone(),
+            attempt.clone(),
+        ));
+    }
+    let (cr, sc) = (
+        |a: i64| ("CheckResult".to_string(), Value::Null, json!(a)),
+        |t: i64, a: i64| ("StateChange".to_string(), json!(t), json!(a)),
+    );
+    assert_eq!(seen, vec![cr(1), sc(0, 1), cr(2), sc(0, 2), cr(1), sc(1, 1), cr(1)]);
+    node.stop().await;
+    assert_eq!(
+        read_chunk(&mut s, &mut pending).await,
+        None,
+        "no StateChange for the HARD problem that stayed"
+    );
 }
 
 /// Opens an event stream of check results and state changes, with `filter`
