@@ -222,6 +222,13 @@ fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// The process id a simulated host reports: fixed per host name, so a
+/// replay answers the same, and different for each host, as real ones are.
+pub fn sim_pid(host: &str) -> u32 {
+    // Above the ids a real system gives its first processes, below Linux's default pid_max.
+    1000 + (name_hash(host) % 30_000) as u32
+}
+
 impl SimEnv {
     /// An environment for `host` with its seed, chaos schedule, files and probe sink.
     pub fn new(host: &str, seed: u64, chaos: &[ChaosRule], files: HostFiles, sink: ProbeSink) -> Self {
@@ -414,6 +421,10 @@ impl Env for SimEnv {
         })
     }
 
+    fn pid(&self) -> u32 {
+        sim_pid(&self.host)
+    }
+
     async fn read_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         Ok(self.files.get(path))
     }
@@ -546,5 +557,22 @@ impl rustls::crypto::ActiveKeyExchange for X25519Exchange {
 
     fn group(&self) -> rustls::NamedGroup {
         rustls::NamedGroup::X25519
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_host_reports_the_same_pid_in_every_run() {
+        // Scenario: /v1/status/IcingaApplication answers the process id.
+        // Bug: the real pid would make two replays of one seed answer differently.
+        // Fix: a simulated host's pid comes from its name alone.
+        let env = |host| SimEnv::new(host, 1, &[], HostFiles::default(), Arc::new(|_| {}));
+        assert_eq!(env("api").pid(), env("api").pid());
+        assert_eq!(env("api").pid(), sim_pid("api"));
+        assert_ne!(sim_pid("api"), sim_pid("peer"), "two hosts look like two processes");
+        assert!((1000..31_000).contains(&sim_pid("api")));
     }
 }

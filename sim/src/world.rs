@@ -184,10 +184,13 @@ impl NodeCtx {
         if self.spec.hosts.is_empty() {
             return;
         }
+        // A host Icinga would accept: the API refuses one without a check command.
+        let attrs: serde_json::Map<String, serde_json::Value> =
+            [("check_command".to_string(), "dummy".into())].into_iter().collect();
         let hosts = self.spec.hosts.iter().map(|h| Mutation::Create {
             otype: ObjectType::Host,
             name: h.clone(),
-            attrs: Default::default(),
+            attrs: attrs.clone(),
         });
         let Ok(store) = Store::seed(hosts, crate::env::epoch()) else {
             return self.rec.line(&self.spec.name, "the scenario's hosts are not valid host names");

@@ -19,6 +19,7 @@ const SEED: u64 = 13;
 struct Out(PathBuf);
 
 impl Out {
+    #[expect(clippy::disallowed_methods, reason = "a scratch directory per test process, outside any world")]
     fn new(test: &str) -> Out {
         let dir = std::env::temp_dir().join(format!("quiesce-campaign-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");

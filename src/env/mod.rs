@@ -80,6 +80,10 @@ pub trait Env: Clone + Send + Sync + 'static {
     /// checks and the randomness of handshakes.
     fn crypto(&self) -> std::sync::Arc<rustls::crypto::CryptoProvider>;
 
+    /// The process id `/v1/status/IcingaApplication` reports. The simulation
+    /// answers a fixed number, so that a seed replays the same answers.
+    fn pid(&self) -> u32;
+
     /// Reads a whole file; `Ok(None)` when it does not exist.
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send;
 

@@ -141,6 +141,10 @@ impl Env for TokioEnv {
         Arc::new(rustls::crypto::ring::default_provider())
     }
 
+    fn pid(&self) -> u32 {
+        std::process::id()
+    }
+
     async fn read_file(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         match tokio::fs::read(path).await {
             Ok(data) => Ok(Some(data)),

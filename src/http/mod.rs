@@ -20,6 +20,17 @@
 //!   503) for modify and delete too.
 //! - No templates exist, so a create naming one fails as Icinga does for an
 //!   unknown template; `meta=location` is null (no object has a source file).
+//! - Validation errors end after Icinga's message: Icinga appends the
+//!   location in the config file it generated for the object, and quiesce
+//!   writes none. No CheckCommand objects exist, so any non-empty
+//!   `check_command` passes. `restore_attrs` restores defaults, not the
+//!   values an object was created with, so restoring `check_command` is
+//!   refused as an empty one would be.
+//! - A checkable that has never been checked is OK (UP), SOFT, attempt 1.
+//!   Icinga's raw state of one is UNKNOWN, which reads DOWN for a host; so
+//!   there a new host can be acknowledged, and its first problem counts as
+//!   attempt 2. Here the first problem is SOFT attempt 1, as after any OK.
+//!   No dependencies exist, so every result records `reachable: true`.
 //! - No `Date` header: hyper would read the wall clock behind the seam's back.
 //! - Responses hyper writes on its own (400 for a malformed head, 431 for an
 //!   oversized one) carry no `Server` header and no log line or probe.

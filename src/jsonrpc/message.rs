@@ -140,7 +140,7 @@ struct CrFields<'a> {
     execution_start: f64,
     exit_status: i64,
     output: &'a str,
-    performance_data: &'a [String],
+    performance_data: Option<&'a [String]>,
     state: i64,
     ttl: f64,
     #[serde(rename = "type")]
@@ -156,7 +156,7 @@ impl<'a> CrFields<'a> {
             execution_start: cr.execution_start,
             exit_status: cr.exit_status,
             output: &cr.output,
-            performance_data: &cr.performance_data,
+            performance_data: cr.performance_data.as_deref(),
             state,
             ttl: cr.ttl,
             kind: "CheckResult",
@@ -180,9 +180,9 @@ pub fn parse_check_result(
     let exit_status =
         cr.get("exit_status").and_then(Value::as_i64).ok_or("'cr.exit_status' must be an integer")?;
     let perf = match cr.get("performance_data") {
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
-        Some(Value::String(s)) => s.split_whitespace().map(String::from).collect(),
-        _ => vec![],
+        Some(Value::Array(a)) => Some(a.iter().filter_map(|v| v.as_str().map(String::from)).collect()),
+        Some(Value::String(s)) => Some(s.split_whitespace().map(String::from).collect()),
+        _ => None,
     };
     let end = num("execution_end").unwrap_or(0.0);
     let result = CheckResult {
@@ -238,7 +238,7 @@ mod tests {
         let cr = CheckResult {
             exit_status: 1,
             output: "WARN \"quoted\"".into(),
-            performance_data: vec!["t=1".into(), "u=2".into()],
+            performance_data: Some(vec!["t=1".into(), "u=2".into()]),
             check_source: "node-a".into(),
             command: json!(["check_dummy", "1"]),
             execution_start: 1_700_000_000.0,
@@ -269,7 +269,7 @@ mod tests {
         let cr = CheckResult {
             exit_status: 2,
             output: "CRIT".into(),
-            performance_data: vec!["t=1".into()],
+            performance_data: Some(vec!["t=1".into()]),
             check_source: "a".into(),
             command: Value::Null,
             execution_start: 10.0,
@@ -286,6 +286,21 @@ mod tests {
         assert!(parse_check_result(&map(json!({"host": "h", "cr": {"exit_status": "x"}}))).is_err());
     }
 
+    #[test]
+    fn a_result_without_performance_data_carries_null() {
+        // Scenario: a result accepted without performance data is relayed.
+        // Bug: it went out as `[]`, where Icinga's serialized result has null.
+        // Fix: absent performance data stays absent through the relay.
+        let cr = largest(Value::Null, "x".into());
+        let bytes = check_result("h", None, &cr, 2, 1.0);
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["params"]["cr"]["performance_data"], Value::Null);
+        let (_, _, back) = parse_check_result(&map(v["params"].clone())).unwrap();
+        assert_eq!(back.performance_data, None);
+        let listed = map(json!({"host": "h", "cr": {"exit_status": 0, "performance_data": []}}));
+        assert_eq!(parse_check_result(&listed).unwrap().2.performance_data, Some(vec![]));
+    }
+
     fn nested(levels: usize) -> Value {
         (0..levels).fold(json!(1), |v, _| json!([v]))
     }
@@ -294,7 +309,7 @@ mod tests {
         CheckResult {
             exit_status: 2,
             output,
-            performance_data: vec![],
+            performance_data: None,
             check_source: String::new(),
             command,
             execution_start: 10.0,

@@ -7,6 +7,8 @@ use serde_json::{json, Map, Value};
 
 use crate::input;
 
+use super::checkresult::{host_result_state, Processed};
+use super::transition::{self, Checked, StateType, Transition};
 use super::{
     event_body, index, split_service_name, CheckResult, Event, Inner, Mutation, Object, ObjectType,
     StoreError, CONFIG_ATTRS,
@@ -76,7 +78,11 @@ fn get_mut<'a>(inner: &'a mut Inner, otype: ObjectType, name: &str) -> Result<&'
     Ok(Arc::make_mut(obj))
 }
 
-/// Runtime attributes every new checkable starts with.
+/// Runtime attributes every new checkable starts with. A new checkable is
+/// OK: Icinga's raw state of an unchecked one is UNKNOWN (which reads DOWN
+/// for a host), and quiesce keeps it OK so that a new host is not a
+/// problem to acknowledge. Its state type is SOFT, as in Icinga, until the
+/// first result.
 fn defaults(otype: ObjectType, name: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("__name".into(), json!(name));
@@ -88,16 +94,20 @@ fn defaults(otype: ObjectType, name: &str) -> Map<String, Value> {
             ("acknowledgement", json!(0)),
             ("acknowledgement_expiry", json!(0)),
             ("address", json!("")),
+            ("check_attempt", json!(1)),
             ("check_command", json!("")),
             ("enable_active_checks", json!(true)),
             ("enable_passive_checks", json!(true)),
             ("last_check", json!(-1)),
             ("last_check_result", Value::Null),
             ("last_hard_state", json!(0)),
+            ("last_hard_state_change", json!(0)),
+            ("last_state", json!(0)),
             ("last_state_change", json!(0)),
-            ("max_check_attempts", json!(1)),
+            ("last_state_type", json!(0)),
+            ("max_check_attempts", json!(3)),
             ("state", json!(0)),
-            ("state_type", json!(1)),
+            ("state_type", json!(0)),
             ("vars", Value::Null),
         ] {
             m.insert(k.into(), v);
@@ -113,9 +123,13 @@ fn check_settable(key: &str, value: &Value) -> Result<(), StoreError> {
     input::check_attribute(key, value).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// The top-level attribute a path (`vars.os`) sets.
+fn root(path: &str) -> &str {
+    path.split('.').next().unwrap_or(path)
+}
+
 fn check_config_attr(key: &str) -> Result<(), StoreError> {
-    let root = key.split('.').next().unwrap_or(key);
-    if CONFIG_ATTRS.contains(&root) {
+    if CONFIG_ATTRS.contains(&root(key)) {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(
@@ -138,14 +152,13 @@ fn create(
         return Err(StoreError::Exists(name.to_string()));
     }
     let mut all = defaults(otype, name);
+    let mut host = None;
     if otype == ObjectType::Service {
-        let (host, short) = split_service_name(name).ok_or_else(|| {
+        let (host_name, short) = split_service_name(name).ok_or_else(|| {
             StoreError::Invalid(format!("Service name '{name}' is not of the form 'host!service'."))
         })?;
-        if !inner.objects.contains_key(&key(ObjectType::Host, host)) {
-            return Err(StoreError::Invalid(format!("Host '{host}' of service '{name}' does not exist.")));
-        }
-        all.insert("host_name".into(), json!(host));
+        host = Some(host_name);
+        all.insert("host_name".into(), json!(host_name));
         all.insert("display_name".into(), json!(short));
         all.insert("name".into(), json!(short));
     } else if name.is_empty() || name.contains('!') {
@@ -160,12 +173,104 @@ fn create(
         }
         set_path(&mut all, k, v.clone())?;
     }
+    // Icinga validates the finished object, Checkable's attributes before Service's.
+    if let Err(invalid) = validate(otype, &all, |_| true) {
+        return Err(StoreError::Invalid(invalid.text(otype, name)));
+    }
+    as_integer_attempts(&mut all);
+    if let Some(host) = host.filter(|h| !inner.objects.contains_key(&key(ObjectType::Host, h))) {
+        let invalid =
+            Invalid { attr: "host_name", message: format!("Object '{host}' of type 'Host' does not exist.") };
+        return Err(StoreError::Invalid(invalid.text(otype, name)));
+    }
     let obj = Object { otype, name: name.to_string(), attrs: all };
     let mut events = Events::new(inner);
     events.add("ObjectCreated", &obj, time, || json!({"object_type": otype.name(), "object_name": name}));
     inner.children.link(&obj);
     inner.objects.insert(key(otype, name), Arc::new(obj));
     Outcome::events(events.list)
+}
+
+/// An attribute Icinga's validation of an object refuses, and why.
+#[derive(Debug, PartialEq)]
+struct Invalid {
+    attr: &'static str,
+    message: String,
+}
+
+impl Invalid {
+    /// Icinga's text for it (`DiagnosticInformation` of its `ValidationError`).
+    /// Icinga follows it with the location in the config file it generated
+    /// for the object; quiesce writes none, so there is no location to name.
+    fn text(&self, otype: ObjectType, name: &str) -> String {
+        let (kind, attr, message) = (otype.name(), self.attr, &self.message);
+        format!(
+            "Error: Validation failed for object '{name}' of type '{kind}'; Attribute '{attr}': {message}"
+        )
+    }
+}
+
+/// Attributes whose values [`validate`] checks: a modify that touches one
+/// works on a copy, so that a refused value changes nothing.
+const VALIDATED: [&str; 2] = ["check_command", "max_check_attempts"];
+
+/// What Icinga requires of a checkable, in the order it checks: a
+/// `check_command` (`[required]` in checkable.ti; any name passes, as no
+/// CheckCommand objects exist here) and `max_check_attempts` above 0
+/// (Checkable::ValidateMaxCheckAttempts).
+/// Only attributes for which `checked` is true are checked: a modify, as
+/// Icinga's, validates what it changes.
+fn validate(
+    otype: ObjectType,
+    attrs: &Map<String, Value>,
+    checked: impl Fn(&str) -> bool,
+) -> Result<(), Invalid> {
+    if !otype.is_checkable() {
+        return Ok(());
+    }
+    let empty = match attrs.get("check_command") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(_) => false,
+    };
+    if empty && checked("check_command") {
+        let message = "Attribute must not be empty.".to_string();
+        return Err(Invalid { attr: "check_command", message });
+    }
+    if !checked("max_check_attempts") {
+        return Ok(());
+    }
+    match attrs.get("max_check_attempts").map(attempts) {
+        None | Some(Some(1..)) => Ok(()),
+        Some(Some(_)) => {
+            Err(Invalid { attr: "max_check_attempts", message: "Value must be greater than 0.".into() })
+        }
+        Some(None) => Err(Invalid {
+            attr: "max_check_attempts",
+            message: "Value must be a number greater than 0.".into(),
+        }),
+    }
+}
+
+/// Stores `max_check_attempts` as the integer Icinga keeps of what was set
+/// (`"5"` and `5.5` are 5).
+fn as_integer_attempts(attrs: &mut Map<String, Value>) {
+    if let Some(n) = attrs.get("max_check_attempts").and_then(attempts) {
+        attrs.insert("max_check_attempts".into(), json!(n));
+    }
+}
+
+/// `max_check_attempts` as the integer Icinga converts it to: a number
+/// (a fraction truncated), a string holding one, or null (0); `None` for
+/// anything else.
+pub(super) fn attempts(v: &Value) -> Option<i64> {
+    let truncate = |f: f64| f.is_finite().then(|| f.trunc().clamp(i64::MIN as f64, i64::MAX as f64) as i64);
+    match v {
+        Value::Null => Some(0),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(truncate)),
+        Value::String(s) => s.trim().parse::<f64>().ok().and_then(truncate),
+        _ => None,
+    }
 }
 
 /// Sets `path` (`vars.os`) inside `attrs`, creating dictionaries on the way.
@@ -241,7 +346,9 @@ fn modify(
     let mut events = Events::new(inner);
     let before = inner.objects.get(&key(otype, name)).map(|o| index::parents(o)).unwrap_or_default();
     let obj = get_mut(inner, otype, name)?;
-    if restore.is_empty() && distinct_roots(set) {
+    // A value validation may refuse is set on the copy below, as a restore is.
+    let validated = set.iter().any(|(k, _)| VALIDATED.contains(&root(k)));
+    if restore.is_empty() && distinct_roots(set) && !validated {
         // Only setting can fail, on a parent that is not a dictionary, and
         // with every path in its own attribute that is checked first: the
         // object changes in place or not at all.
@@ -264,6 +371,18 @@ fn modify(
         for (k, v) in set {
             set_path(&mut attrs, k, v.clone())?;
         }
+        let touched =
+            |attr: &str| set.iter().any(|(k, _)| root(k) == attr) || restore.iter().any(|k| k == attr);
+        if let Err(invalid) = validate(otype, &attrs, touched) {
+            // Icinga names the attribute it was setting (or restoring) when validation refused.
+            let (verb, key) = match set.iter().find(|(k, _)| root(k) == invalid.attr) {
+                Some((k, _)) => ("set", k.as_str()),
+                None => ("restored", invalid.attr),
+            };
+            let text = invalid.text(otype, name);
+            return Err(StoreError::Invalid(format!("Attribute '{key}' could not be {verb}: {text}")));
+        }
+        as_integer_attempts(&mut attrs);
         obj.attrs = attrs;
     }
     events.add("ObjectModified", obj, time, || json!({"object_type": otype.name(), "object_name": name}));
@@ -335,37 +454,93 @@ fn check_result(
     if last_end.is_some_and(|end| end > cr.execution_end) {
         return Err(StoreError::Outdated(name.to_string()));
     }
-    let old_state = obj.attr("state").as_i64().unwrap_or(0);
-    let new_state = cr.state(is_host);
-    let previous_hard = obj.attr("last_hard_state").as_i64().unwrap_or(0);
+    let before = checked(obj);
+    let max_attempts = obj.attrs.get("max_check_attempts").and_then(attempts).unwrap_or(3);
+    let t = transition::next(before, cr.object_state(is_host), max_attempts);
+    let processed = processed(obj, is_host, cr, &t);
+    let (state, state_type) = (t.after.state, t.after.state_type.number());
+    let end = cr.execution_end;
     let a = &mut obj.attrs;
-    a.insert("last_check_result".into(), cr.to_attr(is_host, previous_hard));
-    a.insert("last_check".into(), json!(cr.execution_end));
-    a.insert("state".into(), json!(new_state));
-    a.insert("state_type".into(), json!(1));
-    a.insert("last_hard_state".into(), json!(new_state));
-    if old_state != new_state {
-        a.insert("last_state_change".into(), json!(time));
+    a.insert("last_check_result".into(), cr.to_attr(is_host, processed));
+    a.insert("last_check".into(), json!(end));
+    a.insert("last_state".into(), json!(before.state));
+    a.insert("last_state_type".into(), json!(before.state_type.number()));
+    a.insert("state".into(), json!(state));
+    a.insert("state_type".into(), json!(state_type));
+    a.insert("check_attempt".into(), json!(t.after.attempt));
+    // Icinga dates both changes by the result's end, not by when it arrived.
+    if t.state_change {
+        a.insert("last_state_change".into(), json!(end));
+    }
+    if t.hard_change {
+        a.insert("last_hard_state".into(), json!(state));
+        a.insert("last_hard_state_change".into(), json!(end));
+    }
+    // An acknowledgement ends with the problem, as Icinga's: a normal one at
+    // any state change, a sticky one only at OK. Icinga clears it before it
+    // announces the result, so its event comes first.
+    let ack = obj.attr("acknowledgement").as_i64().unwrap_or(0);
+    if t.state_change && (ack == 1 || (ack == 2 && state == 0)) {
+        obj.attrs.insert("acknowledgement".into(), json!(0));
+        obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
+        events.add("AcknowledgementCleared", obj, time, || json!({"state": state}));
     }
     // The result is copied into events only for a listener.
     let attr = |obj: &Object| obj.attr("last_check_result").clone();
     events.add("CheckResult", obj, time, || json!({"check_result": attr(obj)}));
-    if old_state != new_state {
+    if t.announced() {
         events.add(
             "StateChange",
             obj,
             time,
-            || json!({"state": new_state, "state_type": 1, "check_result": attr(obj)}),
+            || json!({"state": state, "state_type": state_type, "check_result": attr(obj)}),
         );
-    }
-    // A recovery clears a non-sticky acknowledgement, as Icinga does.
-    if new_state == 0 && obj.attr("acknowledgement").as_i64().unwrap_or(0) != 0 {
-        obj.attrs.insert("acknowledgement".into(), json!(0));
-        obj.attrs.insert("acknowledgement_expiry".into(), json!(0));
-        events.add("AcknowledgementCleared", obj, time, || json!({"state": new_state}));
     }
     Outcome::events(events.list)
 }
+
+/// What the state machine reads of a checkable; attributes a state file
+/// written before it existed lacks read as a HARD state at attempt 1.
+fn checked(obj: &Object) -> Checked {
+    Checked {
+        state: obj.attr("state").as_i64().unwrap_or(0),
+        state_type: StateType::from_number(obj.attr("state_type").as_i64()),
+        attempt: obj.attr("check_attempt").as_i64().unwrap_or(1),
+    }
+}
+
+/// What Icinga records in a result as it processes it. `previous_hard_state`
+/// is the HARD state before the current one: the one this result replaces
+/// if it makes a hard change, else the one the last result recorded; 99
+/// (pending) before there was any.
+fn processed(obj: &Object, is_host: bool, cr: &CheckResult, t: &Transition) -> Processed {
+    let last = obj.attr("last_check_result");
+    let raw = |state: i64| if is_host { host_result_state(state) } else { state };
+    let hard_before = obj.attr("last_hard_state").as_i64().unwrap_or(0);
+    // Until the first hard change, the time of the last one is still the default 0.
+    let had_hard = !last.is_null() && obj.attr("last_hard_state_change").as_f64() != Some(0.0);
+    let previous_hard_state = if t.hard_change {
+        if had_hard {
+            raw(hard_before)
+        } else {
+            PENDING
+        }
+    } else {
+        last.get("previous_hard_state").and_then(Value::as_i64).unwrap_or(PENDING)
+    };
+    let vars_after = json!({
+        "attempt": t.after.attempt,
+        // No dependencies exist here: every checkable is reachable.
+        "reachable": true,
+        "state": cr.state(is_host),
+        "state_type": t.after.state_type.number(),
+    });
+    let vars_before = last.get("vars_after").cloned().unwrap_or(Value::Null);
+    Processed { previous_hard_state, vars_before, vars_after }
+}
+
+/// Icinga's `ServicePending`: the state of a result not yet had.
+const PENDING: i64 = 99;
 
 #[allow(clippy::too_many_arguments)]
 fn acknowledge(
@@ -455,6 +630,7 @@ fn remove_comment(inner: &mut Inner, name: &str, _time: f64) -> Result<Outcome, 
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
     use serde_json::json;
@@ -466,7 +642,8 @@ mod tests {
 
     fn store_with_host() -> Store {
         let store = Store::new(None);
-        let attrs = json!({"vars": {"os": "linux"}, "notes": "n"}).as_object().cloned().unwrap();
+        let attrs = json!({"vars": {"os": "linux"}, "notes": "n", "check_command": "dummy"});
+        let attrs = attrs.as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h".into(), attrs };
         store.change(create, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1)).unwrap();
         store
@@ -530,7 +707,8 @@ mod tests {
         modify(&store, &[(&format!("vars.{deepest}"), json!([1]))], &[]).unwrap();
         let h = store.get(ObjectType::Host, "h").unwrap();
         assert_eq!(depth(h.attr("vars")), MAX_DEPTH, "the deepest path the limit allows is stored");
-        let attrs = json!({ format!("vars.{deepest}.b"): 1 }).as_object().cloned().unwrap();
+        let attrs = json!({ format!("vars.{deepest}.b"): 1, "check_command": "dummy" });
+        let attrs = attrs.as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h2".into(), attrs };
         assert!(matches!(store.change(create, Origin::Local, at(3)), Err(StoreError::Invalid(_))));
         assert!(store.get(ObjectType::Host, "h2").is_none());
@@ -542,30 +720,128 @@ mod tests {
         // Bug: the key was stored literally, an attribute named "vars.os".
         // Fix: create sets paths in key order, as Icinga's config does.
         let store = Store::new(None);
-        let attrs =
-            json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": 2}).as_object().cloned().unwrap();
+        let attrs = json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": 2, "check_command": "dummy"});
+        let attrs = attrs.as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h".into(), attrs };
         store.change(create, Origin::Local, at(1)).unwrap();
         let h = store.get(ObjectType::Host, "h").unwrap();
         assert_eq!(h.attr("vars"), &json!({"a": 1, "os": "linux", "x": {"y": 2}}));
         assert!(!h.attrs.contains_key("vars.os"));
-        let attrs = json!({"address.x": 1}).as_object().cloned().unwrap();
+        let attrs = json!({"address.x": 1, "check_command": "dummy"}).as_object().cloned().unwrap();
         let create = Mutation::Create { otype: ObjectType::Host, name: "h2".into(), attrs };
         assert!(matches!(store.change(create, Origin::Local, at(1)), Err(StoreError::Invalid(_))));
         assert!(store.get(ObjectType::Host, "h2").is_none());
+    }
+
+    #[test]
+    fn a_modify_is_validated_for_what_it_touches_and_a_refusal_changes_nothing() {
+        // Scenario: modifies that empty check_command, restore it to its empty
+        // default, or set max_check_attempts to something not above 0.
+        // Bug: each left a checkable Icinga's validation would never accept.
+        // Fix: a modify that touches a validated attribute is checked on a copy.
+        let store = store_with_host();
+        let before = store.get(ObjectType::Host, "h").unwrap();
+        let invalid = |verb: &str, key: &str, attr: &str, message: &str| {
+            Err(StoreError::Invalid(format!(
+                "Attribute '{key}' could not be {verb}: Error: Validation failed for object 'h' of type 'Host'; Attribute '{attr}': {message}"
+            )))
+        };
+        let empty = "Attribute must not be empty.";
+        assert_eq!(
+            modify(&store, &[("check_command", json!(null))], &[]),
+            invalid("set", "check_command", "check_command", empty)
+        );
+        assert_eq!(
+            modify(&store, &[("notes", json!("x"))], &["check_command"]),
+            invalid("restored", "check_command", "check_command", empty)
+        );
+        let zero = "Value must be greater than 0.";
+        assert_eq!(
+            modify(&store, &[("max_check_attempts", json!(0.5))], &[]),
+            invalid("set", "max_check_attempts", "max_check_attempts", zero)
+        );
+        let number = "Value must be a number greater than 0.";
+        assert_eq!(
+            modify(&store, &[("max_check_attempts", json!("many"))], &[]),
+            invalid("set", "max_check_attempts", "max_check_attempts", number)
+        );
+        assert_eq!(store.get(ObjectType::Host, "h").unwrap(), before);
+        modify(&store, &[("max_check_attempts", json!("5")), ("check_command", json!("ping4"))], &[])
+            .unwrap();
+        let h = store.get(ObjectType::Host, "h").unwrap();
+        let set = (h.attr("max_check_attempts"), h.attr("check_command"));
+        assert_eq!(set, (&json!(5), &json!("ping4")), "kept as the integer Icinga converts it to");
+    }
+
+    #[test]
+    fn an_object_loaded_without_check_command_can_still_be_modified() {
+        // Scenario: a state file written before creation required check_command.
+        // Bug: every later modify would be refused for an attribute it never named.
+        // Fix: a modify validates only the attributes it sets or restores.
+        let store = Store::new(None);
+        let mut attrs = super::defaults(ObjectType::Host, "old");
+        attrs.remove("check_command");
+        let old = crate::store::Object { otype: ObjectType::Host, name: "old".into(), attrs };
+        store.restore(crate::store::StoreSnapshot { objects: vec![Arc::new(old)], next_comment: 1 });
+        let m = Mutation::Modify {
+            otype: ObjectType::Host,
+            name: "old".into(),
+            set: vec![("max_check_attempts".into(), json!(2))],
+            restore: vec!["vars".into()],
+        };
+        store.change(m, Origin::Local, at(2)).unwrap();
+        assert_eq!(store.get(ObjectType::Host, "old").unwrap().attr("max_check_attempts"), &json!(2));
     }
 
     fn result(command: serde_json::Value, output: String) -> CheckResult {
         CheckResult {
             exit_status: 1,
             output,
-            performance_data: vec![],
+            performance_data: None,
             check_source: "n".into(),
             command,
             execution_start: 5.0,
             execution_end: 5.0,
             ttl: 0.0,
         }
+    }
+
+    #[test]
+    fn an_acknowledgement_ends_at_a_state_change_and_a_sticky_one_at_ok() {
+        // Scenario: a service acknowledged in WARNING goes CRITICAL; then a
+        // sticky acknowledgement through WARNING back to OK.
+        // Bug: only an OK result ended an acknowledgement, sticky or not.
+        // Fix: as Icinga's: a normal one ends at any state change, a sticky one at OK.
+        let store = store_with_host();
+        let attrs = json!({"check_command": "dummy"}).as_object().cloned().unwrap();
+        let create = Mutation::Create { otype: ObjectType::Service, name: "h!s".into(), attrs };
+        store.change(create, Origin::Local, at(1)).unwrap();
+        let check = |exit_status: i64, end: f64| {
+            let mut cr = result(json!(null), "x".into());
+            (cr.exit_status, cr.execution_start, cr.execution_end) = (exit_status, end, end);
+            let m = Mutation::CheckResult { otype: ObjectType::Service, name: "h!s".into(), cr };
+            store.change(m, Origin::Local, at(100)).unwrap();
+            store.get(ObjectType::Service, "h!s").unwrap()
+        };
+        let acknowledge = |sticky: bool| {
+            let m = Mutation::Acknowledge {
+                otype: ObjectType::Service,
+                name: "h!s".into(),
+                author: "a".into(),
+                comment: "c".into(),
+                sticky,
+                expiry: 0.0,
+            };
+            store.change(m, Origin::Local, at(100)).unwrap();
+        };
+        check(1, 10.0);
+        acknowledge(false);
+        let s = check(2, 20.0);
+        assert_eq!(s.attr("acknowledgement"), &json!(0), "WARNING to CRITICAL ends a normal one");
+        assert_eq!(s.attr("last_state_change"), &json!(20.0), "dated by the result, not its arrival");
+        acknowledge(true);
+        assert_eq!(check(1, 30.0).attr("acknowledgement"), &json!(2), "a sticky one outlasts a change");
+        assert_eq!(check(0, 40.0).attr("acknowledgement"), &json!(0), "and ends at OK");
     }
 
     fn nested(levels: usize) -> serde_json::Value {

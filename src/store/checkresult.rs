@@ -20,9 +20,10 @@ pub struct CheckResult {
     pub exit_status: i64,
     /// The plugin's output.
     pub output: String,
-    /// Performance data, one entry per label.
+    /// Performance data, one entry per label; `None` when the sender gave
+    /// none, which Icinga answers as `null`, not as an empty list.
     #[serde(default)]
-    pub performance_data: Vec<String>,
+    pub performance_data: Option<Vec<String>>,
     /// Where the check ran.
     #[serde(default)]
     pub check_source: String,
@@ -38,23 +39,46 @@ pub struct CheckResult {
     pub ttl: f64,
 }
 
-/// Icinga's state for a host's exit status: 0 and 1 are UP, the rest DOWN.
-pub fn host_state(exit_status: i64) -> i64 {
-    if exit_status <= 1 {
+/// A host's state (UP 0, DOWN 1) for a check result's state, as Icinga's
+/// `Host::CalculateState`: OK and WARNING are UP, the rest DOWN.
+pub fn host_state(state: i64) -> i64 {
+    if state <= 1 {
         0
     } else {
         1
     }
 }
 
+/// The check result state that stands for a host's state: UP is OK, DOWN
+/// CRITICAL, as process-check-result makes them.
+pub fn host_result_state(host_state: i64) -> i64 {
+    if host_state == 0 {
+        0
+    } else {
+        2
+    }
+}
+
 impl CheckResult {
-    /// The state this result puts its object in.
+    /// The result's state as Icinga's check result carries it (a service
+    /// state, also for hosts): for a host, exit status 0 is OK and 1
+    /// CRITICAL (process-check-result admits no other); a service's 0-3
+    /// are OK, WARNING, CRITICAL and UNKNOWN.
     pub fn state(&self, is_host: bool) -> i64 {
         if is_host {
-            // The API only admits 0 (UP) and 1 (DOWN) for hosts and means them literally.
-            i64::from(self.exit_status != 0)
+            host_result_state(i64::from(self.exit_status != 0))
         } else {
             self.exit_status.clamp(0, 3)
+        }
+    }
+
+    /// The state this result puts its object in: a host's UP or DOWN, a
+    /// service's own state.
+    pub fn object_state(&self, is_host: bool) -> i64 {
+        if is_host {
+            host_state(self.state(true))
+        } else {
+            self.state(false)
         }
     }
 
@@ -65,7 +89,7 @@ impl CheckResult {
     pub fn check_bounds(&self, command: &str) -> Result<(), InputError> {
         check_depth(&self.command, MAX_DEPTH - 1, || format!("'{command}'"))?;
         let size = self.output.len()
-            + self.performance_data.iter().map(|p| p.len() + 1).sum::<usize>()
+            + self.performance_data.iter().flatten().map(|p| p.len() + 1).sum::<usize>()
             + self.check_source.len()
             + encoded_len(&self.command);
         if size > MAX_CHECK_RESULT_BYTES {
@@ -78,10 +102,11 @@ impl CheckResult {
         Ok(())
     }
 
-    /// The `last_check_result` attribute value. Every check result makes
-    /// one, so it is built in one pass from entries already in key order
-    /// (a bulk build, not one insert per key).
-    pub fn to_attr(&self, is_host: bool, previous_hard_state: i64) -> Value {
+    /// The `last_check_result` attribute value, with what processing it
+    /// found (`previous_hard_state`, `vars_before`, `vars_after`). Every
+    /// check result makes one, so it is built in one pass from entries
+    /// already in key order (a bulk build, not one insert per key).
+    pub fn to_attr(&self, is_host: bool, processed: Processed) -> Value {
         let entries: [(&str, Value); 17] = [
             ("active", false.into()),
             ("check_source", self.check_source.as_str().into()),
@@ -90,18 +115,39 @@ impl CheckResult {
             ("execution_start", self.execution_start.into()),
             ("exit_status", self.exit_status.into()),
             ("output", self.output.as_str().into()),
-            ("performance_data", self.performance_data.iter().map(|p| Value::from(p.as_str())).collect()),
-            ("previous_hard_state", previous_hard_state.into()),
+            ("performance_data", perfdata_attr(self.performance_data.as_deref())),
+            ("previous_hard_state", processed.previous_hard_state.into()),
             ("schedule_end", self.execution_end.into()),
             ("schedule_start", self.execution_start.into()),
             ("scheduling_source", self.check_source.as_str().into()),
             ("state", self.state(is_host).into()),
             ("ttl", self.ttl.into()),
             ("type", "CheckResult".into()),
-            ("vars_after", Value::Null),
-            ("vars_before", Value::Null),
+            ("vars_after", processed.vars_after),
+            ("vars_before", processed.vars_before),
         ];
         Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+
+/// What processing a result records in it, as Icinga's
+/// `ProcessCheckResult` does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Processed {
+    /// The HARD state before the current one, as a check result state (99:
+    /// none yet).
+    pub previous_hard_state: i64,
+    /// The previous result's `vars_after` (null for the first result).
+    pub vars_before: Value,
+    /// `{"attempt","reachable","state","state_type"}` after this result.
+    pub vars_after: Value,
+}
+
+/// Performance data as the API answers it: a list of strings, or null.
+fn perfdata_attr(perfdata: Option<&[String]>) -> Value {
+    match perfdata {
+        Some(list) => list.iter().map(|p| Value::from(p.as_str())).collect(),
+        None => Value::Null,
     }
 }
 
@@ -135,13 +181,29 @@ mod tests {
         CheckResult {
             exit_status: 0,
             output: output.into(),
-            performance_data: vec![],
+            performance_data: None,
             check_source: String::new(),
             command,
             execution_start: 0.0,
             execution_end: 0.0,
             ttl: 0.0,
         }
+    }
+
+    #[test]
+    fn a_down_host_has_a_critical_result_as_in_icinga() {
+        // Scenario: process-check-result with exit_status 1 for a host.
+        // Bug: the stored and relayed result said state 1, where Icinga's
+        // result for a DOWN host says CRITICAL (2).
+        // Fix: a result's state is a service state, the host's own is UP or DOWN.
+        let mut cr = result("down", Value::Null);
+        cr.exit_status = 1;
+        assert_eq!((cr.state(true), cr.object_state(true)), (2, 1));
+        assert_eq!((cr.state(false), cr.object_state(false)), (1, 1), "a service's WARNING is itself");
+        cr.exit_status = 0;
+        assert_eq!((cr.state(true), cr.object_state(true)), (0, 0));
+        assert_eq!((0..4).map(host_state).collect::<Vec<_>>(), vec![0, 0, 1, 1], "OK and WARNING are UP");
+        assert_eq!((host_result_state(0), host_result_state(1)), (0, 2));
     }
 
     #[test]

@@ -140,7 +140,8 @@ mod tests {
     fn mutation(store: &Store, step: &Step) -> Option<Mutation> {
         Some(match step {
             Step::Create(otype, name) => {
-                Mutation::Create { otype: *otype, name: name.clone(), attrs: Default::default() }
+                let attrs = json!({"check_command": "dummy"}).as_object().cloned().unwrap_or_default();
+                Mutation::Create { otype: *otype, name: name.clone(), attrs }
             }
             Step::AddComment(t) => {
                 let (otype, name) = resolve(store, t)?;

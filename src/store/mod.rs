@@ -6,6 +6,7 @@ mod checkresult;
 mod index;
 mod journal;
 mod object;
+mod transition;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

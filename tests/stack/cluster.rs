@@ -70,7 +70,9 @@ async fn create_host(port: u16, name: &str) {
         .put(url)
         .basic_auth("root", Some("icinga"))
         .header("accept", "application/json");
-    let resp = bounded("create", req.json(&json!({"attrs": {}})).send()).await.expect("create sent");
+    let resp = bounded("create", req.json(&json!({"attrs": {"check_command": "dummy"}})).send())
+        .await
+        .expect("create sent");
     assert_eq!(resp.status().as_u16(), 200, "creating {name} on {port}");
 }
 

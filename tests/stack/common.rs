@@ -254,6 +254,9 @@ impl Env for LatchEnv {
     fn crypto(&self) -> Arc<rustls::crypto::CryptoProvider> {
         self.inner.crypto()
     }
+    fn pid(&self) -> u32 {
+        self.inner.pid()
+    }
     fn read_file(&self, path: &Path) -> impl Future<Output = io::Result<Option<Vec<u8>>>> + Send {
         self.inner.read_file(path)
     }

@@ -140,7 +140,7 @@ async fn unauthenticated_requests_get_icingas_401() {
 #[tokio::test]
 async fn a_missing_permission_is_403() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let url = node.url("/v1/objects/hosts/h1");
     let (status, _, body) = call_as("ro", "pw", url.clone(), Method::POST, Some(json!({"attrs": {}}))).await;
     assert_eq!(status, 403);
@@ -227,7 +227,7 @@ async fn bodies_over_the_limit_are_413_chunked_or_not() {
     let mut config = config();
     config.limits.http_body = 1024;
     let node = Node::start_with(TokioEnv::new(), config).await;
-    let big = json!({"attrs": {"notes": "x".repeat(4096)}});
+    let big = json!({"attrs": {"check_command": "dummy", "notes": "x".repeat(4096)}});
     // `small` lacks config/modify, so the ordinary limit applies.
     let (status, _, body) =
         call_as("small", "pw", node.url("/v1/objects/hosts/big"), Method::PUT, Some(big.clone())).await;
@@ -271,7 +271,7 @@ async fn an_oversized_header_is_refused_cleanly() {
 #[tokio::test]
 async fn method_override_replaces_the_method() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({"address": "10.0.0.1"})).await;
+    create_host(&node, "h1", json!({"address": "10.0.0.1", "check_command": "dummy"})).await;
     // POST + override GET: a query with a body, as real clients send it.
     let resp = request(Method::POST, node.url("/v1/objects/hosts"))
         .header("X-HTTP-Method-Override", "GET")
@@ -309,7 +309,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
     let (status, _, body) = call(
         node.url("/v1/objects/hosts/web1"),
         Method::PUT,
-        Some(json!({"attrs": {"address": "10.0.0.1"}})),
+        Some(json!({"attrs": {"address": "10.0.0.1", "check_command": "dummy"}})),
     )
     .await;
     assert_eq!(
@@ -377,6 +377,7 @@ async fn objects_are_created_queried_modified_and_deleted() {
 async fn pretty_indents_and_mutations_name_their_origin() {
     let node = Node::start(config()).await;
     let resp = request(Method::PUT, node.url("/v1/objects/hosts/h1?pretty=1"))
+        .json(&json!({"attrs": {"check_command": "dummy"}}))
         .header("X-Request-Id", "req-42")
         .send()
         .await
@@ -406,6 +407,7 @@ async fn status_reports_the_application_and_the_listener() {
     assert_eq!(app["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(app["node_name"], "node1");
     assert!(app["program_start"].as_f64().unwrap() > 0.0);
+    assert_eq!(app["pid"], std::process::id(), "the node runs in this test's process");
     let (_, _, body) = call(node.url("/v1/status/ApiListener"), Method::GET, None).await;
     assert!(body["results"][0]["status"]["api"]["http"]["clients"].as_u64().unwrap() >= 1);
     assert!(body["results"][0]["perfdata"]
@@ -419,9 +421,116 @@ async fn status_reports_the_application_and_the_listener() {
 }
 
 #[tokio::test]
+async fn a_checkable_without_check_command_fails_validation_as_in_icinga() {
+    // Scenario: PUT a host, then a service, without check_command; a service
+    // whose host does not exist; a modify that empties check_command.
+    // Bug: all were accepted, where Icinga's validation refuses them.
+    // Fix: the store validates a checkable as Icinga does (check_command,
+    // then max_check_attempts, then a service's host) and answers its texts.
+    let node = Node::start(config()).await;
+    let put = |path: &str, attrs: Value| {
+        let url = node.url(path);
+        async move { call(url, Method::PUT, Some(json!({ "attrs": attrs }))).await }
+    };
+    let refused = |name: &str, kind: &str, attr: &str, message: &str| {
+        let error = format!(
+            "Error: Validation failed for object '{name}' of type '{kind}'; Attribute '{attr}': {message}"
+        );
+        json!({"results": [{"code": 500, "errors": [error], "status": "Object could not be created."}]})
+    };
+    let (status, _, body) = put("/v1/objects/hosts/h1", json!({"address": "192.0.2.1"})).await;
+    assert_eq!(status, 500);
+    assert_eq!(body, refused("h1", "Host", "check_command", "Attribute must not be empty."));
+    assert!(node.api.shared().store().get(ObjectType::Host, "h1").is_none());
+    let (_, _, body) = put("/v1/objects/hosts/h1", json!({"check_command": ""})).await;
+    assert_eq!(body, refused("h1", "Host", "check_command", "Attribute must not be empty."));
+    let (_, _, body) =
+        put("/v1/objects/hosts/h1", json!({"check_command": "dummy", "max_check_attempts": 0})).await;
+    assert_eq!(body, refused("h1", "Host", "max_check_attempts", "Value must be greater than 0."));
+    // A service's check_command is checked before its host, as Checkable's
+    // attributes are before Service's.
+    let (_, _, body) = put("/v1/objects/services/nope!http", json!({})).await;
+    assert_eq!(body, refused("nope!http", "Service", "check_command", "Attribute must not be empty."));
+    let (_, _, body) = put("/v1/objects/services/nope!http", json!({"check_command": "http"})).await;
+    assert_eq!(
+        body,
+        refused("nope!http", "Service", "host_name", "Object 'nope' of type 'Host' does not exist.")
+    );
+    create_host(&node, "h1", json!({"check_command": "hostalive"})).await;
+    let (status, _, body) = put("/v1/objects/services/h1!http", json!({"vars": {"port": 80}})).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            refused("h1!http", "Service", "check_command", "Attribute must not be empty.")
+        )
+    );
+    let url = node.url("/v1/objects/hosts/h1");
+    let (status, _, body) =
+        call(url.clone(), Method::POST, Some(json!({"attrs": {"check_command": ""}}))).await;
+    let emptied = "Attribute 'check_command' could not be set: Error: Validation failed for object 'h1' of type 'Host'; Attribute 'check_command': Attribute must not be empty.";
+    assert_eq!((status, &body["results"][0]["status"]), (StatusCode::INTERNAL_SERVER_ERROR, &json!(emptied)));
+    let host = node.api.shared().store().get(ObjectType::Host, "h1").unwrap();
+    assert_eq!(host.attr("check_command"), "hostalive", "a refused modify changes nothing");
+    let (status, _, body) = call(url, Method::POST, Some(json!({"attrs": {"check_command": "ping4"}}))).await;
+    assert_eq!(status, 200, "{body}");
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_hosts_first_problem_is_soft_and_turns_hard_at_max_check_attempts() {
+    // Scenario: a host with the default max_check_attempts (3) goes DOWN
+    // three times through process-check-result, then comes back UP.
+    // Bug: the first DOWN answered state_type 1 (HARD) with vars_before
+    // and vars_after null; Icinga answers SOFT attempt 1 and fills both.
+    // Fix: Icinga's state machine, and the vars it records in each result.
+    let node = Node::start(config()).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    let url = node.url("/v1/actions/process-check-result");
+    let attrs = "attrs=state&attrs=state_type&attrs=check_attempt&attrs=max_check_attempts\
+                 &attrs=last_state&attrs=last_state_type&attrs=last_hard_state&attrs=last_check_result";
+    let query = node.url(&format!("/v1/objects/hosts/h1?{attrs}"));
+    let (_, _, body) = call(query.clone(), Method::GET, None).await;
+    let fresh = &body["results"][0]["attrs"];
+    assert_eq!(
+        (&fresh["state_type"], &fresh["check_attempt"], &fresh["max_check_attempts"]),
+        (&json!(0), &json!(1), &json!(3))
+    );
+    let vars = |attempt: i64, state: i64, state_type: i64| json!({"attempt": attempt, "reachable": true, "state": state, "state_type": state_type});
+    // exit status, then: state, state_type, check_attempt, last_hard_state,
+    // and the result's state, previous_hard_state and vars_after.
+    let steps = [
+        (1, (1, 0, 1, 0), (2, 99, vars(1, 2, 0))),
+        (1, (1, 0, 2, 0), (2, 99, vars(2, 2, 0))),
+        (1, (1, 1, 1, 1), (2, 99, vars(1, 2, 1))),
+        (0, (0, 1, 1, 0), (0, 2, vars(1, 0, 1))),
+    ];
+    let mut before = (Value::Null, 0, 0);
+    for (exit_status, (state, state_type, attempt, hard), (cr_state, previous_hard, vars_after)) in steps {
+        let cr = json!({"type": "Host", "host": "h1", "exit_status": exit_status, "plugin_output": "x"});
+        let (status, _, body) = call(url.clone(), Method::POST, Some(cr)).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, _, body) = call(query.clone(), Method::GET, None).await;
+        let a = &body["results"][0]["attrs"];
+        let seen = (&a["state"], &a["state_type"], &a["check_attempt"], &a["last_hard_state"]);
+        assert_eq!(
+            seen,
+            (&json!(state), &json!(state_type), &json!(attempt), &json!(hard)),
+            "after exit {exit_status}: {a}"
+        );
+        assert_eq!((&a["last_state"], &a["last_state_type"]), (&json!(before.1), &json!(before.2)));
+        let cr = &a["last_check_result"];
+        assert_eq!((&cr["state"], &cr["previous_hard_state"]), (&json!(cr_state), &json!(previous_hard)));
+        assert_eq!((&cr["vars_before"], &cr["vars_after"]), (&before.0, &vars_after));
+        before = (vars_after, state, state_type);
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn process_check_result_validates_and_applies() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     create_service(&node, "h1!disk").await;
     let url = node.url("/v1/actions/process-check-result");
     let ok = json!({"type": "Service", "filter": "service.name==\"disk\"", "exit_status": 2, "plugin_output": "DISK CRITICAL"});
@@ -476,12 +585,47 @@ async fn process_check_result_validates_and_applies() {
 }
 
 #[tokio::test]
+async fn performance_data_absent_is_null_and_present_is_a_list() {
+    // Scenario: a passive result without performance_data, then one with a
+    // plugin's string, then one with an empty list.
+    // Bug: the stored result answered `[]` where Icinga answers `null`.
+    // Fix: absent performance data is kept as absent and answered as null.
+    let node = Node::start(config()).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    let url = node.url("/v1/actions/process-check-result");
+    let perfdata = || async {
+        let (_, _, body) =
+            call(node.url("/v1/objects/hosts/h1?attrs=last_check_result"), Method::GET, None).await;
+        body["results"][0]["attrs"]["last_check_result"]["performance_data"].clone()
+    };
+    for (perf, expected) in [
+        (None, Value::Null),
+        (Some(json!("rta=1ms pl=0%")), json!(["rta=1ms", "pl=0%"])),
+        (Some(json!([])), json!([])),
+    ] {
+        let mut body = json!({"type": "Host", "host": "h1", "exit_status": 0, "plugin_output": "UP"});
+        if let Some(perf) = perf {
+            body["performance_data"] = perf;
+        }
+        let (status, _, answer) = call(url.clone(), Method::POST, Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(perfdata().await, expected);
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn create_sets_vars_paths_as_modify_does() {
     // Scenario: PUT /v1/objects/hosts/h1 with {"attrs":{"vars.os":"linux"}}.
     // Bug: the key was stored literally, an attribute named "vars.os".
     // Fix: create sets paths in key order, as Icinga writes `attrs` into config.
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({"vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true})).await;
+    create_host(
+        &node,
+        "h1",
+        json!({"check_command": "dummy", "vars": {"a": 1}, "vars.os": "linux", "vars.x.y": true}),
+    )
+    .await;
     let (_, _, body) = call(node.url("/v1/objects/hosts/h1?attrs=vars"), Method::GET, None).await;
     assert_eq!(body["results"][0]["attrs"], json!({"vars": {"a": 1, "os": "linux", "x": {"y": true}}}));
     let url = node.url("/v1/objects/hosts/h2");
@@ -495,7 +639,7 @@ async fn create_sets_vars_paths_as_modify_does() {
 #[tokio::test]
 async fn acknowledgements_and_comments_come_and_go() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let action = |a: &str| node.url(&format!("/v1/actions/{a}"));
     let ack = json!({"type": "Host", "host": "h1", "author": "me", "comment": "looking"});
     let (status, _, body) = call(action("acknowledge-problem"), Method::POST, Some(ack.clone())).await;
@@ -553,8 +697,8 @@ fn names<E: Env>(node: &Node<E>, otype: ObjectType) -> Vec<String> {
 #[tokio::test]
 async fn children_are_found_for_used_by_remove_comment_and_delete() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
-    create_host(&node, "h2", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    create_host(&node, "h2", json!({"check_command": "dummy"})).await;
     create_service(&node, "h1!a").await;
     create_service(&node, "h1!b").await;
     create_service(&node, "h2!a").await;
@@ -627,7 +771,7 @@ async fn the_deepest_and_largest_values_the_api_accepts_survive_a_restart() {
     let (status, _, body) = call(
         node.url("/v1/objects/hosts/h1"),
         Method::PUT,
-        Some(json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "notes": nested(MAX_DEPTH - 2)}})),
+        Some(json!({"attrs": {vars_path(MAX_DEPTH): {"k": 1}, "notes": nested(MAX_DEPTH - 2), "check_command": "dummy"}})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -686,7 +830,7 @@ async fn a_body_deeper_than_the_limit_is_400_naming_it() {
 #[tokio::test]
 async fn an_unsupported_filter_is_400_naming_it() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let body = json!({"filter": UNSUPPORTED_FILTER});
     let (status, _, body) = call(node.url("/v1/objects/hosts"), Method::GET, Some(body)).await;
     assert_eq!(status, 400, "{body}");
@@ -716,7 +860,7 @@ async fn a_filter_past_the_budget_is_400_and_one_within_it_is_answered() {
     config.limits.filter_budget = 1_000;
     let node = Node::start_with(TokioEnv::new(), config).await;
     for i in 0..20 {
-        create_host(&node, &format!("h{i}"), json!({})).await;
+        create_host(&node, &format!("h{i}"), json!({"check_command": "dummy"})).await;
     }
     // About 7 steps per host.
     let (status, body) = query_hosts_as_ro(&node, r#"host.name == "h7""#).await;
@@ -744,7 +888,7 @@ async fn a_long_filter_lets_stop_run_and_is_answered_503() {
     let node = Node::start_with(env.clone(), config()).await;
     let text = "a".repeat(10_000);
     for i in 0..50 {
-        create_host(&node, &format!("h{i}"), json!({"vars": {"text": text}})).await;
+        create_host(&node, &format!("h{i}"), json!({"check_command": "dummy", "vars": {"text": text}})).await;
     }
     // Each comparison reads 10 KB: about 50 000 steps per host, 2.5 M in
     // all, well within the default budget and a hundred pauses long.
@@ -834,7 +978,7 @@ async fn read_chunk(s: &mut TcpStream, pending: &mut Vec<u8>) -> Option<String> 
 #[tokio::test]
 async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
     let node = Node::start(config()).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     let (mut s, mut pending) = open_events(&node, None).await;
 
     let cr = json!({"host": "h1", "exit_status": 1, "plugin_output": "DOWN"});
@@ -852,6 +996,44 @@ async fn an_event_stream_delivers_lines_and_ends_cleanly_at_stop() {
     let rest = read_to_end(&mut s).await.unwrap();
     pending.extend_from_slice(rest.as_bytes());
     assert_eq!(String::from_utf8_lossy(&pending), "0\r\n\r\n", "nothing but the last chunk, then EOF");
+}
+
+#[tokio::test]
+async fn every_soft_result_and_the_hard_change_are_announced_as_state_changes() {
+    // Scenario: a subscriber of CheckResult and StateChange; a host goes
+    // DOWN four times (max_check_attempts 3).
+    // Bug: StateChange came only when the state changed, always HARD.
+    // Fix: as Icinga's OnStateChange: each SOFT result, and the hard change,
+    // with the state type of the moment; a HARD problem that stays is not.
+    let node = Node::start(config()).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
+    let (mut s, mut pending) = open_events(&node, None).await;
+    for _ in 0..4 {
+        let cr = json!({"host": "h1", "exit_status": 1, "plugin_output": "DOWN"});
+        assert_eq!(call(node.url("/v1/actions/process-check-result"), Method::POST, Some(cr)).await.0, 200);
+    }
+    let mut seen = vec![];
+    for _ in 0..7 {
+        let line = read_chunk(&mut s, &mut pending).await.unwrap();
+        let event: Value = serde_json::from_str(line.trim_end()).unwrap();
+        let attempt = &event["check_result"]["vars_after"]["attempt"];
+        seen.push((
+            event["type"].as_str().unwrap().to_string(),
+            event["state_type"].clone(),
+            attempt.clone(),
+        ));
+    }
+    let (cr, sc) = (
+        |a: i64| ("CheckResult".to_string(), Value::Null, json!(a)),
+        |t: i64, a: i64| ("StateChange".to_string(), json!(t), json!(a)),
+    );
+    assert_eq!(seen, vec![cr(1), sc(0, 1), cr(2), sc(0, 2), cr(1), sc(1, 1), cr(1)]);
+    node.stop().await;
+    assert_eq!(
+        read_chunk(&mut s, &mut pending).await,
+        None,
+        "no StateChange for the HARD problem that stayed"
+    );
 }
 
 /// Opens an event stream of check results and state changes, with `filter`
@@ -883,7 +1065,7 @@ async fn an_event_filter_gets_the_whole_budget_for_each_event() {
     let mut config = config();
     config.limits.filter_budget = 100;
     let node = Node::start_with(TokioEnv::new(), config).await;
-    create_host(&node, "h1", json!({})).await;
+    create_host(&node, "h1", json!({"check_command": "dummy"})).await;
     // A state change matches at once (about 10 steps); a check result would
     // match only at the end of the chain, past 100 steps.
     let mut chain = vec![r#"event.type == "StateChange""#.to_string()];
@@ -1040,7 +1222,7 @@ async fn modify_three_hosts_across_stop(config: Config, gated: bool) -> Latched 
     let env = LatchEnv::at(Point::HttpBetweenObjects, 1, true);
     let node = Node::start_with(env.clone(), config).await;
     for h in ["a", "b", "c"] {
-        create_host(&node, h, json!({})).await;
+        create_host(&node, h, json!({"check_command": "dummy"})).await;
     }
     env.seen.store(0, Ordering::SeqCst);
     let reached = env.reached.notified();
@@ -1117,7 +1299,7 @@ async fn objects_after_stop_began_are_skipped_and_the_answer_says_so() {
 async fn modify_one_host(config: Config) -> bool {
     let env = LatchEnv::at(Point::HttpBetweenObjects, 1, true);
     let node = Node::start_with(env.clone(), config).await;
-    create_host(&node, "a", json!({})).await;
+    create_host(&node, "a", json!({"check_command": "dummy"})).await;
     env.probes.lock().unwrap().clear();
     let body = Some(json!({"attrs": {"notes": "x"}}));
     let (status, _, _) = call(node.url("/v1/objects/hosts/a"), Method::POST, body).await;

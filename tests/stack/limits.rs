@@ -77,7 +77,7 @@ async fn a_client_that_never_reads(log: &Captured) {
     // Answers far larger than any socket buffer: the write must stall.
     let notes = "n".repeat(8 << 20);
     for h in ["a", "b", "c"] {
-        let body = format!(r#"{{"attrs":{{"notes":"{notes}"}}}}"#);
+        let body = format!(r#"{{"attrs":{{"check_command":"dummy","notes":"{notes}"}}}}"#);
         assert_eq!(request(node.addr, "PUT", &format!("/v1/objects/hosts/{h}"), &body).await.0, 200);
     }
     let mut deaf = connect(node.addr).await;
@@ -115,7 +115,10 @@ async fn an_event_stream_that_falls_behind_is_told_how_many_events_it_missed() {
     let mut config = config("lag");
     config.limits.event_backlog = 8;
     let node = Node::start(config).await;
-    assert_eq!(request(node.addr, "PUT", "/v1/objects/hosts/h", "{}").await.0, 200);
+    assert_eq!(
+        request(node.addr, "PUT", "/v1/objects/hosts/h", r#"{"attrs":{"check_command":"dummy"}}"#).await.0,
+        200
+    );
     let mut s = connect(node.addr).await;
     let head = format!(
         "POST /v1/events?types=CheckResult&queue=q HTTP/1.1\r\nHost: x\r\n{AUTH}Accept: application/json\r\nContent-Length: 0\r\n\r\n"

@@ -125,7 +125,16 @@ fn sigterm_under_load_stops_cleanly_and_loses_nothing_answered() {
     let log = drain_stderr(&mut node);
     wait_until_serving(port);
     for h in 0..4 {
-        assert_eq!(request(port, "PUT", &format!("/v1/objects/hosts/h{h}"), "{}").map(|r| r.0), Some(200));
+        assert_eq!(
+            request(
+                port,
+                "PUT",
+                &format!("/v1/objects/hosts/h{h}"),
+                r#"{"attrs":{"check_command":"dummy"}}"#
+            )
+            .map(|r| r.0),
+            Some(200)
+        );
     }
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -319,7 +328,7 @@ fn every_hostile_request_is_refused_and_a_restart_finds_every_object() {
     let log = drain_stderr(&mut node);
     wait_until_serving(port);
     for h in ["h1", "h2", "h3"] {
-        let body = r#"{"attrs":{"address":"192.0.2.1","vars":{"os":"linux","tags":["a","b"]}}}"#;
+        let body = r#"{"attrs":{"address":"192.0.2.1","check_command":"dummy","vars":{"os":"linux","tags":["a","b"]}}}"#;
         assert_eq!(request(port, "PUT", &format!("/v1/objects/hosts/{h}"), body).map(|r| r.0), Some(200));
     }
     let before = every_host(port);

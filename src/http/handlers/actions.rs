@@ -168,12 +168,13 @@ fn integer(v: &Value) -> Option<i64> {
     (f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0).then_some(f as i64)
 }
 
-/// Performance data as a list, or a plugin's space-separated string.
-fn performance_data(v: Option<&Value>) -> Vec<String> {
+/// Performance data as a list, or a plugin's space-separated string; none
+/// when absent (or of another type), which Icinga stores as null.
+fn performance_data(v: Option<&Value>) -> Option<Vec<String>> {
     match v {
-        Some(Value::Array(items)) => items.iter().filter_map(scalar_string).collect(),
-        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
-        _ => vec![],
+        Some(Value::Array(items)) => Some(items.iter().filter_map(scalar_string).collect()),
+        Some(Value::String(s)) => Some(s.split_whitespace().map(str::to_string).collect()),
+        _ => None,
     }
 }
 
@@ -354,7 +355,7 @@ mod tests {
         let body = r#"{"exit_status":"3","plugin_output":"UNKNOWN","performance_data":"a=1 b=2"}"#;
         let cr = parse_check_result(&params(body), &svc, "node", now()).unwrap();
         assert_eq!(cr.exit_status, 3);
-        assert_eq!(cr.performance_data, vec!["a=1", "b=2"]);
+        assert_eq!(cr.performance_data, Some(vec!["a=1".into(), "b=2".into()]));
         assert_eq!(
             (cr.execution_start, cr.execution_end, cr.check_source.as_str()),
             (1000.0, 1000.0, "node")

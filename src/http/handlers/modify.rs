@@ -220,7 +220,10 @@ mod tests {
                 store.apply(m, Origin::Local, SystemTime::UNIX_EPOCH + Duration::from_secs(1), &admission);
         }
 
-        fn host(name: &str, attrs: Map<String, Value>) -> Mutation {
+        /// A host the store accepts unless `attrs` says otherwise: without a
+        /// check command every create would be refused before its paths are set.
+        fn host(name: &str, mut attrs: Map<String, Value>) -> Mutation {
+            attrs.entry("check_command").or_insert_with(|| json!("dummy"));
             Mutation::Create { otype: ObjectType::Host, name: name.into(), attrs }
         }
 

@@ -69,6 +69,7 @@ fn icinga_application<E: Env>(ctx: &Ctx<'_, E>) -> Value {
                 "enable_service_checks": true,
                 "environment": "",
                 "node_name": shared.config().node_name,
+                "pid": shared.env().pid(),
                 "program_start": unix_seconds(shared.started()),
                 "version": env!("CARGO_PKG_VERSION"),
             }
