@@ -214,6 +214,7 @@ pub fn scenario(seed: u64, load: Load) -> Scenario {
         tick_ms: TICK.as_millis() as u64,
         duration_ms: SIMULATED.as_millis() as u64,
         tcp_capacity: None,
+        tls: false,
         nodes: vec![NodeSpec {
             name: "api".into(),
             endpoints: vec![],

@@ -692,6 +692,7 @@ impl Case {
             tick_ms: 2,
             duration_ms: end,
             tcp_capacity: Some(self.tcp_capacity),
+            tls: false,
             nodes: self.nodes(hosts),
             actors: self.actors_on_nodes(),
             faults,

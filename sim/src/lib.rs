@@ -20,6 +20,7 @@ pub mod harness_fault;
 mod lock;
 pub mod oracles;
 pub mod panics;
+pub mod pki;
 pub mod record;
 pub mod recorder;
 pub mod scenario;

@@ -121,6 +121,7 @@ impl NodeCtx {
             endpoints,
             journal_capacity: None,
             bugs: s.bugs.iter().copied().collect(),
+            tls: s.tls.then(|| crate::pki::material(s.seed, &self.spec.name)),
             // Acknowledgements follow persists; short intervals keep runs short.
             timings: quiesce::config::Timings {
                 persist_interval: Duration::from_millis(PERSIST_INTERVAL_MS),
