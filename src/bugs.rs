@@ -63,6 +63,10 @@ pub enum Bug {
     /// anonymous clients beside the endpoints): the sweep went over endpoint
     /// connections only, and left anonymous ones to their 10 s lifetime.
     StopForgetsAnonymous,
+    /// Icinga #10005 (before `GracefulDisconnect`): a TLS shutdown waited
+    /// for the peer's close_notify without a cap, so a peer that never
+    /// answered kept its connection open for good.
+    TlsShutdownUncapped,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -70,7 +74,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 21] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -90,6 +94,7 @@ impl Bug {
         Bug::TimerTickNotAwaited,
         Bug::PersistBeforeJoin,
         Bug::StopForgetsAnonymous,
+        Bug::TlsShutdownUncapped,
         Bug::Canary,
     ];
 }

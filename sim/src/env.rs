@@ -409,16 +409,7 @@ impl Env for SimEnv {
     }
 
     fn crypto(&self) -> Arc<rustls::crypto::CryptoProvider> {
-        // Everything random in a handshake comes from the run's seed: the
-        // hellos' random values and the ephemeral X25519 keys. ring's own
-        // key exchanges draw from the OS, so they are left out; signatures
-        // are deterministic with the Ed25519 keys simulated nodes get.
-        let ring = rustls::crypto::ring::default_provider();
-        Arc::new(rustls::crypto::CryptoProvider {
-            secure_random: &SeededRandom,
-            kx_groups: vec![&SeededX25519],
-            ..ring
-        })
+        sim_crypto()
     }
 
     fn pid(&self) -> u32 {
@@ -490,6 +481,31 @@ impl Env for SimEnv {
 
     fn probe(&self, event: impl FnOnce() -> Probe) {
         (self.sink)(event());
+    }
+}
+
+/// The cryptography of TLS in a simulation, nodes' and actors' alike.
+/// Everything random in a handshake comes from the run's seed: the hellos'
+/// random values and the ephemeral X25519 keys. ring's own key exchanges
+/// draw from the OS, so they are left out; signatures are deterministic
+/// with the Ed25519 keys simulated nodes and peers get.
+pub fn sim_crypto() -> Arc<rustls::crypto::CryptoProvider> {
+    let ring = rustls::crypto::ring::default_provider();
+    Arc::new(rustls::crypto::CryptoProvider {
+        secure_random: &SeededRandom,
+        kx_groups: vec![&SeededX25519],
+        ..ring
+    })
+}
+
+/// rustls's clock in a simulation: the simulated time.
+#[derive(Debug)]
+pub struct SimTime;
+
+impl rustls::time_provider::TimeProvider for SimTime {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        let now = epoch() + turmoil::sim_elapsed().unwrap_or_default();
+        now.duration_since(SystemTime::UNIX_EPOCH).ok().map(rustls::pki_types::UnixTime::since_unix_epoch)
     }
 }
 

@@ -670,6 +670,13 @@ fn fault_time(f: &Fault) -> u64 {
     }
 }
 
+/// Whether the case of `seed` speaks TLS: one case in five. Drawn from the
+/// seed rather than the generator's stream, so every other draw of a case
+/// stays what it was before TLS existed.
+fn tls_for(seed: u64) -> bool {
+    crate::campaign::mix(seed, 0x715, 0).is_multiple_of(5)
+}
+
 impl Case {
     /// The scenario this case plays, with `bugs` switched on and `expect`.
     pub fn scenario(&self, name: &str, bugs: &[Bug], expect: Expect) -> Scenario {
@@ -692,7 +699,7 @@ impl Case {
             tick_ms: 2,
             duration_ms: end,
             tcp_capacity: Some(self.tcp_capacity),
-            tls: false,
+            tls: tls_for(self.seed),
             nodes: self.nodes(hosts),
             actors: self.actors_on_nodes(),
             faults,
@@ -829,6 +836,7 @@ pub fn features(s: &Scenario) -> Vec<&'static str> {
     let power_rule = |r: &ChaosRule| matches!(r.action, ChaosAction::Crash { power_loss: true, .. });
     let power_fault = |f: &Fault| matches!(f, Fault::PowerLoss { .. });
     add(s.chaos.iter().any(power_rule) || s.faults.iter().any(power_fault), "power loss");
+    add(s.tls, "tls");
     add(s.restart.is_some(), "restart");
     add(!s.cycles.is_empty(), "restart cycle");
     add(s.nodes.len() > 1, "multi-node");
@@ -889,10 +897,11 @@ fn op_kind(op: &Op) -> String {
 }
 
 /// Every name [`features`] gives, in the order a campaign prints them.
-pub const FEATURE_NAMES: [&str; 34] = [
+pub const FEATURE_NAMES: [&str; 35] = [
     "crash",
     "crash at a persist point",
     "power loss",
+    "tls",
     "restart",
     "restart cycle",
     "multi-node",
@@ -940,7 +949,9 @@ mod tests {
                 seen.insert(f);
             }
         }
-        for f in ["crash", "crash at a persist point", "power loss", "restart cycle", "stop-step chaos"] {
+        for f in
+            ["crash", "crash at a persist point", "power loss", "restart cycle", "stop-step chaos", "tls"]
+        {
             assert!(seen.contains(f), "200 cases must include one with '{f}'");
         }
         for (f, _) in OP_KINDS {

@@ -21,7 +21,12 @@ fn ca(seed: u64) -> Ca {
     Ca::create(key, crate::env::epoch(), &Serial::from_u64(1)).expect("a CA from a fixed key and date")
 }
 
-/// What node `name` of the run of `seed` presents and trusts.
+/// The run's CA certificate, PEM.
+pub fn ca_pem(seed: u64) -> String {
+    ca(seed).cert_pem()
+}
+
+/// What node (or peer) `name` of the run of `seed` presents and trusts.
 pub fn material(seed: u64, name: &str) -> TlsMaterial {
     let ca = ca(seed);
     let key = KeyPair::ed25519_from_seed(&key_seed(seed, name)).expect("an Ed25519 key from 32 bytes");

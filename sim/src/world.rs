@@ -14,6 +14,7 @@ use quiesce::probe::Probe;
 use quiesce::state::{self, StateError, StateFile};
 use quiesce::store::{Mutation, ObjectType, Store, StoreSnapshot};
 
+use crate::actors::conn::ActorTls;
 use crate::actors::http::{self as http_actor, sleep_until_ms, PORT};
 use crate::actors::peer;
 use crate::env::{Crashes, HostFiles, SimEnv};
@@ -375,24 +376,40 @@ pub fn host_of(s: &Scenario, actor: &str) -> String {
 
 type ActorFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
-fn actor_future(a: &Actor, rec: Recorder, end: u64) -> ActorFuture {
+fn actor_future(a: &Actor, rec: Recorder, end: u64, tls: Option<Arc<ActorTls>>) -> ActorFuture {
     use http_actor::Misbehaviour;
+    let misbehave = |m, how| Box::pin(http_actor::misbehave(rec.clone(), m, how, end, tls.clone()));
     match a.clone() {
-        Actor::HttpClient(c) => Box::pin(http_actor::client(rec, c)),
-        Actor::ClusterPeer(p) => Box::pin(peer::peer(rec, p, end)),
-        Actor::HalfRequest(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::HalfRequest, end)),
-        Actor::SilentConnection(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::Silent, end)),
-        Actor::AnonymousPeer(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::AnonymousPeer, end)),
-        Actor::IdleKeepAlive(m) => Box::pin(http_actor::misbehave(rec, m, Misbehaviour::IdleKeepAlive, end)),
-        Actor::EventSubscriber(e) => Box::pin(http_actor::event_subscriber(rec, e, end)),
-        Actor::SlowReader(r) => Box::pin(http_actor::slow_reader(rec, r, end)),
+        Actor::HttpClient(c) => Box::pin(http_actor::client(rec, c, tls)),
+        Actor::ClusterPeer(p) => Box::pin(peer::peer(rec, p, end, tls)),
+        Actor::HalfRequest(m) => misbehave(m, Misbehaviour::HalfRequest),
+        Actor::SilentConnection(m) => misbehave(m, Misbehaviour::Silent),
+        Actor::AnonymousPeer(m) => misbehave(m, Misbehaviour::AnonymousPeer),
+        Actor::IdleKeepAlive(m) => misbehave(m, Misbehaviour::IdleKeepAlive),
+        Actor::EventSubscriber(e) => Box::pin(http_actor::event_subscriber(rec, e, end, tls)),
+        Actor::SlowReader(r) => Box::pin(http_actor::slow_reader(rec, r, end, tls)),
     }
+}
+
+/// What actors connect with in a TLS world: the run's CA, and a
+/// certificate for each cluster peer.
+fn actor_tls(s: &Scenario) -> Option<Arc<ActorTls>> {
+    let peers: Vec<&str> = s
+        .actors
+        .iter()
+        .filter_map(|a| match a {
+            Actor::ClusterPeer(p) => Some(p.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    s.tls.then(|| Arc::new(ActorTls::new(s.seed, &peers)))
 }
 
 fn add_actors(sim: &mut turmoil::Sim<'static>, s: &Arc<Scenario>, rec: &Recorder) {
     let mut hosts: BTreeMap<String, Vec<ActorFuture>> = BTreeMap::new();
+    let tls = actor_tls(s);
     for a in &s.actors {
-        let fut = actor_future(a, rec.clone(), s.duration_ms);
+        let fut = actor_future(a, rec.clone(), s.duration_ms, tls.clone());
         hosts.entry(host_of(s, a.name())).or_default().push(fut);
     }
     if let Some(planted) = harness_fault::actor(s) {

@@ -26,7 +26,7 @@ pub fn targets(bug: Bug) -> &'static [Invariant] {
         Bug::IdleKeepAliveNotClosed => &[I::AllTasksEnd],
         Bug::HandlerTornAtStop => &[I::StartedWorkFinishes],
         Bug::WriteAfterStop => &[I::SilentAfterStop],
-        Bug::EventStreamLeftOpen | Bug::StopForgetsAnonymous => &[I::AllTasksEnd],
+        Bug::EventStreamLeftOpen | Bug::StopForgetsAnonymous | Bug::TlsShutdownUncapped => &[I::AllTasksEnd],
         Bug::RenameWithoutFsync | Bug::PersistBeforeJoin => &[I::NothingAcknowledgedIsLost],
         // The tick's older snapshot lands after Stop's persist: what it
         // overwrote is lost, and if it lands after Stop returned, it is noise.

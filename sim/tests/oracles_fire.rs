@@ -451,6 +451,7 @@ fn real_runs(invariant: Invariant) -> Vec<Scenario> {
             "no-writer-timeout",
             "event-stream-left-open",
             "stop-forgets-anonymous",
+            "tls-shutdown-uncapped",
         ]),
         Invariant::SilentAfterStop => zoo(&["write-after-stop"]),
         Invariant::NoPanic => {

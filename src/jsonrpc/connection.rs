@@ -99,6 +99,9 @@ async fn finish_writer<E: Env, S: Stream>(
         tokio::time::timeout(t.writer_drain, &mut task).await
     };
     match finished {
+        Ok(Ok(Some(Some(mut writer)))) if bug!(shared.config(), TlsShutdownUncapped) => {
+            let _ = writer.shutdown().await;
+        }
         Ok(Ok(Some(Some(mut writer)))) => {
             let _ = tokio::time::timeout(t.close_cap, writer.shutdown()).await;
         }

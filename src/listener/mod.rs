@@ -75,7 +75,7 @@ impl<E: Env> ApiListener<E> {
     /// accept loops and the timers.
     pub async fn start(env: E, config: Config) -> Result<Self, StartError> {
         // Icinga's GracefulDisconnect waits 10 s for the peer's close_notify: the close cap.
-        let close_wait = config.timings.close_cap;
+        let close_wait = (!bug!(config, TlsShutdownUncapped)).then_some(config.timings.close_cap);
         let tls = config.tls.as_ref().map(|m| crate::tls::Tls::new(&env, m, close_wait)).transpose()?;
         let (shared, stopper) = Shared::new(env, config, tls);
         let (shared, stopper) = (Arc::new(shared), Arc::new(stopper));

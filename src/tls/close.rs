@@ -16,8 +16,8 @@ use tokio::time::Sleep;
 pub struct TlsConn<S> {
     inner: tokio_rustls::TlsStream<S>,
     closing: Closing,
-    /// How long to wait for the peer's close_notify.
-    close_wait: Duration,
+    /// How long to wait for the peer's close_notify (`None`: no bound).
+    close_wait: Option<Duration>,
     /// Set when our close_notify is out.
     deadline: Option<Pin<Box<Sleep>>>,
 }
@@ -34,7 +34,7 @@ enum Closing {
 }
 
 impl<S> TlsConn<S> {
-    pub(super) fn new(inner: tokio_rustls::TlsStream<S>, close_wait: Duration) -> Self {
+    pub(super) fn new(inner: tokio_rustls::TlsStream<S>, close_wait: Option<Duration>) -> Self {
         TlsConn { inner, closing: Closing::Open, close_wait, deadline: None }
     }
 }
@@ -64,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsConn<S> {
                 Closing::Open => {
                     // Sends close_notify, flushes it, and ends our half of the TCP stream.
                     ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
-                    self.deadline = Some(Box::pin(tokio::time::sleep(self.close_wait)));
+                    self.deadline = self.close_wait.map(|wait| Box::pin(tokio::time::sleep(wait)));
                     self.closing = Closing::AwaitingPeer;
                 }
                 Closing::AwaitingPeer => {

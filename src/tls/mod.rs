@@ -138,14 +138,19 @@ pub struct Tls {
     /// refused, as in Icinga.
     strict: Arc<dyn ClientCertVerifier>,
     time: Arc<dyn rustls::time_provider::TimeProvider>,
-    /// How long a shutdown waits for the peer's close_notify.
-    close_wait: Duration,
+    /// How long a shutdown waits for the peer's close_notify (`None`: for
+    /// ever, only as a planted bug).
+    close_wait: Option<Duration>,
 }
 
 impl Tls {
     /// Builds the server and client sides from the node's material, with
     /// randomness and time from the environment. TLS 1.2 and 1.3 only.
-    pub fn new<E: Env>(env: &E, material: &TlsMaterial, close_wait: Duration) -> Result<Self, TlsError> {
+    pub fn new<E: Env>(
+        env: &E,
+        material: &TlsMaterial,
+        close_wait: Option<Duration>,
+    ) -> Result<Self, TlsError> {
         let provider: Arc<CryptoProvider> = env.crypto();
         let time: Arc<dyn rustls::time_provider::TimeProvider> = Arc::new(EnvTime(env.clone()));
         let mut roots = RootCertStore::empty();

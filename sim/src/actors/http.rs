@@ -2,8 +2,10 @@
 //! request, a silent connection, an idle keep-alive connection, a slow event
 //! subscriber). Every wait is bounded, so a run always ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::conn::{dial, local_addr, ActorTls, Conn};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -11,7 +13,6 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turmoil::net::TcpStream;
 
 use super::wire;
 use crate::record::{ConnectionEnd, Outcome, RequestRecord};
@@ -35,16 +36,16 @@ pub async fn sleep_until_ms(at_ms: u64) {
     }
 }
 
-async fn connect(node: &str) -> Result<TcpStream, String> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((node, PORT))).await {
+async fn connect(node: &str, tls: Option<&ActorTls>) -> Result<Conn, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, dial(node, tls, None)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("connect: {e}")),
         Err(_) => Err("connect: timed out".into()),
     }
 }
 
-async fn handshake(node: &str) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = connect(node).await?;
+async fn handshake(node: &str, tls: Option<&ActorTls>) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = connect(node, tls).await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
@@ -257,7 +258,7 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>, 
 
 /// Sends every op in order and records each outcome; backs off while the
 /// node refuses connections.
-pub async fn client(rec: Recorder, spec: HttpClient) {
+pub async fn client(rec: Recorder, spec: HttpClient, tls: Option<Arc<ActorTls>>) {
     sleep_until_ms(spec.start_ms).await;
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     let (mut n, mut refused) = (0, 0);
@@ -265,7 +266,7 @@ pub async fn client(rec: Recorder, spec: HttpClient) {
         for op in &spec.ops {
             n += 1;
             let id = format!("{}#{n}", spec.name);
-            let connected = one_request(&rec, &spec, &mut conn, op, &id).await;
+            let connected = one_request(&rec, &spec, &mut conn, op, &id, tls.as_deref()).await;
             refused = if connected { 0 } else { refused + 1 };
             tokio::time::sleep(pause(spec.interval_ms, refused)).await;
         }
@@ -291,6 +292,7 @@ async fn one_request(
     conn: &mut Option<SendRequest<Full<Bytes>>>,
     op: &Op,
     id: &str,
+    tls: Option<&ActorTls>,
 ) -> bool {
     let p = plan(op, id);
     let record = RequestRecord {
@@ -307,7 +309,7 @@ async fn one_request(
     let index = rec.sent(&spec.name, record);
     if !spec.keep_alive || conn.as_ref().is_none_or(|c| c.is_closed()) {
         *conn = None;
-        match handshake(&spec.node).await {
+        match handshake(&spec.node, tls).await {
             Ok(c) => *conn = Some(c),
             Err(error) => {
                 rec.finish(&spec.name, index, Outcome::TransportError { at_ms: now_ms(), error });
@@ -329,7 +331,7 @@ async fn one_request(
 
 /// Reads until the server closes the connection or `limit` passes; returns
 /// when it closed.
-async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> Option<u64> {
+async fn closed_by_server(stream: &mut Conn, limit: Duration) -> Option<u64> {
     let mut buf = [0u8; 4096];
     let read_all = async {
         loop {
@@ -387,15 +389,21 @@ impl Misbehaviour {
 
 /// Connects at `at_ms`, misbehaves, and records when the server closed the
 /// connection (or that it had not by `limit_ms`).
-pub async fn misbehave(rec: Recorder, actor: Misbehaving, how: Misbehaviour, limit_ms: u64) {
+pub async fn misbehave(
+    rec: Recorder,
+    actor: Misbehaving,
+    how: Misbehaviour,
+    limit_ms: u64,
+    tls: Option<Arc<ActorTls>>,
+) {
     let Misbehaving { name, node, at_ms } = actor;
     sleep_until_ms(at_ms).await;
-    let mut stream = match connect(&node).await {
+    let mut stream = match connect(&node, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => return rec.line(&name, format!("{} could not connect: {e}", how.kind())),
     };
     rec.line(&name, format!("{} connected", how.kind()));
-    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
+    let local_addr = local_addr(&stream);
     let bytes = how.bytes(&node);
     if !bytes.is_empty() && stream.write_all(bytes.as_bytes()).await.is_err() {
         return rec.line(&name, format!("{} write failed", how.kind()));
@@ -406,10 +414,15 @@ pub async fn misbehave(rec: Recorder, actor: Misbehaving, how: Misbehaviour, lim
 }
 
 /// Subscribes to check results and reads one chunk every `read_every_ms`.
-pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u64) {
+pub async fn event_subscriber(
+    rec: Recorder,
+    actor: EventSubscriber,
+    limit_ms: u64,
+    tls: Option<Arc<ActorTls>>,
+) {
     let EventSubscriber { name, node, at_ms, read_every_ms } = actor;
     sleep_until_ms(at_ms).await;
-    let mut stream = match connect(&node).await {
+    let mut stream = match connect(&node, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => return rec.line(&name, format!("event stream could not connect: {e}")),
     };
@@ -434,7 +447,7 @@ pub async fn event_subscriber(rec: Recorder, actor: EventSubscriber, limit_ms: u
     };
     let index = rec.sent(&name, record);
     rec.line(&name, "event stream subscribed");
-    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
+    let local_addr = local_addr(&stream);
     let mut buf = [0u8; 512];
     let mut stream_end = StreamEnd::default();
     let slow_read = async {
@@ -515,7 +528,7 @@ impl StreamEnd {
 async fn read_responses(
     rec: &Recorder,
     actor: &str,
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     limit: Duration,
     mut pending: std::collections::VecDeque<(usize, Vec<String>)>,
 ) -> Option<u64> {
@@ -550,13 +563,13 @@ async fn read_responses(
 }
 
 /// Pipelines modifications without reading the responses for a while.
-pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64) {
+pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64, tls: Option<Arc<ActorTls>>) {
     sleep_until_ms(spec.at_ms).await;
-    let mut stream = match connect(&spec.node).await {
+    let mut stream = match connect(&spec.node, tls.as_deref()).await {
         Ok(s) => s,
         Err(e) => return rec.line(&spec.name, format!("slow reader could not connect: {e}")),
     };
-    let local_addr = stream.local_addr().ok().map(|a| a.to_string());
+    let local_addr = local_addr(&stream);
     let mut out = Vec::new();
     let mut pending = std::collections::VecDeque::new();
     for n in 0..spec.requests {

@@ -4,14 +4,17 @@
 //! replays what was not acknowledged. Its framing is written here,
 //! independently of the stack's codec, so a codec bug can't hide itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use turmoil::net::TcpStream;
+use tokio_util::either::Either;
 
-use super::http::{sleep_until_ms, PORT};
+use super::conn::{dial, ActorTls, Conn};
+
+use super::http::sleep_until_ms;
 use crate::record::PeerMessage;
 use crate::recorder::{now_ms, Recorder};
 use crate::scenario::ClusterPeer;
@@ -97,12 +100,12 @@ pub const RETRY_MS: u64 = 1_000;
 
 /// Runs the peer until all results are sent and acknowledged or the run
 /// ends at `end_ms`.
-pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64) {
+pub async fn peer(rec: Recorder, spec: ClusterPeer, end_ms: u64, tls: Option<Arc<ActorTls>>) {
     sleep_until_ms(spec.start_ms).await;
     let mut sent: Vec<(f64, Value)> = Vec::new();
     let mut acked = 0.0_f64;
     while now_ms() + 1_000 < end_ms {
-        match TcpStream::connect((spec.node.as_str(), PORT)).await {
+        match dial(&spec.node, tls.as_deref(), Some(&spec.name)).await {
             Ok(stream) => {
                 session(&rec, &spec, end_ms, stream, &mut sent, &mut acked).await;
                 rec.peer_waits(&spec.name, false);
@@ -139,13 +142,32 @@ async fn session(
     rec: &Recorder,
     spec: &ClusterPeer,
     end_ms: u64,
-    stream: TcpStream,
+    stream: Conn,
     sent: &mut Vec<(f64, Value)>,
     acked: &mut f64,
 ) {
     rec.line(&spec.name, "connected");
-    let (rd, wr) = stream.into_split();
-    let mut link = Link { rd, wr, rec, spec, buf: Vec::new() };
+    match stream {
+        Either::Left(tcp) => {
+            let (rd, wr) = tcp.into_split();
+            play(Link { rd, wr, rec, spec, buf: Vec::new() }, end_ms, sent, acked).await
+        }
+        Either::Right(tls) => {
+            let (rd, wr) = tokio::io::split(tls);
+            play(Link { rd, wr, rec, spec, buf: Vec::new() }, end_ms, sent, acked).await
+        }
+    }
+}
+
+/// One session on its link: Hello and backlog, then results, reads and
+/// acknowledgements until the run ends or the node goes.
+async fn play<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut link: Link<'_, R, W>,
+    end_ms: u64,
+    sent: &mut Vec<(f64, Value)>,
+    acked: &mut f64,
+) {
+    let (rec, spec) = (link.rec, link.spec);
     let hello = json!({"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity": spec.name, "version": 21500, "capabilities": 7}});
     let backlog: Vec<Value> = sent.iter().filter(|(ts, _)| *ts > *acked).map(|(_, m)| m.clone()).collect();
     let mut out = frame(&hello);
@@ -220,15 +242,15 @@ async fn session(
 
 /// One session's socket, and the bytes read from it that do not yet make
 /// a whole frame.
-struct Link<'a> {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+struct Link<'a, R, W> {
+    rd: R,
+    wr: W,
     rec: &'a Recorder,
     spec: &'a ClusterPeer,
     buf: Vec<u8>,
 }
 
-impl Link<'_> {
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Link<'_, R, W> {
     /// Acts on what the node sent: notes the `ts` it relayed, takes its
     /// acknowledgements.
     fn absorb(&mut self, bytes: &[u8], relayed: &mut Relayed, acked: &mut f64) {
