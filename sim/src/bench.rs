@@ -109,6 +109,8 @@ pub struct Bench {
     pub fuzz_floor: Measure,
     /// The standard scenario.
     pub standard: Measure,
+    /// The standard scenario with its nodes and actors speaking TLS.
+    pub standard_tls: Measure,
     /// The busy scenario.
     pub busy: Measure,
     /// The floor.
@@ -132,7 +134,8 @@ impl Bench {
              fuzz: the fuzz generator's cases with every oracle, tick {FUZZ_TICK_MS} ms, {fuzz_sim:.1} s simulated per case on average\n{}{}\
              fuzz is {:.2}x slower than its floor\n\
              standard: tick {} ms, {} s simulated per schedule\n{}{}{}\
-             standard is {:.2}x slower than the floor (busy: {:.2}x)\n",
+             standard is {:.2}x slower than the floor (busy: {:.2}x)\n\
+             {}standard over TLS is {:.2}x the plain standard (its handshakes and records)\n",
             self.fuzz.line("fuzz"),
             self.fuzz_floor.line("floor"),
             slower(&self.fuzz, &self.fuzz_floor),
@@ -143,6 +146,8 @@ impl Bench {
             self.floor.line("floor"),
             slower(&self.standard, &self.floor),
             slower(&self.busy, &self.floor),
+            self.standard_tls.line("tls"),
+            slower(&self.standard_tls, &self.standard),
         )
     }
 }
@@ -295,6 +300,13 @@ fn play(seed: u64, load: Load) -> Duration {
     Duration::from_millis(world::run(&scenario(seed, load)).end_ms)
 }
 
+/// The standard world with TLS on: the same actors and Stop, every
+/// connection a handshake (Ed25519, X25519) and every byte a record.
+fn play_tls(seed: u64) -> Duration {
+    let s = Scenario { tls: true, name: format!("standard-tls-{seed}"), ..scenario(seed, Load::Standard) };
+    Duration::from_millis(world::run(&s).end_ms)
+}
+
 /// Measures one load of the standard world alone.
 pub fn standard(schedules: u64, load: Load) -> Measure {
     measure(schedules, |seed| play(seed, load))
@@ -347,6 +359,7 @@ pub fn run(schedules: u64) -> Bench {
         fuzz: Measure::default(),
         fuzz_floor: Measure::default(),
         standard: Measure::default(),
+        standard_tls: Measure::default(),
         busy: Measure::default(),
         floor: Measure::default(),
     };
@@ -356,6 +369,7 @@ pub fn run(schedules: u64) -> Bench {
         // The floor right before the standard batch it is compared with.
         bench.floor.batches.push(batch(seeds.clone(), floor_schedule));
         bench.standard.batches.push(batch(seeds.clone(), |seed| play(seed, Load::Standard)));
+        bench.standard_tls.batches.push(batch(seeds.clone(), play_tls));
         bench.busy.batches.push(batch(seeds, |seed| play(seed, Load::Busy)));
     }
     bench
