@@ -41,7 +41,11 @@ QUIESCE_PID=
 
 cleanup() {
     [ -n "$QUIESCE_PID" ] && kill "$QUIESCE_PID" 2>/dev/null && wait "$QUIESCE_PID" 2>/dev/null
-    [ -n "$ICINGA_PID" ] && kill "$ICINGA_PID" 2>/dev/null && wait "$ICINGA_PID" 2>/dev/null
+    if [ -n "$ICINGA_PID" ]; then
+        kill -TERM -- "-$ICINGA_PID" 2>/dev/null && wait "$ICINGA_PID" 2>/dev/null
+        sleep 1
+        kill -KILL -- "-$ICINGA_PID" 2>/dev/null
+    fi
     if [ "$FAILS" -eq 0 ]; then
         rm -rf "$T"
     else
@@ -75,11 +79,15 @@ free_port() {
 
 # Icinga, as root: the CLI and the daemon drop to RunAsUser, which is root
 # here so that they may use the temporary directory.
-icinga() {
+icinga_defines() {
     local dir=$T/$ROUND/icinga
-    icinga2 "$@" -DConfigDir="$dir/etc" -DDataDir="$dir/lib" -DLogDir="$dir/log" \
-        -DCacheDir="$dir/cache" -DSpoolDir="$dir/spool" -DInitRunDir="$dir/run" \
-        -DRunAsUser=root -DRunAsGroup=root
+    DEFINES=(-DConfigDir="$dir/etc" -DDataDir="$dir/lib" -DLogDir="$dir/log"
+        -DCacheDir="$dir/cache" -DSpoolDir="$dir/spool" -DInitRunDir="$dir/run"
+        -DRunAsUser=root -DRunAsGroup=root)
+}
+icinga() {
+    icinga_defines
+    icinga2 "$@" "${DEFINES[@]}"
 }
 
 # new_round NAME: fresh directories and ports for one round.
@@ -127,7 +135,11 @@ EOF
 }
 
 start_icinga() {
-    icinga daemon -c "$I/etc/icinga2.conf" -x notice >>"$I/daemon.log" 2>&1 &
+    icinga_defines
+    # Not through a shell function, whose subshell would be what $! names:
+    # the umbrella process must get the SIGTERM. Its own process group lets
+    # the cleanup end its workers too, whatever happened.
+    setsid icinga2 daemon -c "$I/etc/icinga2.conf" -x notice "${DEFINES[@]}" >>"$I/daemon.log" 2>&1 &
     ICINGA_PID=$!
     eventually 60 icinga_api_up
 }
@@ -150,9 +162,12 @@ stop_quiesce() {
     return $rc
 }
 stop_icinga() {
-    kill -TERM "$ICINGA_PID"
+    kill -TERM -- "-$ICINGA_PID"
     wait "$ICINGA_PID" 2>/dev/null
+    local pid=$ICINGA_PID
     ICINGA_PID=
+    # Nothing of Icinga's is left in its process group.
+    eventually 10 eval "! pgrep -g $pid >/dev/null"
 }
 
 create_host_on_quiesce() {
@@ -261,7 +276,7 @@ check "quiesce logs the methods it does not model at debug level only" \
 check "quiesce logged no warning or error while Icinga was its peer" \
     eval '! grep -E " (WARN|ERROR) " "$Q/serve.log"'
 stop_quiesce >/dev/null
-stop_icinga
+check "SIGTERM stops Icinga and its workers" stop_icinga
 
 # ---------------------------------------------------------------- round 2
 new_round quiesce-ca
@@ -296,7 +311,7 @@ check "... with the host DOWN on both sides" eval 'state_is ICURL "$(IURL)" 1 &&
 check "quiesce logged no warning or error while Icinga was its peer" \
     eval '! grep -E " (WARN|ERROR) " "$Q/serve.log" | grep -v "Cannot connect to host"'
 check "SIGTERM stops quiesce with exit code 0" stop_quiesce
-stop_icinga
+check "SIGTERM stops Icinga and its workers" stop_icinga
 
 echo
 if [ "$FAILS" -eq 0 ]; then
