@@ -3,7 +3,6 @@
 //! (5 s for the writer to finish its message, 10 s more to close).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -37,15 +36,12 @@ pub struct Peer {
     pub identity: String,
     /// Endpoint or anonymous.
     pub kind: ConnKind,
-    /// Set once a call of an unknown function was logged: a peer that
-    /// repeats it gets one line per connection, not one per call.
-    unknown_logged: Arc<AtomicBool>,
 }
 
 impl Peer {
     /// Who is on the other end of connection `conn`.
     pub fn new(conn: ConnId, addr: SocketAddr, identity: String, kind: ConnKind) -> Self {
-        Peer { conn, addr, identity, kind, unknown_logged: Arc::default() }
+        Peer { conn, addr, identity, kind }
     }
 }
 
@@ -283,6 +279,7 @@ async fn handle_frame<E: Env>(
         }
     };
     let method = msg.method.clone().unwrap_or_default();
+    tracing::debug!("Received '{}' message from identity '{}'.", Text(&method), peer.identity);
     shared.env().point(Point::JsonRpcBeforeHandle).await;
     let work = format!("jsonrpc c{} {method}", peer.conn);
     let Some((admission, entered)) = admit(shared, &work) else {
@@ -371,16 +368,12 @@ fn dispatch<E: Env>(
     }
 }
 
-/// Logs a call of an unknown function: the first of a connection at info,
-/// the rest at debug, so a peer cannot flood the log with them.
+/// Logs a call of an unknown function at debug level, as Icinga does (at
+/// notice): a real Icinga peer calls many functions quiesce does not model
+/// (`config::Update`, `event::SetNextCheck`, `pki::RequestCertificate`, ...)
+/// on every connection, and none of them is a problem worth an operator's eye.
 fn log_unknown(peer: &Peer, method: &str) {
-    let (method, identity) = (Text(method), &peer.identity);
-    if peer.unknown_logged.swap(true, Ordering::Relaxed) {
-        return tracing::debug!("Call to non-existent function '{method}' from endpoint '{identity}'.");
-    }
-    tracing::info!(
-        "Call to non-existent function '{method}' from endpoint '{identity}'. Further ones on this connection are logged at debug level."
-    );
+    tracing::debug!("Call to non-existent function '{}' from endpoint '{}'.", Text(method), peer.identity);
 }
 
 fn check_result<E: Env>(

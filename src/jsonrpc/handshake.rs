@@ -58,6 +58,12 @@ pub async fn incoming<E: Env, S: Stream>(
         }
     };
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
+    if claimed_hello(&first) {
+        let version = first.get("params").and_then(|p| p.get("version")).map(Value::to_string);
+        let version = version.unwrap_or_else(|| "none".into());
+        let version = crate::logsafe::Text(&version);
+        tracing::debug!("Received 'icinga::Hello' message from identity '{identity}' (version {version}).");
+    }
     let pending = if is_hello { None } else { Some(first) };
     let place = (kind == ConnKind::Anonymous).then_some(place);
     let initiator = identity.clone();

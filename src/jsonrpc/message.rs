@@ -164,6 +164,31 @@ impl<'a> CrFields<'a> {
     }
 }
 
+/// A result's `state` as Icinga puts it on the wire: always a service state
+/// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Icinga reads a host's state with
+/// `Host::CalculateState` (OK and WARNING are UP), so a DOWN host goes out as
+/// CRITICAL (2), as Icinga's own process-check-result makes it.
+pub fn wire_state(is_host: bool, state: i64) -> i64 {
+    match (is_host, state) {
+        (true, 0) => 0,
+        (true, _) => 2,
+        (false, s) => s,
+    }
+}
+
+/// The exit status that gives, in quiesce's store, the state a peer's
+/// result carries. Icinga decides by `cr.state` and not by `exit_status`:
+/// its process-check-result for a DOWN host sends `exit_status` 0 with
+/// `state` 2, and an active host check may exit 2 or 3. A result without a
+/// numeric `state` is taken by its exit status.
+fn exit_status_for_state(is_host: bool, exit_status: i64, state: Option<i64>) -> i64 {
+    match (is_host, state) {
+        (_, None) => exit_status,
+        (true, Some(s)) => i64::from(s >= 2),
+        (false, Some(s)) => s.clamp(0, 3),
+    }
+}
+
 /// Reads the params of an `event::CheckResult`: host, optional short
 /// service name, and the result.
 pub fn parse_check_result(
@@ -179,6 +204,8 @@ pub fn parse_check_result(
     let num = |k: &str| cr.get(k).and_then(Value::as_f64);
     let exit_status =
         cr.get("exit_status").and_then(Value::as_i64).ok_or("'cr.exit_status' must be an integer")?;
+    let exit_status =
+        exit_status_for_state(service.is_none(), exit_status, cr.get("state").and_then(Value::as_i64));
     let perf = match cr.get("performance_data") {
         Some(Value::Array(a)) => Some(a.iter().filter_map(|v| v.as_str().map(String::from)).collect()),
         Some(Value::String(s)) => Some(s.split_whitespace().map(String::from).collect()),
@@ -299,6 +326,57 @@ mod tests {
         assert_eq!(back.performance_data, None);
         let listed = map(json!({"host": "h", "cr": {"exit_status": 0, "performance_data": []}}));
         assert_eq!(parse_check_result(&listed).unwrap().2.performance_data, Some(vec![]));
+    }
+
+    #[test]
+    fn a_down_host_from_a_real_icinga_is_down_although_its_exit_status_is_0() {
+        // Scenario: a passive DOWN result (exit_status 1) submitted to a real
+        // Icinga 2.13's process-check-result reaches quiesce.
+        // Bug: Icinga relays it with "exit_status":0 and "state":2 (and
+        // "performance_data":null); quiesce went by exit_status and stored the host UP.
+        // Fix: a peer's `cr.state` decides, as it does in Icinga.
+        let icinga = r#"{"jsonrpc":"2.0","method":"event::CheckResult","params":{"cr":{"active":false,"check_source":"icinga","command":null,"execution_end":1796278690.192637,"execution_start":1796278690.192637,"exit_status":0,"output":"while-down","performance_data":null,"previous_hard_state":99,"schedule_end":1796278690.192637,"schedule_start":1796278690.192637,"scheduling_source":"icinga","state":2,"ttl":0,"type":"CheckResult","vars_after":{"attempt":1,"reachable":true,"state":2,"state_type":0},"vars_before":{"attempt":1,"reachable":true,"state":1,"state_type":1}},"host":"interop-h1"},"ts":1796278690.192814}"#;
+        let msg = Message::from_map(map(serde_json::from_str(icinga).unwrap())).unwrap();
+        let (host, service, cr) = parse_check_result(&msg.params).unwrap();
+        assert_eq!((host.as_str(), service), ("interop-h1", None));
+        assert_eq!(cr.object_state(true), 1, "DOWN");
+        assert_eq!(cr.performance_data, None, "null, as Icinga sends it");
+        let host_with =
+            |exit: i64, state: i64| json!({"host": "h", "cr": {"exit_status": exit, "state": state}});
+        let host_state = |v: Value| parse_check_result(&map(v)).unwrap().2.object_state(true);
+        assert_eq!(host_state(host_with(0, 0)), 0, "OK is UP");
+        assert_eq!(host_state(host_with(1, 1)), 0, "WARNING is UP, as in Icinga's Host::CalculateState");
+        assert_eq!(host_state(host_with(2, 2)), 1, "an active check's CRITICAL is DOWN, not refused");
+        assert_eq!(host_state(host_with(3, 3)), 1, "UNKNOWN is DOWN");
+        assert_eq!(host_state(json!({"host": "h", "cr": {"exit_status": 1}})), 1, "no state: by exit status");
+        let service = json!({"host": "h", "service": "s", "cr": {"exit_status": 0, "state": 2}});
+        assert_eq!(parse_check_result(&map(service)).unwrap().2.state(false), 2);
+    }
+
+    #[test]
+    fn a_down_host_goes_to_a_real_icinga_as_critical() {
+        // Scenario: a DOWN result (exit_status 1) submitted to quiesce's API
+        // for a host is relayed to a real Icinga 2.13.
+        // Bug: the relay said "state":1, which Icinga reads as WARNING, that
+        // is UP: Icinga logged "hard state change from DOWN to UP".
+        // Fix: a host's state goes out as a service state, DOWN as CRITICAL (2).
+        assert_eq!((wire_state(true, 0), wire_state(true, 1)), (0, 2));
+        assert_eq!((0..4).map(|s| wire_state(false, s)).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        let cr = CheckResult {
+            exit_status: 1,
+            output: "DOWN".into(),
+            performance_data: None,
+            check_source: "q".into(),
+            command: Value::Null,
+            execution_start: 1.0,
+            execution_end: 1.0,
+            ttl: 0.0,
+        };
+        let bytes = check_result("h", None, &cr, wire_state(true, cr.state(true)), 2.0);
+        let sent: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(sent["params"]["cr"]["state"], json!(2));
+        let (_, _, back) = parse_check_result(&map(sent["params"].clone())).unwrap();
+        assert_eq!(back.object_state(true), 1, "quiesce reads its own DOWN back as DOWN");
     }
 
     fn nested(levels: usize) -> Value {

@@ -29,7 +29,8 @@ pub fn relay_check_result<E: Env>(shared: &Shared<E>, otype: ObjectType, name: &
         },
         _ => (name, None),
     };
-    let state = cr.state(otype == ObjectType::Host);
+    let is_host = otype == ObjectType::Host;
+    let state = message::wire_state(is_host, cr.state(is_host));
     let now = crate::store::unix_seconds(shared.env().now());
     shared.cluster().relay(now, None, |ts| message::check_result(host, service, cr, state, ts).into());
 }
