@@ -17,13 +17,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{self, bounded, Captured, LatchEnv};
-
-/// A port nobody listens on right now (each node must know the other's in advance).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
+use crate::common::{self, bounded, connected, eventually, frame, free_port, Captured, LatchEnv};
 
 fn state_dir(tag: &str) -> PathBuf {
     common::state_dir(&format!("cluster-{tag}"))
@@ -79,20 +73,6 @@ async fn create_host(port: u16, name: &str) {
 async fn check_result(port: u16, host: &str, output: &str) -> u16 {
     let body = json!({"type": "Host", "host": host, "exit_status": 1, "plugin_output": output});
     post(port, "/v1/actions/process-check-result", body).await.0
-}
-
-/// Polls until `cond` holds.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    bounded(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-}
-
-fn connected(node: &ApiListener<TokioEnv>, peer: &str) -> bool {
-    node.shared().connected_endpoints().iter().any(|p| p == peer)
 }
 
 fn output_of(node: &ApiListener<TokioEnv>, host: &str) -> Option<String> {
@@ -178,12 +158,6 @@ async fn a_restarted_endpoint_gets_every_result_exactly_once_and_in_order() {
     assert_eq!(output_of(&b2, "h1").as_deref(), Some("r59"));
     p.a.stop().await.expect("Stop persists the state");
     b2.stop().await.expect("Stop persists the state");
-}
-
-/// A raw peer: netstring framing written by hand, independent of the codec.
-fn frame(v: &Value) -> Vec<u8> {
-    let payload = v.to_string();
-    format!("{}:{payload},", payload.len()).into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

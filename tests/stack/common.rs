@@ -350,3 +350,30 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// A port nobody listens on right now (each node must know the other's in advance).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A JSON-RPC message as a netstring.
+pub fn frame(v: &serde_json::Value) -> Vec<u8> {
+    let payload = v.to_string();
+    format!("{}:{payload},", payload.len()).into_bytes()
+}
+
+/// Polls until `cond` holds, within the test bound.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    bounded(what, async {
+        while !cond() {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    })
+    .await
+}
+
+/// Whether `node` has endpoint `peer` connected.
+pub fn connected<E: Env>(node: &quiesce::listener::ApiListener<E>, peer: &str) -> bool {
+    node.shared().connected_endpoints().iter().any(|p| p == peer)
+}

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::common::{self, bounded, Captured};
+use crate::common::{self, bounded, connected, eventually, frame, free_port, Captured};
 
 /// A CA and the certificates it issues, in memory.
 struct Pki {
@@ -67,11 +67,6 @@ impl Pki {
         };
         Arc::new(config)
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
 }
 
 fn tls_config(pki: &Pki, name: &str, port: u16, peers: &[(&str, u16)]) -> Config {
@@ -127,28 +122,10 @@ async fn https(pki: &Pki, server: &str, port: u16, method: &str, path: &str, bod
     (status, serde_json::from_str(common::body_of(&text)).unwrap_or(Value::Null))
 }
 
-fn frame(v: &Value) -> Vec<u8> {
-    let payload = v.to_string();
-    format!("{}:{payload},", payload.len()).into_bytes()
-}
-
 fn hello(identity: &str) -> Vec<u8> {
     frame(
         &json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": identity, "version": 21500}}),
     )
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    bounded(what, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    })
-    .await
-}
-
-fn connected(node: &ApiListener<TokioEnv>, peer: &str) -> bool {
-    node.shared().connected_endpoints().iter().any(|p| p == peer)
 }
 
 /// Reads until the node closes the connection (or it fails): true if it did.
