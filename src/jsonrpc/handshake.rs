@@ -163,6 +163,8 @@ async fn connect_and_hello<E: Env>(
         let mut hello = bytes::BytesMut::new();
         super::netstring::encode_payload(&encode(&message::hello(&shared.config().node_name)), &mut hello);
         stream.write_all(&hello).await.map_err(|e| e.to_string())?;
+        // Over TLS the Hello may otherwise wait in the session's buffer.
+        stream.flush().await.map_err(|e| e.to_string())?;
         Ok::<_, String>(stream)
     };
     let timeout = shared.config().timings.connect_timeout;

@@ -329,6 +329,13 @@ async fn one_request(
     true
 }
 
+/// Writes `bytes` and flushes them: over TLS, a write alone may leave them
+/// in the session's buffer.
+async fn write_flushed(stream: &mut Conn, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
 /// Reads until the server closes the connection or `limit` passes; returns
 /// when it closed.
 async fn closed_by_server(stream: &mut Conn, limit: Duration) -> Option<u64> {
@@ -405,7 +412,7 @@ pub async fn misbehave(
     rec.line(&name, format!("{} connected", how.kind()));
     let local_addr = local_addr(&stream);
     let bytes = how.bytes(&node);
-    if !bytes.is_empty() && stream.write_all(bytes.as_bytes()).await.is_err() {
+    if !bytes.is_empty() && write_flushed(&mut stream, bytes.as_bytes()).await.is_err() {
         return rec.line(&name, format!("{} write failed", how.kind()));
     }
     let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
@@ -431,7 +438,7 @@ pub async fn event_subscriber(
         "POST /v1/events HTTP/1.1\r\nHost: {node}\r\nAuthorization: {AUTH}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    if stream.write_all(head.as_bytes()).await.is_err() {
+    if write_flushed(&mut stream, head.as_bytes()).await.is_err() {
         return rec.line(&name, "event stream write failed");
     }
     let record = RequestRecord {
@@ -598,7 +605,7 @@ pub async fn slow_reader(rec: Recorder, spec: SlowReader, end_ms: u64, tls: Opti
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(body.as_bytes());
     }
-    if stream.write_all(&out).await.is_err() {
+    if write_flushed(&mut stream, &out).await.is_err() {
         return rec.line(&spec.name, "slow reader write failed");
     }
     rec.line(&spec.name, format!("pipelined {} requests, not reading", spec.requests));

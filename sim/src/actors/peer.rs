@@ -272,7 +272,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Link<'_, R, W> {
         if !self.spec.reads {
             // A deaf peer learns nothing while its write waits for room.
             self.rec.peer_waits(&self.spec.name, true);
-            let written = self.wr.write_all(bytes).await.is_ok();
+            let written = self.wr.write_all(bytes).await.is_ok() && self.wr.flush().await.is_ok();
             self.rec.peer_waits(&self.spec.name, false);
             return written;
         }
@@ -290,7 +290,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Link<'_, R, W> {
                 },
             }
         }
-        true
+        // Over TLS what `write` took may still sit in the session's buffer
+        // (a plain socket's flush is ready at once): without the flush a
+        // last result would never leave, and the run would count it lost.
+        loop {
+            tokio::select! {
+                biased;
+                f = self.wr.flush() => return f.is_ok(),
+                r = self.rd.read(&mut chunk) => match r {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => self.absorb(&chunk[..n], relayed, acked),
+                },
+            }
+        }
     }
 }
 

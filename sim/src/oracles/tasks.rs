@@ -314,12 +314,21 @@ fn bound(
         (Some((_, ConnKind::Http)), _) => Kind::Http,
     };
     let at = |i: usize| inc.probes[i].0;
+    // Over TLS a close waits for the peer's close_notify, at most the close
+    // cap (Icinga's GracefulDisconnect), where plain TCP closes at once; a
+    // connection is sniffed only after its handshake, which has its own
+    // timeout. HTTP's close cap already covers its connections' shutdown,
+    // and the JSON-RPC close cap its own.
+    let (goodbye, handshake) = match scenario.tls {
+        true => (ms(t.close_cap), ms(t.tls_handshake_timeout)),
+        false => (0, 0),
+    };
     let deadline = match kind {
-        Kind::HalfRequest => at(http),
-        Kind::EventStream => at(http).max(*accepted) + EVENT_STREAM_END_MS,
+        Kind::HalfRequest => at(http) + goodbye,
+        Kind::EventStream => at(http).max(*accepted) + EVENT_STREAM_END_MS + goodbye,
         Kind::Http => at(http).max(*accepted) + ms(t.http_close_cap),
         Kind::JsonRpc => at(jsonrpc).max(*accepted) + ms(t.writer_drain) + ms(t.close_cap),
-        Kind::Sniffing => accepted + ms(t.connect_timeout),
+        Kind::Sniffing => accepted + handshake + ms(t.connect_timeout),
     };
     Some((kind, deadline + SLACK_MS))
 }
