@@ -162,10 +162,18 @@ stop_quiesce() {
     return $rc
 }
 stop_icinga() {
-    kill -TERM -- "-$ICINGA_PID"
-    wait "$ICINGA_PID" 2>/dev/null
     local pid=$ICINGA_PID
     ICINGA_PID=
+    kill -TERM -- "-$pid" 2>/dev/null
+    # Bounded: an Icinga that does not stop on SIGTERM is a failed check,
+    # killed, never a script that hangs.
+    if ! eventually 30 eval "! kill -0 $pid 2>/dev/null"; then
+        echo "   Icinga (pid $pid) did not exit within 30 s of SIGTERM; killing it" >&2
+        kill -KILL -- "-$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        return 1
+    fi
+    wait "$pid" 2>/dev/null
     # Nothing of Icinga's is left in its process group.
     eventually 10 eval "! pgrep -g $pid >/dev/null"
 }
