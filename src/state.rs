@@ -259,7 +259,7 @@ mod lock_tests {
 
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("quiesce-state-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&dir); // seam-ok: a test arranges the real state directory it locks
         dir
     }
 
@@ -268,15 +268,15 @@ mod lock_tests {
         // A program other than quiesce may lock the file without writing a
         // name into it; the refusal must still say who, as well as it can.
         let dir = scratch("foreign");
-        std::fs::create_dir_all(&dir).unwrap();
-        let foreign = std::fs::File::create(dir.join(LOCK_FILE)).unwrap();
+        std::fs::create_dir_all(&dir).unwrap(); // seam-ok: a test arranges the real state directory it locks
+        let foreign = std::fs::File::create(dir.join(LOCK_FILE)).unwrap(); // seam-ok: a test arranges the real state directory it locks
         foreign.try_lock().unwrap();
         match lock(&TokioEnv::new(), &dir, "node1".into()).await {
             Err(StateError::Locked { holder, .. }) => assert_eq!(holder, "an unknown process"),
             other => panic!("a held lock must be refused as Locked, got {other:?}"),
         }
         drop(foreign);
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap(); // seam-ok: a test arranges the real state directory it locks
     }
 
     #[tokio::test]
@@ -284,11 +284,11 @@ mod lock_tests {
         // Blaming another process for a file we cannot open would send the
         // operator looking for a process that does not exist.
         let dir = scratch("unopenable");
-        std::fs::create_dir_all(dir.join(LOCK_FILE)).unwrap();
+        std::fs::create_dir_all(dir.join(LOCK_FILE)).unwrap(); // seam-ok: a test arranges the real state directory it locks
         match lock(&TokioEnv::new(), &dir, "node1".into()).await {
             Err(StateError::Io { path, .. }) => assert_eq!(path, dir.join(LOCK_FILE)),
             other => panic!("an unopenable lock file must be an I/O error, got {other:?}"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap(); // seam-ok: a test arranges the real state directory it locks
     }
 }

@@ -485,6 +485,6 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!connected(), "at the next check it is, and it is disconnected");
         node.stop().await.expect("Stop persists the state");
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&dir); // seam-ok: a test's cleanup of its real temp dir
     }
 }

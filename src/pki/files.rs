@@ -9,7 +9,7 @@
 )]
 
 use std::fmt;
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions}; // seam-ok: the pki edge runs before the stack and its seam exist
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -252,7 +252,7 @@ fn refuse_existing(paths: &[&Path]) -> Result<(), Error> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })
+    fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })
 }
 
 /// Creates `path` and its parents; only `path` itself gets `mode`, so the
@@ -290,7 +290,7 @@ fn write_new(path: &Path, content: &str, mode: Mode) -> Result<(), Error> {
     })?;
     if let Err(source) = file.write_all(content.as_bytes()).and_then(|()| file.sync_all()) {
         drop(file);
-        let _ = std::fs::remove_file(path);
+        let _ = fs::remove_file(path);
         return Err(Error::Write { path: path.to_owned(), source });
     }
     Ok(())
@@ -307,14 +307,14 @@ mod tests {
 
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("quiesce-pki-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&dir);
         dir
     }
 
     #[cfg(unix)]
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
     #[test]
@@ -325,38 +325,38 @@ mod tests {
         let l = made.layout().clone();
         let cert = read_certificate(&l.node_cert()).unwrap();
         assert_eq!(common_name(&cert).as_deref(), Some("node1"));
-        assert_eq!(std::fs::read(l.trusted_ca()).unwrap(), std::fs::read(l.ca_cert()).unwrap());
+        assert_eq!(fs::read(l.trusted_ca()).unwrap(), fs::read(l.ca_cert()).unwrap());
         assert!(made.to_string().contains("clients verify with"), "{made}");
         #[cfg(unix)]
         assert_eq!((mode(&l.ca_key()), mode(&l.node_key()), mode(&l.ca_dir())), (0o600, 0o600, 0o700));
         #[cfg(unix)]
         assert_ne!(mode(&dir), 0o700, "only the CA's directory is private");
-        let before = std::fs::read(l.node_cert()).unwrap();
+        let before = fs::read(l.node_cert()).unwrap();
         assert!(matches!(ensure_for_serve(&dir, "node1", now()).unwrap(), Provisioned::Existing(_)));
-        assert_eq!(std::fs::read(l.node_cert()).unwrap(), before, "an existing certificate is kept");
+        assert_eq!(fs::read(l.node_cert()).unwrap(), before, "an existing certificate is kept");
         // Another name in the same directory: signed by the CA that is there.
         let second = ensure_for_serve(&dir, "node2", now()).unwrap();
         assert!(matches!(second, Provisioned::Created { new_ca: false, .. }), "{second:?}");
-        assert_eq!(read_ca(&dir).unwrap().cert_pem().as_bytes(), std::fs::read(l.ca_cert()).unwrap());
+        assert_eq!(read_ca(&dir).unwrap().cert_pem().as_bytes(), fs::read(l.ca_cert()).unwrap());
     }
 
     #[test]
     fn a_key_without_its_certificate_is_not_orphaned() {
         let dir = scratch("orphan");
         let l = ensure_for_serve(&dir, "node1", now()).unwrap().layout().clone();
-        std::fs::remove_file(l.node_cert()).unwrap();
-        let key = std::fs::read(l.node_key()).unwrap();
+        fs::remove_file(l.node_cert()).unwrap();
+        let key = fs::read(l.node_key()).unwrap();
         let e = ensure_for_serve(&dir, "node1", now()).unwrap_err();
         assert!(matches!(e, Error::KeyWithoutCert { .. }), "{e}");
-        assert_eq!(std::fs::read(l.node_key()).unwrap(), key);
+        assert_eq!(fs::read(l.node_key()).unwrap(), key);
     }
 
     #[test]
     fn a_node_that_trusts_a_ca_it_does_not_have_makes_none() {
         let dir = scratch("agent");
         let l = Layout::new(&dir, "agent1").unwrap();
-        std::fs::create_dir_all(l.certs_dir()).unwrap();
-        std::fs::write(l.trusted_ca(), "the master's CA").unwrap();
+        fs::create_dir_all(l.certs_dir()).unwrap();
+        fs::write(l.trusted_ca(), "the master's CA").unwrap();
         let e = ensure_for_serve(&dir, "agent1", now()).unwrap_err();
         assert!(matches!(e, Error::TrustedCaOnly { .. }), "{e}");
         assert!(!l.ca_dir().exists());
@@ -367,16 +367,16 @@ mod tests {
         let dir = scratch("twice");
         let written = create_ca(&dir, now()).unwrap();
         assert_eq!(written.paths().count(), 2);
-        let key = std::fs::read(dir.join("ca/ca.key")).unwrap();
+        let key = fs::read(dir.join("ca/ca.key")).unwrap();
         let e = create_ca(&dir, now()).unwrap_err();
         assert!(e.to_string().contains("exists already"), "{e}");
-        assert_eq!(std::fs::read(dir.join("ca/ca.key")).unwrap(), key);
+        assert_eq!(fs::read(dir.join("ca/ca.key")).unwrap(), key);
     }
 
     #[test]
     fn a_csr_from_elsewhere_is_signed_by_the_local_ca() {
         let (dir, other) = (scratch("sign"), scratch("elsewhere"));
-        std::fs::create_dir_all(&other).unwrap();
+        fs::create_dir_all(&other).unwrap();
         create_ca(&dir, now()).unwrap();
         let (key, csr, cert) = (other.join("a.key"), other.join("a.csr"), other.join("a.crt"));
         create_key_and_csr("agent7", &key, &csr).unwrap();
@@ -394,7 +394,7 @@ mod tests {
     #[test]
     fn file_errors_name_the_file() {
         let (dir, other) = (scratch("errors"), scratch("errors-other"));
-        std::fs::create_dir_all(&other).unwrap();
+        fs::create_dir_all(&other).unwrap();
         let (csr, cert) = (other.join("x.csr"), other.join("x.crt"));
         let e = sign_csr_file(&dir, &csr, &cert, now()).unwrap_err();
         assert!(matches!(e, Error::NoCa { .. }), "{e}");
@@ -402,15 +402,12 @@ mod tests {
         create_ca(&dir, now()).unwrap();
         let e = sign_csr_file(&dir, &csr, &cert, now()).unwrap_err().to_string();
         assert!(e.starts_with("cannot read '") && e.contains("x.csr"), "{e}");
-        std::fs::write(&csr, read_ca(&dir).unwrap().cert_pem()).unwrap();
+        fs::write(&csr, read_ca(&dir).unwrap().cert_pem()).unwrap();
         let e = sign_csr_file(&dir, &csr, &cert, now()).unwrap_err().to_string();
         assert!(e.contains("x.csr': expected a PEM 'CERTIFICATE REQUEST' block"), "{e}");
         assert!(!cert.exists());
-        std::fs::write(
-            dir.join("ca/ca.key"),
-            "-----BEGIN PRIVATE KEY-----\n%%%\n-----END PRIVATE KEY-----\n",
-        )
-        .unwrap();
+        fs::write(dir.join("ca/ca.key"), "-----BEGIN PRIVATE KEY-----\n%%%\n-----END PRIVATE KEY-----\n")
+            .unwrap();
         let e = read_ca(&dir).unwrap_err().to_string();
         assert!(
             e.contains("ca.key': expected a PEM 'PRIVATE KEY' block, found a block that is not valid base64"),
@@ -423,7 +420,7 @@ mod tests {
         let (a, b) = (scratch("mismatch-a"), scratch("mismatch-b"));
         create_ca(&a, now()).unwrap();
         create_ca(&b, now()).unwrap();
-        std::fs::copy(b.join("ca/ca.key"), a.join("ca/ca.key")).unwrap();
+        fs::copy(b.join("ca/ca.key"), a.join("ca/ca.key")).unwrap();
         let e = read_ca(&a).unwrap_err().to_string();
         assert!(e.contains("ca.key': the key does not belong to the certificate"), "{e}");
     }
@@ -432,9 +429,9 @@ mod tests {
     #[test]
     fn an_unwritable_directory_is_named() {
         let dir = scratch("readonly");
-        std::fs::write(&dir, "a file where the state directory should be").unwrap();
+        fs::write(&dir, "a file where the state directory should be").unwrap();
         let e = create_ca(&dir, now()).unwrap_err().to_string();
         assert!(e.starts_with("cannot ") && e.contains("quiesce-pki-readonly"), "{e}");
-        std::fs::remove_file(&dir).unwrap();
+        fs::remove_file(&dir).unwrap();
     }
 }
