@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{self, bounded, connected, eventually, frame, free_port, Captured, LatchEnv};
+use crate::common::{
+    self, bounded, closed_by_node, connected, eventually, frame, free_port, Captured, LatchEnv,
+};
 
 fn state_dir(tag: &str) -> PathBuf {
     common::state_dir(&format!("cluster-{tag}"))
@@ -179,16 +181,6 @@ async fn a_peer_that_never_reads_does_not_hold_up_stop() {
     bounded("stop with a deaf peer", a.stop()).await.expect("Stop persists the state");
     bounded("every task ends (writer drain + close cap)", a.wait_for_tasks()).await;
     drop(peer);
-}
-
-async fn closed_by_node(stream: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 4096];
-    loop {
-        match bounded("the node closes the connection", stream.read(&mut buf)).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -377,3 +377,15 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 pub fn connected<E: Env>(node: &quiesce::listener::ApiListener<E>, peer: &str) -> bool {
     node.shared().connected_endpoints().iter().any(|p| p == peer)
 }
+
+/// Reads until the node closes the connection (or it fails): true if it did.
+pub async fn closed_by_node<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    loop {
+        match bounded("the node closes the connection", s.read(&mut buf)).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}

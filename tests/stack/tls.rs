@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::common::{self, bounded, connected, eventually, frame, free_port, Captured};
+use crate::common::{self, bounded, closed_by_node, connected, eventually, frame, free_port, Captured};
 
 /// A CA and the certificates it issues, in memory.
 struct Pki {
@@ -126,17 +126,6 @@ fn hello(identity: &str) -> Vec<u8> {
     frame(
         &json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": identity, "version": 21500}}),
     )
-}
-
-/// Reads until the node closes the connection (or it fails): true if it did.
-async fn closed_by_node<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool {
-    let mut buf = [0u8; 4096];
-    loop {
-        match bounded("the node closes the connection", s.read(&mut buf)).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
