@@ -67,6 +67,11 @@ pub enum Bug {
     /// for the peer's close_notify without a cap, so a peer that never
     /// answered kept its connection open for good.
     TlsShutdownUncapped,
+    /// Icinga #10833's code (HEAD, 2026): an identity refused after the
+    /// registration lock is taken ("Unknown endpoint ... with valid
+    /// certificate") gets its `GracefulDisconnect` while the lock is still
+    /// held, so Stop's listener join waits for a peer's close_notify.
+    RefusalGoodbyeHoldsListener,
     /// TigerBeetle's canary: not a bug in the stack but a planted failure on
     /// every seed divisible by 1000, which proves failures are reported.
     Canary,
@@ -74,7 +79,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every planted bug, the canary last.
-    pub const ALL: [Bug; 21] = [
+    pub const ALL: [Bug; 22] = [
         Bug::AcceptAfterCloseRegistered,
         Bug::AcceptLoopAfterClose,
         Bug::NoRegistrationGate,
@@ -95,6 +100,7 @@ impl Bug {
         Bug::PersistBeforeJoin,
         Bug::StopForgetsAnonymous,
         Bug::TlsShutdownUncapped,
+        Bug::RefusalGoodbyeHoldsListener,
         Bug::Canary,
     ];
 }

@@ -219,6 +219,10 @@ pub enum Actor {
     /// A cluster peer with an identity no node knows: sends its Hello, then
     /// reads whatever comes until the node closes the connection.
     AnonymousPeer(Misbehaving),
+    /// A cluster peer whose certificate our CA signed (in a TLS world) for
+    /// a name no node has as an endpoint: it sends its Hello and then never
+    /// reads, so it never answers the node's close_notify.
+    UnknownEndpoint(Misbehaving),
     /// Subscribes to `/v1/events` and reads one line every `read_every_ms`.
     EventSubscriber(EventSubscriber),
     /// Pipelines modifications on one connection and reads nothing for a while.
@@ -334,6 +338,7 @@ macro_rules! actor_name {
             | Actor::SilentConnection(Misbehaving { name, .. })
             | Actor::IdleKeepAlive(Misbehaving { name, .. })
             | Actor::AnonymousPeer(Misbehaving { name, .. })
+            | Actor::UnknownEndpoint(Misbehaving { name, .. })
             | Actor::EventSubscriber(EventSubscriber { name, .. })
             | Actor::SlowReader(SlowReader { name, .. }) => name,
         }

@@ -385,6 +385,7 @@ fn actor_future(a: &Actor, rec: Recorder, end: u64, tls: Option<Arc<ActorTls>>) 
         Actor::HalfRequest(m) => misbehave(m, Misbehaviour::HalfRequest),
         Actor::SilentConnection(m) => misbehave(m, Misbehaviour::Silent),
         Actor::AnonymousPeer(m) => misbehave(m, Misbehaviour::AnonymousPeer),
+        Actor::UnknownEndpoint(m) => misbehave(m, Misbehaviour::UnknownEndpoint),
         Actor::IdleKeepAlive(m) => misbehave(m, Misbehaviour::IdleKeepAlive),
         Actor::EventSubscriber(e) => Box::pin(http_actor::event_subscriber(rec, e, end, tls)),
         Actor::SlowReader(r) => Box::pin(http_actor::slow_reader(rec, r, end, tls)),
@@ -392,13 +393,14 @@ fn actor_future(a: &Actor, rec: Recorder, end: u64, tls: Option<Arc<ActorTls>>) 
 }
 
 /// What actors connect with in a TLS world: the run's CA, and a
-/// certificate for each cluster peer.
+/// certificate for each cluster peer and each unknown endpoint.
 fn actor_tls(s: &Scenario) -> Option<Arc<ActorTls>> {
     let peers: Vec<&str> = s
         .actors
         .iter()
         .filter_map(|a| match a {
             Actor::ClusterPeer(p) => Some(p.name.as_str()),
+            Actor::UnknownEndpoint(m) => Some(m.name.as_str()),
             _ => None,
         })
         .collect();

@@ -20,6 +20,7 @@ pub fn targets(bug: Bug) -> &'static [Invariant] {
             &[I::NoMutationAfterStop, I::SilentAfterStop]
         }
         Bug::GateCheckedOnce | Bug::WriterHoldsGate | Bug::GateHeldWhileWriting => &[I::StopBounded],
+        Bug::RefusalGoodbyeHoldsListener => &[I::StopBounded],
         Bug::NoWriterTimeout => &[I::AllTasksEnd],
         Bug::ModifyAnswers200WhenSkipped => &[I::ResponsesTellTheTruth],
         Bug::DroppedMessagesAcknowledged => &[I::NothingAcknowledgedIsLost],

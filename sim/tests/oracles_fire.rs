@@ -440,7 +440,12 @@ fn real_runs(invariant: Invariant) -> Vec<Scenario> {
     match invariant {
         Invariant::NoMutationAfterStop => zoo(&["http-handler-without-gate", "json-rpc-without-gate"]),
         Invariant::StartedWorkFinishes => zoo(&["handler-torn-at-stop"]),
-        Invariant::StopBounded => zoo(&["gate-checked-once", "writer-holds-gate", "gate-held-while-writing"]),
+        Invariant::StopBounded => zoo(&[
+            "gate-checked-once",
+            "writer-holds-gate",
+            "gate-held-while-writing",
+            "refusal-goodbye-holds-listener",
+        ]),
         Invariant::ListenerClosed => {
             zoo(&["accept-after-close-registered", "accept-loop-after-close", "no-registration-gate"])
         }

@@ -59,11 +59,17 @@ pub enum Point {
     /// The writer before each message it writes.
     #[serde(rename = "jsonrpc.before_write")]
     JsonRpcBeforeWrite,
+    /// A TLS handshake with the client's hello read, before the server answers.
+    #[serde(rename = "tls.after_client_hello")]
+    TlsAfterClientHello,
+    /// A TLS goodbye begun (its wait already capped), before close_notify is sent.
+    #[serde(rename = "tls.before_close_notify")]
+    TlsBeforeCloseNotify,
 }
 
 impl Point {
     /// Every point.
-    pub const ALL: [Point; 17] = [
+    pub const ALL: [Point; 19] = [
         Point::ListenerBeforeRegister,
         Point::HttpBeforeGate,
         Point::HttpAfterGate,
@@ -81,6 +87,8 @@ impl Point {
         Point::JsonRpcBeforeHandle,
         Point::JsonRpcAfterGate,
         Point::JsonRpcBeforeWrite,
+        Point::TlsAfterClientHello,
+        Point::TlsBeforeCloseNotify,
     ];
 
     /// The point's name in scenario files and docs (`http.before_gate`).
@@ -103,6 +111,8 @@ impl Point {
             Point::JsonRpcBeforeHandle => "jsonrpc.before_handle",
             Point::JsonRpcAfterGate => "jsonrpc.after_gate",
             Point::JsonRpcBeforeWrite => "jsonrpc.before_write",
+            Point::TlsAfterClientHello => "tls.after_client_hello",
+            Point::TlsBeforeCloseNotify => "tls.before_close_notify",
         }
     }
 }

@@ -43,6 +43,7 @@ mod flight;
 pub mod gate;
 pub mod handlers;
 pub mod params;
+mod reclaim;
 pub mod response;
 pub mod router;
 mod server;

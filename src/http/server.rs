@@ -4,7 +4,10 @@
 //! Stop (contract section 3, step 4): a connection with a request in flight
 //! finishes it, writes the whole response and closes (hyper's graceful
 //! shutdown, capped by `http_close_cap`); a connection with nothing in
-//! flight, including one in the middle of a request head, is closed at once.
+//! flight, including one in the middle of a request head, is closed at once:
+//! hyper lets go of it and it gets its goodbye (close_notify over TLS), as
+//! hyper gives one to every connection it closes itself. Each goodbye is
+//! capped too.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use super::body::Body;
 use super::dispatch::{self, Head, Outcome};
 use super::flight::{Flight, FlushIo, Ticket};
+use super::reclaim::Reclaim;
 use super::response::{encode, encode_query, server_header, Payload, Reply};
 use crate::bug;
 use crate::config::Config;
@@ -44,6 +48,7 @@ struct Connection<E: Env> {
 /// Serves the connection until it closes, as [`crate::http::serve`] promises.
 pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: SocketAddr, stream: S) {
     let flight = Arc::new(Flight::default());
+    let (stream, reclaimed) = Reclaim::new(stream);
     let io = TokioIo::new(FlushIo::new(stream, flight.clone(), shared.config().timings.http_write_timeout));
     let state =
         Arc::new(Connection { shared: shared.clone(), conn, peer, requests: AtomicU64::new(0), flight });
@@ -57,7 +62,7 @@ pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: 
         })
     };
     let connection = builder(shared.config()).serve_connection(io, service);
-    let mut connection = std::pin::pin!(connection);
+    let mut connection = Box::pin(connection);
     let stop = shared.http_stop().clone();
     let result = tokio::select! {
         biased;
@@ -74,6 +79,11 @@ pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: 
             return ended(peer, connection.await);
         }
         tracing::debug!("Closing idle HTTP connection from [{peer}]: the API is stopping.");
+        drop(connection);
+        if let Ok(mut stream) = reclaimed.await {
+            let cap = shared.config().timings.http_close_cap;
+            let _ = tokio::time::timeout(cap, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+        }
         return;
     }
     // hyper finishes the response in flight, then closes instead of keeping alive.

@@ -54,7 +54,11 @@ pub async fn incoming<E: Env, S: Stream>(
         Ok(who) => who,
         Err(why) => {
             tracing::warn!("{why}");
-            return shared.reject(conn, &why);
+            shared.reject(conn, &why);
+            // Refused, it is no anonymous peer: only a certificate our CA
+            // signed gets this far, and its goodbye is capped.
+            drop(place);
+            return refusal_goodbye(&shared, writer).await;
         }
     };
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
@@ -102,6 +106,15 @@ fn identify<E: Env>(
         PeerCert::Unverified { cn, .. } => Ok(anonymous(cn.as_deref())),
         PeerCert::Absent => Ok(anonymous(None)),
     }
+}
+
+/// Says goodbye to a refused identity, as Icinga's `GracefulDisconnect`
+/// does: capped at the close cap, and holding no gate, so Stop never waits
+/// for a peer that does not answer.
+async fn refusal_goodbye<E: Env, S: Stream>(shared: &Shared<E>, mut writer: WriteHalf<S>) {
+    let held = bug!(shared.config(), RefusalGoodbyeHoldsListener).then(|| shared.enter_listener());
+    let _ = tokio::time::timeout(shared.config().timings.close_cap, writer.shutdown()).await;
+    drop(held);
 }
 
 fn claimed_hello(first: &Map<String, Value>) -> bool {

@@ -10,6 +10,8 @@ mod close;
 mod verify;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,7 +23,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 pub use close::TlsConn;
 
-use crate::env::{Env, Stream};
+use crate::env::{Env, Point, Stream};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +143,36 @@ pub struct Tls {
     /// How long a shutdown waits for the peer's close_notify (`None`: for
     /// ever, only as a planted bug).
     close_wait: Option<Duration>,
+    pause: Pause,
+}
+
+/// The environment's chaos points, for TLS code that is not generic over
+/// the environment: the simulation may delay a handshake or a goodbye.
+#[derive(Clone)]
+pub(crate) struct Pause(Arc<dyn Fn(Point) -> Paused + Send + Sync>);
+
+/// A chaos point's wait, owning what it needs.
+pub(crate) type Paused = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Pause {
+    fn new<E: Env>(env: &E) -> Self {
+        let env = env.clone();
+        Pause(Arc::new(move |point| {
+            let env = env.clone();
+            Box::pin(async move { env.point(point).await })
+        }))
+    }
+
+    /// The chaos point `point`, as a future that owns what it needs.
+    pub(crate) fn at(&self, point: Point) -> Paused {
+        (self.0)(point)
+    }
+}
+
+impl fmt::Debug for Pause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pause")
+    }
 }
 
 impl Tls {
@@ -174,15 +206,19 @@ impl Tls {
             .dangerous()
             .with_custom_certificate_verifier(endpoint)
             .with_client_auth_cert(material.chain.clone(), material.key.clone_key())?;
-        Ok(Tls { server: Arc::new(server), client: Arc::new(client), strict, time, close_wait })
+        let pause = Pause::new(env);
+        Ok(Tls { server: Arc::new(server), client: Arc::new(client), strict, time, close_wait, pause })
     }
 
     /// The server side of a handshake on an accepted connection, and what
     /// the peer's certificate proves.
     pub async fn accept<S: Stream>(&self, stream: S) -> std::io::Result<(TlsConn<S>, PeerCert)> {
-        let tls = tokio_rustls::TlsAcceptor::from(self.server.clone()).accept(stream).await?;
+        let acceptor = rustls::server::Acceptor::default();
+        let hello = tokio_rustls::LazyConfigAcceptor::new(acceptor, stream).await?;
+        self.pause.at(Point::TlsAfterClientHello).await;
+        let tls = hello.into_stream(self.server.clone()).await?;
         let cert = self.judge(tls.get_ref().1.peer_certificates());
-        Ok((TlsConn::new(tls.into(), self.close_wait), cert))
+        Ok((self.conn(tls.into()), cert))
     }
 
     /// The client side of a handshake to the endpoint `name`, whose
@@ -190,7 +226,11 @@ impl Tls {
     pub async fn connect<S: Stream>(&self, name: &str, stream: S) -> std::io::Result<TlsConn<S>> {
         let server_name = verify::server_name_for(name)?;
         let tls = tokio_rustls::TlsConnector::from(self.client.clone()).connect(server_name, stream).await?;
-        Ok(TlsConn::new(tls.into(), self.close_wait))
+        Ok(self.conn(tls.into()))
+    }
+
+    fn conn<S>(&self, tls: tokio_rustls::TlsStream<S>) -> TlsConn<S> {
+        TlsConn::new(tls, self.close_wait, self.pause.clone())
     }
 
     fn judge(&self, certs: Option<&[CertificateDer<'static>]>) -> PeerCert {

@@ -228,9 +228,46 @@ async fn a_verified_peer_that_is_no_endpoint_is_refused() {
     let a = start(tls_config(&pki, "a", port, &[])).await;
     let mut peer = dial(pki.client(Some(pki.issue("z"))), "a", port).await.expect("handshake");
     peer.write_all(&hello("z")).await.expect("hello");
-    assert!(closed_by_node(&mut peer).await, "Icinga 2.15: unknown endpoint with a valid certificate");
+    assert!(
+        said_goodbye(&mut peer).await,
+        "Icinga 2.15: unknown endpoint with a valid certificate, with a goodbye"
+    );
     assert_eq!(a.shared().anonymous_places(), 0);
     a.stop().await.expect("Stop persists the state");
+}
+
+/// Reads until the end: whether it was the node's close_notify (a clean
+/// end), not a socket closed without one.
+async fn said_goodbye(s: &mut TlsStream<TcpStream>) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match bounded("the node closes the connection", s.read(&mut buf)).await {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_https_keep_alive_gets_close_notify_at_stop() {
+    // Scenario: an HTTPS client keeps its connection open after an answer,
+    // idle, when Stop reaches the HTTP step.
+    // Bug: Stop dropped idle connections, so the client saw the socket close
+    // without a TLS close_notify, where Icinga's GracefulDisconnect says one.
+    // Fix: hyper hands the stream back (Reclaim) and the server says goodbye,
+    // capped as every goodbye is.
+    let pki = Pki::new();
+    let port = free_port();
+    let a = start(tls_config(&pki, "a", port, &[])).await;
+    let mut s = dial(pki.client(None), "a", port).await.expect("HTTPS with the CA verified");
+    let head = "GET /v1/status HTTP/1.1\r\nHost: a\r\nAuthorization: Basic cm9vdDppY2luZ2E=\r\n\r\n";
+    s.write_all(head.as_bytes()).await.expect("request");
+    let mut buf = [0u8; 16384];
+    let n = bounded("the answer", s.read(&mut buf)).await.expect("an answer");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    a.stop().await.expect("Stop persists the state");
+    assert!(said_goodbye(&mut s).await, "an idle connection closed at Stop ends with close_notify");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

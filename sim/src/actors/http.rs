@@ -37,7 +37,12 @@ pub async fn sleep_until_ms(at_ms: u64) {
 }
 
 async fn connect(node: &str, tls: Option<&ActorTls>) -> Result<Conn, String> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, dial(node, tls, None)).await {
+    connect_as(node, tls, None).await
+}
+
+/// Connects showing the certificate of `identity`, in a TLS world.
+async fn connect_as(node: &str, tls: Option<&ActorTls>, identity: Option<&str>) -> Result<Conn, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, dial(node, tls, identity)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("connect: {e}")),
         Err(_) => Err("connect: timed out".into()),
@@ -365,6 +370,9 @@ pub enum Misbehaviour {
     IdleKeepAlive,
     /// Sends a JSON-RPC Hello with an identity nobody configured.
     AnonymousPeer,
+    /// Shows a certificate for its own name, which no node has as an
+    /// endpoint, sends its Hello, and never reads again.
+    UnknownEndpoint,
 }
 
 impl Misbehaviour {
@@ -374,10 +382,16 @@ impl Misbehaviour {
             Misbehaviour::Silent => "silent",
             Misbehaviour::IdleKeepAlive => "idle_keep_alive",
             Misbehaviour::AnonymousPeer => ANONYMOUS_PEER,
+            Misbehaviour::UnknownEndpoint => "unknown_endpoint",
         }
     }
 
-    fn bytes(self, node: &str) -> String {
+    /// The identity whose certificate it shows, in a TLS world.
+    fn identity(self, name: &str) -> Option<&str> {
+        matches!(self, Misbehaviour::UnknownEndpoint).then_some(name)
+    }
+
+    fn bytes(self, node: &str, name: &str) -> String {
         match self {
             Misbehaviour::HalfRequest => {
                 format!("POST /v1/objects/hosts HTTP/1.1\r\nHost: {node}\r\nAuthoriz")
@@ -388,6 +402,11 @@ impl Misbehaviour {
             }
             Misbehaviour::AnonymousPeer => {
                 let hello = r#"{"jsonrpc":"2.0","method":"icinga::Hello","params":{"identity":"stranger"}}"#;
+                format!("{}:{hello},", hello.len())
+            }
+            Misbehaviour::UnknownEndpoint => {
+                let hello = serde_json::json!({"jsonrpc": "2.0", "method": "icinga::Hello", "params": {"identity": name}});
+                let hello = hello.to_string();
                 format!("{}:{hello},", hello.len())
             }
         }
@@ -405,15 +424,20 @@ pub async fn misbehave(
 ) {
     let Misbehaving { name, node, at_ms } = actor;
     sleep_until_ms(at_ms).await;
-    let mut stream = match connect(&node, tls.as_deref()).await {
+    let mut stream = match connect_as(&node, tls.as_deref(), how.identity(&name)).await {
         Ok(s) => s,
         Err(e) => return rec.line(&name, format!("{} could not connect: {e}", how.kind())),
     };
     rec.line(&name, format!("{} connected", how.kind()));
     let local_addr = local_addr(&stream);
-    let bytes = how.bytes(&node);
+    let bytes = how.bytes(&node, &name);
     if !bytes.is_empty() && write_flushed(&mut stream, bytes.as_bytes()).await.is_err() {
         return rec.line(&name, format!("{} write failed", how.kind()));
+    }
+    if matches!(how, Misbehaviour::UnknownEndpoint) {
+        // It holds its socket unread until the end: a close_notify from
+        // the node is never answered, and nothing of its end is judged.
+        return sleep_until_ms(limit_ms).await;
     }
     let limit = Duration::from_millis(limit_ms.saturating_sub(now_ms()));
     let closed_ms = closed_by_server(&mut stream, limit).await;

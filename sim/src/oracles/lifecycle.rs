@@ -149,6 +149,9 @@ fn waits_at(point: Point) -> Option<usize> {
         Point::JsonRpcAfterGate => Some(1),
         // Stop never waits for a message before its gate, nor for the writer.
         Point::JsonRpcBeforeHandle | Point::JsonRpcBeforeWrite => Some(0),
+        // A handshake holds no gate (Stop cancels it), and no step of Stop
+        // waits for a connection's goodbye.
+        Point::TlsAfterClientHello | Point::TlsBeforeCloseNotify => Some(0),
     }
 }
 

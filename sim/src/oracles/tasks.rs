@@ -52,7 +52,7 @@ pub fn all_tasks_end(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> 
                 .collect(),
         });
     }
-    out.extend(idle_connections_closed(record));
+    out.extend(idle_connections_closed(scenario, record));
     out.extend(anonymous_connections_closed(scenario, record));
     out.extend(connections_closed_in_bounds(scenario, record));
     out
@@ -79,22 +79,44 @@ const IDLE_CLOSE_MS: u64 = 500;
 
 /// Idle keep-alive connections must be closed at Stop, not by a timeout later.
 /// Judged by the node's own probes, so that network faults cannot blur it.
-fn idle_connections_closed(record: &RunRecord) -> Vec<Violation> {
+fn idle_connections_closed(scenario: &Scenario, record: &RunRecord) -> Vec<Violation> {
     let mut out = Vec::new();
     for end in record.connection_ends.iter().filter(|e| e.kind == "idle_keep_alive") {
         let (Some(incs), Some(addr)) = (record.nodes.get(&end.node), end.local_addr.as_deref()) else {
             continue;
         };
+        let bound = IDLE_CLOSE_MS + idle_goodbye_ms(scenario, end);
         for inc in incs {
-            out.extend(idle_closed_in(inc, &end.node, &end.actor, addr));
+            out.extend(idle_closed_in(inc, (&end.node, &end.actor, addr), bound));
         }
     }
     out
 }
 
+/// Over TLS an idle connection ends once its client answers close_notify:
+/// a round trip after any delay before the goodbye's close_notify, which
+/// the client (it reads) answers at once, unless its link is cut; then at
+/// most the goodbye's cap.
+fn idle_goodbye_ms(scenario: &Scenario, end: &ConnectionEnd) -> u64 {
+    let paused = scenario.chaos.iter().filter(|r| r.point == Point::TlsBeforeCloseNotify);
+    let paused = paused.map(|r| if let ChaosAction::Delay { ms } = r.action { ms } else { 0 }).max();
+    match (scenario.tls, link_cut(scenario, Some(end))) {
+        (false, _) => 0,
+        (true, false) => ROUND_TRIP_MS + paused.unwrap_or(0),
+        (true, true) => Timings::default().http_close_cap.as_millis() as u64,
+    }
+}
+
+/// turmoil's largest default message latency, there and back.
+const ROUND_TRIP_MS: u64 = 2 * 100;
+
 /// The close of the idle connection from `addr`, if `inc` had it when Stop
 /// reached the HTTP step.
-fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Option<Violation> {
+fn idle_closed_in(
+    inc: &Incarnation,
+    (node, actor, addr): (&str, &str, &str),
+    bound: u64,
+) -> Option<Violation> {
     let step = inc.probe_index(|p| matches!(p, Probe::Stop { step: StopStep::HttpClosing }))?;
     let closing = inc.probes[step].0;
     let conn = inc.probes[..step].iter().find_map(|(_, p)| match p {
@@ -110,7 +132,7 @@ fn idle_closed_in(inc: &Incarnation, node: &str, actor: &str, addr: &str) -> Opt
         .probes
         .iter()
         .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at));
-    let deadline = closing + IDLE_CLOSE_MS;
+    let deadline = closing + bound;
     if closed.is_some_and(|c| c <= deadline)
         || (closed.is_none() && inc.probes.last().is_some_and(|(at, _)| *at < deadline))
     {
