@@ -220,8 +220,9 @@ pub enum Actor {
     /// reads whatever comes until the node closes the connection.
     AnonymousPeer(Misbehaving),
     /// A cluster peer whose certificate our CA signed (in a TLS world) for
-    /// a name no node has as an endpoint: it sends its Hello and then never
-    /// reads, so it never answers the node's close_notify.
+    /// a name no node has as an endpoint: it sends its Hello, then holds
+    /// its socket unread for 3 s (no answer to the node's close_notify)
+    /// and closes it.
     UnknownEndpoint(Misbehaving),
     /// Subscribes to `/v1/events` and reads one line every `read_every_ms`.
     EventSubscriber(EventSubscriber),
