@@ -313,7 +313,7 @@ pub fn standard(schedules: u64, load: Load) -> Measure {
 }
 
 /// The tick the fuzz generator gives its cases.
-const FUZZ_TICK_MS: u64 = 2;
+const FUZZ_TICK_MS: u64 = crate::fuzz::TICK_MS;
 
 /// The campaign seed whose cases the fuzz line plays.
 const FUZZ_SEED: u64 = 2026;
