@@ -85,7 +85,7 @@ fn idle_connections_closed(scenario: &Scenario, record: &RunRecord) -> Vec<Viola
         let (Some(incs), Some(addr)) = (record.nodes.get(&end.node), end.local_addr.as_deref()) else {
             continue;
         };
-        let bound = IDLE_CLOSE_MS + idle_goodbye_ms(scenario, end);
+        let bound = IDLE_CLOSE_MS + goodbye_ms(scenario, end);
         for inc in incs {
             out.extend(idle_closed_in(inc, (&end.node, &end.actor, addr), bound));
         }
@@ -93,11 +93,11 @@ fn idle_connections_closed(scenario: &Scenario, record: &RunRecord) -> Vec<Viola
     out
 }
 
-/// Over TLS an idle connection ends once its client answers close_notify:
-/// a round trip after any delay before the goodbye's close_notify, which
-/// the client (it reads) answers at once, unless its link is cut; then at
-/// most the goodbye's cap.
-fn idle_goodbye_ms(scenario: &Scenario, end: &ConnectionEnd) -> u64 {
+/// Over TLS a connection whose client reads (idle keep-alive, anonymous
+/// peer) ends once the client answers close_notify: a round trip after any
+/// delay before the goodbye's close_notify, unless the client's link is
+/// cut; then at most the goodbye's cap.
+fn goodbye_ms(scenario: &Scenario, end: &ConnectionEnd) -> u64 {
     let paused = scenario.chaos.iter().filter(|r| r.point == Point::TlsBeforeCloseNotify);
     let paused = paused.map(|r| if let ChaosAction::Delay { ms } = r.action { ms } else { 0 }).max();
     match (scenario.tls, link_cut(scenario, Some(end))) {
@@ -190,7 +190,7 @@ fn anonymous_closed_in(
         .probes
         .iter()
         .find_map(|(at, p)| matches!(p, Probe::Closed { conn: c } if *c == conn).then_some(*at));
-    let deadline = told + SLACK_MS + jsonrpc_delays_ms(scenario, &end.node);
+    let deadline = told + SLACK_MS + jsonrpc_delays_ms(scenario, &end.node) + goodbye_ms(scenario, end);
     let in_time = match closed {
         Some(c) => c <= deadline,
         // Not judged: the run, or the host, ended before the deadline.
