@@ -13,6 +13,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SERVER};
@@ -32,6 +33,12 @@ use crate::env::{Env, Point, Stream};
 use crate::logsafe::Text;
 use crate::node::Shared;
 use crate::probe::{ConnId, Probe};
+
+/// How long an idle connection closed at Stop waits for the client's
+/// close_notify after sending its own. A pooled client that is not reading
+/// never answers, and the process, which waits for its tasks before it
+/// exits, should not wait the whole close cap for it.
+const IDLE_GOODBYE_WAIT: Duration = Duration::from_secs(1);
 
 /// hyper refuses a read buffer smaller than this.
 const MIN_BUF: usize = 8192;
@@ -81,8 +88,8 @@ pub async fn run<E: Env, S: Stream>(shared: Arc<Shared<E>>, conn: ConnId, peer: 
         tracing::debug!("Closing idle HTTP connection from [{peer}]: the API is stopping.");
         drop(connection);
         if let Ok(mut stream) = reclaimed.await {
-            let cap = shared.config().timings.http_close_cap;
-            let _ = tokio::time::timeout(cap, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+            let goodbye = tokio::io::AsyncWriteExt::shutdown(&mut stream);
+            let _ = tokio::time::timeout(IDLE_GOODBYE_WAIT, goodbye).await;
         }
         return;
     }

@@ -271,6 +271,28 @@ async fn idle_https_keep_alive_gets_close_notify_at_stop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_https_client_that_never_reads_does_not_hold_the_node_s_tasks() {
+    // A pooled client reads nothing while idle, so it never answers the
+    // close_notify Stop sends: the node's tasks (which `serve` waits for
+    // before the process exits) end after a short wait, not the 10 s cap.
+    let pki = Pki::new();
+    let port = free_port();
+    let a = start(tls_config(&pki, "a", port, &[])).await;
+    let mut s = dial(pki.client(None), "a", port).await.expect("HTTPS with the CA verified");
+    let head = "GET /v1/status HTTP/1.1\r\nHost: a\r\nAuthorization: Basic cm9vdDppY2luZ2E=\r\n\r\n";
+    s.write_all(head.as_bytes()).await.expect("request");
+    let mut buf = [0u8; 16384];
+    bounded("the answer", s.read(&mut buf)).await.expect("an answer");
+    a.stop().await.expect("Stop persists the state");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), a.wait_for_tasks()).await;
+    assert!(
+        ended.is_ok(),
+        "the node's tasks end well within the close cap while the client still holds its socket"
+    );
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_silent_during_the_handshake_is_closed_at_its_timeout() {
     let pki = Pki::new();
     let port = free_port();
