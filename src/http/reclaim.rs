@@ -83,4 +83,16 @@ mod tests {
         b.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hi!", "the stream handed back is the same, still open");
     }
+
+    #[tokio::test]
+    async fn a_flush_reaches_the_stream_below() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let (mut io, _reclaimed) = Reclaim::new(tokio::io::BufWriter::new(a));
+        io.write_all(b"hi").await.unwrap();
+        io.flush().await.unwrap();
+        let mut got = [0u8; 2];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), b.read_exact(&mut got)).await;
+        assert!(read.is_ok(), "what the stream below buffered is out after a flush");
+        assert_eq!(&got, b"hi");
+    }
 }

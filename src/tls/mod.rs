@@ -262,3 +262,54 @@ impl<E: Env> rustls::time_provider::TimeProvider for EnvTime<E> {
         self.0.now().duration_since(UNIX_EPOCH).ok().map(UnixTime::since_unix_epoch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use tokio::io::{AsyncWriteExt, DuplexStream};
+
+    use super::*;
+    use crate::env::tokio::TokioEnv;
+    use crate::pki::{Ca, KeyPair, Serial};
+
+    /// A node's TLS for `cn` and a client configuration trusting its CA.
+    #[expect(clippy::disallowed_methods, reason = "test certificates are valid from the real now")]
+    fn node_and_client(cn: &str, close_wait: Option<Duration>) -> (Tls, Arc<ClientConfig>) {
+        let now = SystemTime::now(); // seam-ok: a test's certificates, valid from the real now
+        let ca = Ca::create(KeyPair::generate().unwrap(), now, &Serial::random().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = ca.issue(&key, cn, now, &Serial::random().unwrap()).unwrap();
+        let material =
+            TlsMaterial::from_pem(ca.cert_pem().as_bytes(), cert.as_bytes(), key.to_pem().as_bytes())
+                .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone()).unwrap();
+        let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        (Tls::new(&TokioEnv::new(), &material, close_wait).unwrap(), Arc::new(client))
+    }
+
+    /// The node's side of a finished handshake, and the client's.
+    async fn pair(close_wait: Option<Duration>) -> (TlsConn<DuplexStream>, impl Sized) {
+        let (tls, client) = node_and_client("a", close_wait);
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let name = verify::server_name_for("a").unwrap();
+        let connect = tokio_rustls::TlsConnector::from(client).connect(name, far);
+        let (accepted, connected) = tokio::join!(tls.accept(near), connect);
+        (accepted.unwrap().0, connected.unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[expect(clippy::disallowed_methods, reason = "tokio's paused clock, not the wall's")]
+    async fn a_goodbye_the_peer_never_answers_ends_at_the_close_wait() {
+        let (mut node, _peer_that_never_reads) = pair(Some(Duration::from_secs(10))).await;
+        let began = tokio::time::Instant::now();
+        let goodbye = tokio::time::timeout(Duration::from_secs(60), node.shutdown()).await;
+        assert!(goodbye.is_ok(), "a goodbye ends by itself, without a caller's cap");
+        assert_eq!(
+            began.elapsed(),
+            Duration::from_secs(10),
+            "it waits the close wait for close_notify, no longer"
+        );
+    }
+}
