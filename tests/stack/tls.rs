@@ -249,14 +249,8 @@ async fn said_goodbye(s: &mut TlsStream<TcpStream>) -> bool {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_https_keep_alive_gets_close_notify_at_stop() {
-    // Scenario: an HTTPS client keeps its connection open after an answer,
-    // idle, when Stop reaches the HTTP step.
-    // Bug: Stop dropped idle connections, so the client saw the socket close
-    // without a TLS close_notify, where Icinga's GracefulDisconnect says one.
-    // Fix: hyper hands the stream back (Reclaim) and the server says goodbye,
-    // capped as every goodbye is.
+/// A TLS node and a keep-alive HTTPS client whose one request was answered.
+async fn node_with_an_idle_https_client() -> (ApiListener<TokioEnv>, TlsStream<TcpStream>) {
     let pki = Pki::new();
     let port = free_port();
     let a = start(tls_config(&pki, "a", port, &[])).await;
@@ -266,6 +260,18 @@ async fn idle_https_keep_alive_gets_close_notify_at_stop() {
     let mut buf = [0u8; 16384];
     let n = bounded("the answer", s.read(&mut buf)).await.expect("an answer");
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    (a, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_https_keep_alive_gets_close_notify_at_stop() {
+    // Scenario: an HTTPS client keeps its connection open after an answer,
+    // idle, when Stop reaches the HTTP step.
+    // Bug: Stop dropped idle connections, so the client saw the socket close
+    // without a TLS close_notify, where Icinga's GracefulDisconnect says one.
+    // Fix: hyper hands the stream back (Reclaim) and the server says goodbye,
+    // capped as every goodbye is.
+    let (a, mut s) = node_with_an_idle_https_client().await;
     a.stop().await.expect("Stop persists the state");
     assert!(said_goodbye(&mut s).await, "an idle connection closed at Stop ends with close_notify");
 }
@@ -275,14 +281,7 @@ async fn an_idle_https_client_that_never_reads_does_not_hold_the_node_s_tasks() 
     // A pooled client reads nothing while idle, so it never answers the
     // close_notify Stop sends: the node's tasks (which `serve` waits for
     // before the process exits) end after a short wait, not the 10 s cap.
-    let pki = Pki::new();
-    let port = free_port();
-    let a = start(tls_config(&pki, "a", port, &[])).await;
-    let mut s = dial(pki.client(None), "a", port).await.expect("HTTPS with the CA verified");
-    let head = "GET /v1/status HTTP/1.1\r\nHost: a\r\nAuthorization: Basic cm9vdDppY2luZ2E=\r\n\r\n";
-    s.write_all(head.as_bytes()).await.expect("request");
-    let mut buf = [0u8; 16384];
-    bounded("the answer", s.read(&mut buf)).await.expect("an answer");
+    let (a, s) = node_with_an_idle_https_client().await;
     a.stop().await.expect("Stop persists the state");
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), a.wait_for_tasks()).await;
     assert!(
