@@ -58,7 +58,10 @@ pub async fn incoming<E: Env, S: Stream>(
             // Refused, it is no anonymous peer: only a certificate our CA
             // signed gets this far, and its goodbye is capped.
             drop(place);
-            return refusal_goodbye(&shared, writer).await;
+            // Planted bug: the goodbye under the registration lock, as Icinga's HEAD has it.
+            let held = bug!(shared.config(), RefusalGoodbyeHoldsListener).then(|| shared.enter_listener());
+            goodbye(&shared, writer).await;
+            return drop(held);
         }
     };
     let is_hello = kind == ConnKind::Endpoint || claimed_hello(&first);
@@ -108,13 +111,11 @@ fn identify<E: Env>(
     }
 }
 
-/// Says goodbye to a refused identity, as Icinga's `GracefulDisconnect`
-/// does: capped at the close cap, and holding no gate, so Stop never waits
-/// for a peer that does not answer.
-async fn refusal_goodbye<E: Env, S: Stream>(shared: &Shared<E>, mut writer: WriteHalf<S>) {
-    let held = bug!(shared.config(), RefusalGoodbyeHoldsListener).then(|| shared.enter_listener());
+/// Says goodbye to a refused peer, as Icinga's `GracefulDisconnect` does:
+/// capped at the close cap. Callers hold no gate, so Stop never waits for a
+/// peer that does not answer.
+async fn goodbye<E: Env, S: Stream>(shared: &Shared<E>, mut writer: WriteHalf<S>) {
     let _ = tokio::time::timeout(shared.config().timings.close_cap, writer.shutdown()).await;
-    drop(held);
 }
 
 fn claimed_hello(first: &Map<String, Value>) -> bool {
@@ -239,7 +240,7 @@ async fn start<E: Env, S: Stream>(shared: Arc<Shared<E>>, mut o: Opening<S>) {
         Ok(backlog) => backlog,
         Err(why) => {
             drop(gate);
-            let _ = o.writer.shutdown().await;
+            goodbye(&shared, o.writer).await;
             return shared.reject(o.peer.conn, &why);
         }
     };
