@@ -303,7 +303,7 @@ mod tests {
     #[expect(clippy::disallowed_methods, reason = "tokio's paused clock, not the wall's")]
     async fn a_goodbye_the_peer_never_answers_ends_at_the_close_wait() {
         let (mut node, _peer_that_never_reads) = pair(Some(Duration::from_secs(10))).await;
-        let began = tokio::time::Instant::now();
+        let began = tokio::time::Instant::now(); // seam-ok: tokio's paused clock in a unit test
         let goodbye = tokio::time::timeout(Duration::from_secs(60), node.shutdown()).await;
         assert!(goodbye.is_ok(), "a goodbye ends by itself, without a caller's cap");
         assert_eq!(
